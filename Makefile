@@ -1,0 +1,33 @@
+# Quick start: `make demo` and `make test` (each creates .venv and installs lithmap on a fresh machine).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+.PHONY: demo test bench install clean
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	mkdir -p demo-output
+	$(BIN)/lithmap simulate --shape example --material nmc811 --protocol "Charge at C/3 for 1 hour" \
+		--times 30s --out demo-output/example_particle.nc --overwrite --plot
+	$(BIN)/lithmap simulate --shape sphere:8um --material nmc811 --stop-at-limit \
+		--protocol "Charge at C/3 until 4.3 V" --out demo-output/sphere_8um.nc --overwrite --plot
+	@echo "demo figures and NetCDF results are in demo-output/"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/bench_particle.py
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache

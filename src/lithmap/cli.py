@@ -1,0 +1,228 @@
+"""The ``lithmap`` command line. Each command parses options, calls one public function and
+writes its result; bad input prints one line and exits with status 2, writing nothing."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import LithmapError, SolverError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="lithmap: lithium heterogeneity inside single battery-cathode particles.",
+)
+
+EXAMPLE_PIXEL_SIZE = 50e-9
+
+
+def _fail(message: str, code: int = 2):
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def friendly(func):
+    """Turn lithmap's input errors into one line on stderr and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except LithmapError as exc:
+            _fail(str(exc).splitlines()[0])
+        except SolverError as exc:
+            _fail(f"solver failed: {exc}", code=3)
+
+    return wrapper
+
+
+def example_mask_path() -> Path:
+    """Path of the example particle outline shipped with lithmap (50 nm pixels)."""
+    return Path(str(resources.files("lithmap") / "data" / "example_particle.png"))
+
+
+def _progress(total: float | None):
+    """A rich progress bar over simulated time (shown on terminals only)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not sys.stderr.isatty() or not total:
+        return None, None
+    prog = Progress(
+        TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+        TimeElapsedColumn(), transient=True,
+    )
+    task = prog.add_task("sim", total=total)
+    return prog, (lambda t: prog.update(task, completed=min(t, total)))
+
+
+def _times(spec: Optional[str]):
+    """'10s' → every 10 s; '0,60,120' → those times; None → automatic."""
+    import numpy as np
+
+    from .units import parse_quantity
+
+    if spec is None:
+        return None, None
+    if "," in spec:
+        vals = [parse_quantity(v, "s", name="times") for v in spec.split(",") if v.strip()]
+        return np.array(vals), None
+    step = parse_quantity(spec, "s", name="times")
+    if step <= 0:
+        raise LithmapError(f"times={spec!r} is invalid; expected a positive interval such as '10s'")
+    return None, step
+
+
+@app.command()
+@friendly
+def simulate(
+    shape: str = typer.Option(..., help="sphere:8um | cylinder:1um | disc:1um | ellipse:2umx1.2um (semi-axes) | MASK.png | example"),
+    protocol: List[str] = typer.Option(..., help="e.g. 'Charge at C/3 for 1 hour' (repeat or join steps with 'then')"),
+    out: Path = typer.Option(..., help="output NetCDF file"),
+    pixel_size: Optional[str] = typer.Option(None, help="pixel size of a mask or of the 2D output grid, e.g. 50nm"),
+    material: Optional[str] = typer.Option(None, help="material preset (nmc811)"),
+    diffusivity: Optional[str] = typer.Option(None, help="constant D with units (1e-14cm^2/s) or CSV table (theta, diffusivity_m2_s)"),
+    alpha: Optional[float] = typer.Option(None, help="scale factor on D (default: the material's, else 1)"),
+    theta0: float = typer.Option(0.97, help="initial lithium fraction"),
+    times: Optional[str] = typer.Option(None, help="output interval (10s) or comma-separated times; default automatic"),
+    surface_spacing: Optional[str] = typer.Option(None, help="mesh spacing at the surface, e.g. 5nm (default refined)"),
+    tol: float = typer.Option(1e-4, help="local error tolerance on theta per time step"),
+    stop_at_limit: bool = typer.Option(False, help="end the run when the surface empties/fills instead of failing"),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+    plot: bool = typer.Option(False, help="also write the standard PNG figures beside OUT"),
+):
+    """Simulate lithium diffusion with D(θ) in one particle and write a NetCDF result."""
+    import numpy as np
+
+    from .io.results import check_output_path, write_result
+    from .physics.engine import SolverOptions
+    from .physics.geometry import from_mask, parse_shape
+    from .physics.materials import get_material
+    from .physics.protocol import parse_protocol
+    from .physics.simulate import _default_times, resolve_material
+    from .physics.simulate import simulate as run_simulation
+    from .units import parse_quantity
+
+    check_output_path(out, overwrite=overwrite)
+    px = parse_quantity(pixel_size, "m", name="pixel_size") if pixel_size is not None else None
+    if px is not None and px <= 0:
+        raise LithmapError(f"pixel_size={pixel_size!r} is invalid; expected a positive length")
+    if shape.strip().lower() == "example":
+        geom = from_mask(example_mask_path(), px or EXAMPLE_PIXEL_SIZE, source="example particle")
+    else:
+        geom = parse_shape(shape, pixel_size=px)
+    d = None
+    if diffusivity is not None:
+        d = diffusivity if Path(diffusivity).suffix.lower() == ".csv" else parse_quantity(diffusivity, "m^2/s", name="diffusivity")
+    mat = resolve_material(get_material(material) if material else None, d)
+    steps = parse_protocol(protocol)
+    t_eval, interval = _times(times)
+    if interval is not None:
+        horizon = _default_times(steps, mat)[-1]
+        t_eval = np.arange(0.0, horizon + interval, interval)
+    mesh_options = None
+    if surface_spacing is not None:
+        mesh_options = {"surface_spacing": parse_quantity(surface_spacing, "m", name="surface_spacing")}
+    total = sum(s.duration or 0 for s in steps) or None
+    prog, callback = _progress(total)
+    if prog:
+        prog.start()
+    try:
+        ds = run_simulation(
+            geom, steps, material=mat, alpha=alpha, theta0=theta0, times=t_eval,
+            mesh_options=mesh_options, options=SolverOptions(tol=tol), stop_at_limit=stop_at_limit,
+            progress=callback,
+        )
+    finally:
+        if prog:
+            prog.stop()
+    write_result(ds, out, overwrite=overwrite)
+    msg = (
+        f"wrote {out}: {ds.time.size} times to {float(ds.time[-1]):.1f} s, theta_mean "
+        f"{float(ds.theta_mean[0]):.4f} -> {float(ds.theta_mean[-1]):.4f} ({ds.attrs['termination']})"
+    )
+    typer.echo(msg)
+    if plot:
+        from .report.plots import plot_simulation
+
+        files = plot_simulation(ds, out.parent, prefix=out.stem)
+        typer.echo("figures: " + ", ".join(str(f) for f in files))
+
+
+@app.command()
+@friendly
+def plot(
+    result: Path = typer.Argument(..., help="a NetCDF file written by 'lithmap simulate'"),
+    out_dir: Optional[Path] = typer.Option(None, help="folder for the PNG files (default: beside RESULT)"),
+):
+    """Plot θ maps/profiles over time, a kymograph and the centre-vs-surface trace as PNG."""
+    from .io.results import read_result
+    from .report.plots import plot_simulation
+
+    ds = read_result(result)
+    missing = [v for v in ("theta", "theta_centre", "theta_surface", "theta_mean") if v not in ds]
+    if missing:
+        raise LithmapError(f"result {str(result)!r} lacks {missing}; is it a 'lithmap simulate' output?")
+    files = plot_simulation(ds, out_dir or result.parent, prefix=result.stem)
+    typer.echo("wrote " + ", ".join(str(f) for f in files))
+
+
+@app.command()
+@friendly
+def sweep(
+    radius: str = typer.Option(..., help="comma-separated radii with units, e.g. 0.5um,1um,2um"),
+    alpha: str = typer.Option("1", help="comma-separated D scale factors"),
+    rate: str = typer.Option(..., help="comma-separated C-rates, e.g. 0.1,0.333,1"),
+    protocol: str = typer.Option("Charge at {rate} for 1 hour", help="template with {rate}"),
+    out: Path = typer.Option(..., help="output NetCDF file"),
+    shape: str = typer.Option("sphere", help="sphere or cylinder"),
+    material: Optional[str] = typer.Option(None, help="material preset (nmc811)"),
+    diffusivity: Optional[str] = typer.Option(None, help="constant D with units or CSV table"),
+    theta0: float = typer.Option(0.97, help="initial lithium fraction"),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+):
+    """Solve radius × alpha × rate particle runs together in one batch (stop times, end states)."""
+    import numpy as np
+
+    from .io.results import check_output_path, write_result
+    from .physics.materials import get_material
+    from .physics.simulate import resolve_material
+    from .physics.simulate import sweep as run_sweep
+    from .units import parse_quantity
+
+    check_output_path(out, overwrite=overwrite)
+    radii = np.array([parse_quantity(v, "m", name="radius") for v in radius.split(",") if v.strip()])
+    alphas = np.array([parse_quantity(v, "", name="alpha") for v in alpha.split(",") if v.strip()])
+    rates = np.array([parse_quantity(v, "", name="rate") for v in rate.split(",") if v.strip()])
+    d = None
+    if diffusivity is not None:
+        d = diffusivity if Path(diffusivity).suffix.lower() == ".csv" else parse_quantity(diffusivity, "m^2/s", name="diffusivity")
+    mat = resolve_material(get_material(material) if material else None, d)
+    ds = run_sweep(shape, radius=radii, alpha=alphas, rate=rates, protocol=protocol, material=mat, theta0=theta0)
+    write_result(ds, out, overwrite=overwrite)
+    typer.echo(f"wrote {out}: {radii.size * alphas.size * rates.size} runs")
+
+
+@app.command()
+def materials():
+    """List the material presets and where their numbers come from."""
+    from .physics.materials import PRESETS
+
+    for name, factory in PRESETS.items():
+        m = factory()
+        typer.echo(f"{name}: alpha={m.alpha:g}, practical {m.practical_capacity} mAh/g, window {m.voltage_window} V")
+        for k, v in m.provenance.items():
+            typer.echo(f"  {k}: {v}")
+
+
+def main():  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Particle physics: materials, geometry, protocols and the diffusion engine."""

@@ -1,0 +1,323 @@
+"""Cathode materials: D(θ), OCV(θ), exchange current density and capacities.
+
+θ is the lithium fraction c / c_max in [0, 1] (θ = 1 fully lithiated). Every function of θ
+returns ``(value, derivative)`` so the implicit solver gets exact Jacobians.
+
+The apparent diffusivity used by the engine is ``alpha * D(θ)`` (seed1, Fig. 3B:
+D_app ≡ α·D_GITT).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LithmapError
+
+FARADAY = 96485.33212  # C/mol
+GAS_CONSTANT = 8.314462618  # J/(mol K)
+MAH_PER_G_PER_MOL = FARADAY / 3.6  # theoretical capacity (mAh/g) = this / molar mass (g/mol)
+
+
+class Diffusivity:
+    """D(θ) in m²/s. Subclasses implement :meth:`evaluate` returning ``(D, dD/dθ)``."""
+
+    def evaluate(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def __call__(self, theta):
+        return self.evaluate(np.asarray(theta, dtype=float))[0]
+
+
+class ConstantDiffusivity(Diffusivity):
+    """A constant D (m²/s).
+
+    >>> ConstantDiffusivity(1e-18)(0.5)
+    array(1.e-18)
+    """
+
+    def __init__(self, value: float):
+        value = float(value)
+        if not (math.isfinite(value) and value > 0):
+            raise LithmapError(f"diffusivity={value!r} is invalid; expected a positive finite value in m^2/s")
+        self.value = value
+
+    def evaluate(self, theta):
+        theta = np.asarray(theta, dtype=float)
+        return np.full_like(theta, self.value), np.zeros_like(theta)
+
+    def __repr__(self):
+        return f"ConstantDiffusivity({self.value:g} m^2/s)"
+
+
+class TabulatedDiffusivity(Diffusivity):
+    """D(θ) from a table: linear interpolation of log10 D in θ, flat outside the table.
+
+    This is how a GITT result (one D per pulse) becomes a continuous D(θ).
+
+    >>> d = TabulatedDiffusivity([0.8, 1.0], [1e-16, 1e-18])
+    >>> float(d(0.9))  # halfway in log space
+    1e-17
+    """
+
+    def __init__(self, theta, diffusivity, *, source: str = "table"):
+        theta = np.asarray(theta, dtype=float).ravel()
+        diffusivity = np.asarray(diffusivity, dtype=float).ravel()
+        if theta.size == 0 or theta.size != diffusivity.size:
+            raise LithmapError(
+                f"diffusivity table from {source} is invalid: {theta.size} theta values and "
+                f"{diffusivity.size} diffusivities"
+            )
+        bad = ~(np.isfinite(diffusivity) & (diffusivity > 0))
+        if bad.any():
+            raise LithmapError(
+                f"diffusivity={diffusivity[bad][0]!r} in {source} is invalid; "
+                "expected positive finite values in m^2/s"
+            )
+        badt = ~(np.isfinite(theta) & (theta >= 0) & (theta <= 1))
+        if badt.any():
+            raise LithmapError(f"theta={theta[badt][0]!r} in {source} is outside [0, 1]")
+        order = np.argsort(theta, kind="stable")
+        theta, diffusivity = theta[order], diffusivity[order]
+        if np.any(np.diff(theta) == 0):
+            raise LithmapError(f"diffusivity table from {source} repeats a theta value")
+        self.theta = theta
+        self.log_d = np.log10(diffusivity)
+        self._ln_d = np.log(diffusivity)
+        self._slope = np.diff(self._ln_d) / np.diff(theta) if theta.size > 1 else np.zeros(1)
+        self.source = source
+
+    def evaluate(self, theta):
+        theta = np.asarray(theta, dtype=float)
+        if self.theta.size == 1:
+            return np.full_like(theta, 10.0 ** self.log_d[0]), np.zeros_like(theta)
+        tc = np.clip(theta, self.theta[0], self.theta[-1])
+        idx = np.minimum(np.searchsorted(self.theta, tc, side="right") - 1, self.theta.size - 2)
+        slope = self._slope[idx]
+        ln_d = self._ln_d[idx] + slope * (tc - self.theta[idx])
+        d = np.exp(ln_d)
+        return d, np.where(tc == theta, d * slope, 0.0)
+
+    @classmethod
+    def from_csv(cls, path: str | Path) -> "TabulatedDiffusivity":
+        """Read a CSV with columns ``theta`` and ``diffusivity_m2_s`` (other columns ignored).
+
+        Rows whose diffusivity is empty or not a number are skipped (a GITT table marks
+        unusable pulses that way); rows with a ``flags`` column are kept as they are.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise LithmapError(f"diffusivity table {str(path)!r} does not exist")
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            fields = reader.fieldnames or []
+            missing = [c for c in ("theta", "diffusivity_m2_s") if c not in fields]
+            if missing:
+                raise LithmapError(
+                    f"diffusivity table {str(path)!r} lacks column(s) {missing}; found {fields}"
+                )
+            theta, diff = [], []
+            for row in reader:
+                try:
+                    t, d = float(row["theta"]), float(row["diffusivity_m2_s"])
+                except (TypeError, ValueError):
+                    continue
+                if math.isnan(t) and math.isnan(d):
+                    continue
+                theta.append(t)
+                diff.append(d)
+        if not theta:
+            raise LithmapError(f"diffusivity table {str(path)!r} has no numeric rows")
+        return cls(theta, diff, source=str(path))
+
+    def __repr__(self):
+        return f"TabulatedDiffusivity({self.theta.size} rows from {self.source})"
+
+
+class FunctionOfTheta:
+    """A scalar function of θ given by a callable, with a derivative (central difference if absent)."""
+
+    def __init__(self, func: Callable, derivative: Callable | None = None, *, name: str = "f"):
+        self.func, self.derivative, self.name = func, derivative, name
+
+    def evaluate(self, theta):
+        theta = np.asarray(theta, dtype=float)
+        value = np.asarray(self.func(theta), dtype=float)
+        if self.derivative is not None:
+            return value, np.asarray(self.derivative(theta), dtype=float)
+        h = 1e-6
+        return value, (np.asarray(self.func(theta + h)) - np.asarray(self.func(theta - h))) / (2 * h)
+
+    def __call__(self, theta):
+        return self.evaluate(theta)[0]
+
+    def __repr__(self):
+        return f"FunctionOfTheta({self.name})"
+
+
+class FunctionDiffusivity(FunctionOfTheta, Diffusivity):
+    """D(θ) from a formula ``func(theta) -> m²/s`` (optionally with its derivative)."""
+
+
+def _nmc811_ocv(theta):
+    # Chen et al. (2020), J. Electrochem. Soc. 167, 080534: NMC811 (LG M50) OCP fit in stoichiometry.
+    u = (
+        -0.809 * theta
+        + 4.4875
+        - 0.0428 * np.tanh(18.5138 * (theta - 0.5542))
+        - 17.7326 * np.tanh(15.789 * (theta - 0.3117))
+        + 17.5842 * np.tanh(15.9308 * (theta - 0.312))
+    )
+    return u
+
+
+def _nmc811_docv(theta):
+    sech2 = lambda a, b: 1.0 - np.tanh(a * (theta - b)) ** 2  # noqa: E731
+    return (
+        -0.809
+        - 0.0428 * 18.5138 * sech2(18.5138, 0.5542)
+        - 17.7326 * 15.789 * sech2(15.789, 0.3117)
+        + 17.5842 * 15.9308 * sech2(15.9308, 0.312)
+    )
+
+
+def symmetric_exchange_current(j0_half: float) -> FunctionOfTheta:
+    """j0(θ) = 2·j0_half·sqrt(θ(1−θ)) in A/m² (j0_half at θ = 0.5; vanishes at θ = 0 and 1)."""
+
+    def j0(theta):
+        t = np.clip(theta, 0.0, 1.0)
+        return 2.0 * j0_half * np.sqrt(t * (1.0 - t))
+
+    def dj0(theta):
+        t = np.clip(theta, 1e-12, 1.0 - 1e-12)
+        return j0_half * (1.0 - 2.0 * t) / np.sqrt(t * (1.0 - t)) * ((theta > 0) & (theta < 1))
+
+    return FunctionOfTheta(j0, dj0, name=f"2*{j0_half:g}*sqrt(theta*(1-theta)) A/m^2")
+
+
+@dataclasses.dataclass(frozen=True)
+class Material:
+    """A cathode active material.
+
+    Parameters
+    ----------
+    name : str
+    diffusivity : Diffusivity
+        D(θ) in m²/s (e.g. from GITT). The engine uses ``alpha * diffusivity``.
+    alpha : float
+        Default scale factor for D (seed1's α); 1 unless the preset states a fitted value.
+    ocv : FunctionOfTheta, optional
+        Open-circuit voltage U(θ) in V vs Li/Li⁺.
+    exchange_current : FunctionOfTheta, optional
+        Butler–Volmer exchange current density j0(θ) in A/m² (symmetric, α_a = α_c = 0.5).
+    c_max : float, optional
+        Maximum lithium concentration, mol/m³.
+    molar_mass : float, optional
+        g/mol of the fully lithiated formula unit (gives the theoretical capacity).
+    practical_capacity : float, optional
+        mAh/g that 1C delivers in one hour.
+    voltage_window : (float, float), optional
+        Lower and upper cut-off voltages, V.
+    provenance : dict
+        Which numbers come from where (paper, assumption) — written into output attrs.
+    """
+
+    name: str
+    diffusivity: Diffusivity
+    alpha: float = 1.0
+    ocv: FunctionOfTheta | None = None
+    exchange_current: FunctionOfTheta | None = None
+    c_max: float | None = None
+    molar_mass: float | None = None
+    density: float | None = None
+    practical_capacity: float | None = None
+    voltage_window: tuple[float, float] | None = None
+    temperature: float = 298.15
+    provenance: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def theoretical_capacity(self) -> float | None:
+        """mAh/g for removing all lithium (θ 1 → 0)."""
+        return None if self.molar_mass is None else MAH_PER_G_PER_MOL / self.molar_mass
+
+    @property
+    def capacity_fraction(self) -> float:
+        """Fraction of θ that 1C moves in one hour: practical / theoretical capacity, else 1."""
+        if self.practical_capacity is not None and self.theoretical_capacity is not None:
+            return self.practical_capacity / self.theoretical_capacity
+        return 1.0
+
+    @property
+    def c_rate_convention(self) -> str:
+        if self.capacity_fraction != 1.0:
+            return (
+                f"1C delivers the practical capacity {self.practical_capacity:g} mAh/g in one hour "
+                f"(theta moves by {self.capacity_fraction:.4f} per hour at 1C; theoretical "
+                f"{self.theoretical_capacity:.1f} mAh/g)"
+            )
+        return "1C moves the whole particle's theta by 1 in one hour"
+
+    def replace(self, **changes) -> "Material":
+        return dataclasses.replace(self, **changes)
+
+
+def nmc811() -> Material:
+    """Ni-rich layered oxide of seed1 (LiNi0.88Mn0.05Co0.07O2, 'NMC811'-class, single crystal).
+
+    From the paper (Xu, Merryweather et al., operando optical microscopy):
+    - D_app = α·D_GITT ≈ 1e-14 cm²/s (1e-18 m²/s) near full lithiation, rising almost two orders
+      of magnitude after 20 % of the lithium is removed, with α = 2.7 (Fig. 3B);
+    - practical capacity 210 mAh/g defines the C-rate (C/3 = 70 mA/g); window 3.0–4.3 V;
+    - θ ≈ 0.97 at OCV ≈ 3.5 V after a CV hold (Fig. 4A caption).
+    Assumptions (not from the paper):
+    - the D shape: log-linear from 1e-18/α m²/s at θ = 1 to 1e-16/α m²/s at θ = 0.8, flat below
+      (the same form as the PyBaMM reference in analytic-benchmarks.md);
+    - OCV: Chen et al. 2020 (J. Electrochem. Soc. 167, 080534) NMC811 fit for the LG M50 cell,
+      used as θ ↦ U with θ = stoichiometry (it gives 3.51 V at θ = 0.97, as seed1 reports);
+    - j0(θ) = 2·3.4 A/m²·sqrt(θ(1−θ)): Chen 2020's rate constant 3.42e-6 m^2.5/(mol^0.5 s) with
+      c_e = 1 M and c_max = 63 104 mol/m³ gives 3.4 A/m² at θ = 0.5;
+    - molar mass 97.46 g/mol from the nominal formula (theoretical 275.0 mAh/g), density
+      4.75 g/cm³ → c_max = 48 740 mol/m³.
+    """
+    alpha = 2.7
+    molar_mass = 6.941 + 0.88 * 58.693 + 0.05 * 54.938 + 0.07 * 58.933 + 2 * 15.999
+    density = 4.75e6  # g/m^3
+    return Material(
+        name="nmc811",
+        diffusivity=TabulatedDiffusivity([0.8, 1.0], [1e-16 / alpha, 1e-18 / alpha], source="nmc811 preset"),
+        alpha=alpha,
+        ocv=FunctionOfTheta(_nmc811_ocv, _nmc811_docv, name="Chen2020 NMC811 OCP"),
+        exchange_current=symmetric_exchange_current(3.4),
+        c_max=density / molar_mass,
+        molar_mass=molar_mass,
+        density=density,
+        practical_capacity=210.0,
+        voltage_window=(3.0, 4.3),
+        provenance={
+            "paper": "seed1: D_app 1e-18 m^2/s at theta=1 rising ~100x by theta=0.8 with alpha=2.7; "
+            "210 mAh/g practical; 3.0-4.3 V; theta0~0.97 at 3.5 V",
+            "assumed": "log-linear D shape; OCV Chen et al. 2020 NMC811 (LG M50); "
+            "j0 = 6.8 A/m^2 sqrt(theta(1-theta)); density 4.75 g/cm^3",
+        },
+    )
+
+
+PRESETS: dict[str, Callable[[], Material]] = {"nmc811": nmc811}
+
+
+def get_material(name: str) -> Material:
+    """Return the preset material ``name`` (see :data:`PRESETS`)."""
+    key = name.strip().lower()
+    if key not in PRESETS:
+        raise LithmapError(f"material={name!r} is invalid; expected one of {sorted(PRESETS)}")
+    return PRESETS[key]()
+
+
+def plain_material(diffusivity: Diffusivity, name: str = "custom") -> Material:
+    """A material defined by its D(θ) alone (no OCV, no kinetics, 1C = Δθ of 1 per hour)."""
+    return Material(name=name, diffusivity=diffusivity)

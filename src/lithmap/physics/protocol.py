@@ -1,0 +1,176 @@
+"""Cycling protocols written the way battery people write them (PyBaMM-style step strings).
+
+>>> parse_protocol("Charge at C/3 for 20 minutes then Rest for 1 hour")
+[Step('Charge at C/3 for 20 minutes'), Step('Rest for 1 hour')]
+
+Steps: ``Charge|Discharge at <rate> [for <time>] [or] [until <V> V | until <rate>]``,
+``Rest for <time>``, ``Hold at <V> V [for <time>] [or] [until <rate>]``. A rate is a C-rate
+(``C/3``, ``1C``, ``0.5 C``) or a specific current (``70 mA/g``, needs the material's practical
+capacity). Steps are joined by ``then``, ``;`` or new lines, or given as a list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from ..errors import LithmapError
+
+EXAMPLES = (
+    "'Charge at C/3 until 4.3 V', 'Charge at C/3 for 20 minutes', 'Rest for 1 hour', "
+    "'Discharge at 1C until 3.0 V', 'Hold at 3.0 V for 2 hours', 'Hold at 3.0 V until C/200'"
+)
+
+_TIME_UNITS = {
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+    "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+    "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "day": 86400.0, "days": 86400.0,
+}
+_NUM = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One protocol step.
+
+    kind : ``"current"`` (value = signed C-rate, + = charge = delithiation), ``"voltage"``
+        (value = V), or ``"rest"``.
+    duration : s, or None. until_voltage : V cut-off, or None. until_current : |C-rate| below
+    which a voltage hold ends, or None. specific_current : mA/g when the rate was given so
+    (converted with the material's practical capacity).
+    """
+
+    kind: str
+    value: float = 0.0
+    duration: float | None = None
+    until_voltage: float | None = None
+    until_current: float | None = None
+    text: str = ""
+    specific_current: float | None = None
+
+    def __repr__(self):
+        return f"Step({self.text!r})"
+
+    def with_c_rate(self, practical_capacity_mAh_g: float | None) -> "Step":
+        """Resolve a specific current (mA/g) into a C-rate."""
+        if self.specific_current is None:
+            return self
+        if not practical_capacity_mAh_g:
+            raise LithmapError(
+                f"protocol step {self.text!r} gives a current in mA/g; that needs a material "
+                "with a practical capacity (e.g. --material nmc811)"
+            )
+        return dataclasses.replace(self, value=self.specific_current / practical_capacity_mAh_g, specific_current=None)
+
+
+def _bad(text, why):
+    return LithmapError(f"protocol step {text!r} is invalid: {why}; examples: {EXAMPLES}")
+
+
+def _rate(token: str, text: str) -> tuple[float | None, float | None]:
+    """Return (C-rate, specific current mA/g) from '1C', 'C/3', '0.5 C', '70 mA/g'."""
+    t = token.strip().replace(" ", "")
+    m = re.fullmatch(rf"({_NUM})?C(?:/({_NUM}))?", t, flags=re.I)
+    if m and (m.group(1) or m.group(2) or t.upper() == "C"):
+        num = float(m.group(1)) if m.group(1) else 1.0
+        den = float(m.group(2)) if m.group(2) else 1.0
+        if den == 0:
+            raise _bad(text, f"rate {token!r} divides by zero")
+        return num / den, None
+    m = re.fullmatch(rf"({_NUM})(mA|A)/g", t, flags=re.I)
+    if m:
+        return None, float(m.group(1)) * (1000.0 if m.group(2).lower() == "a" else 1.0)
+    raise _bad(text, f"rate {token!r} is not a C-rate like 'C/3' or '1C' or a current like '70 mA/g'")
+
+
+def _duration(token: str, text: str) -> float:
+    m = re.fullmatch(rf"\s*({_NUM})\s*([a-zA-Z]+)\s*", token)
+    if not m or m.group(2).lower() not in _TIME_UNITS:
+        raise _bad(text, f"duration {token.strip()!r} is not like '20 minutes' or '1 hour'")
+    return float(m.group(1)) * _TIME_UNITS[m.group(2).lower()]
+
+
+def _voltage(token: str, text: str) -> float:
+    m = re.fullmatch(rf"\s*({_NUM})\s*(m?V)\s*", token)
+    if not m:
+        raise _bad(text, f"voltage {token.strip()!r} is not like '4.3 V'")
+    return float(m.group(1)) * (1e-3 if m.group(2) == "mV" else 1.0)
+
+
+def parse_step(text: str) -> Step:
+    """Parse one step string into a :class:`Step` (raises :class:`LithmapError` naming it)."""
+    raw = text.strip()
+    if not raw:
+        raise _bad(text, "it is empty")
+    s = re.sub(r"\s+", " ", raw)
+    m = re.fullmatch(r"(?i)(charge|discharge|hold|rest)\b(.*)", s)
+    if not m:
+        raise _bad(raw, "it must start with Charge, Discharge, Hold or Rest")
+    verb, rest = m.group(1).lower(), m.group(2)
+    until = None
+    duration = None
+    mu = re.search(r"(?i)\s+(?:or\s+)?until\s+(.+)$", rest)
+    if mu:
+        until = mu.group(1)
+        rest = rest[: mu.start()]
+    mf = re.search(r"(?i)\s+for\s+(.+)$", rest)
+    if mf:
+        duration = _duration(mf.group(1), raw)
+        rest = rest[: mf.start()]
+    if duration is not None and duration <= 0:
+        raise _bad(raw, f"duration {duration!r} s is not positive")
+    ma = re.fullmatch(r"(?i)\s*at\s+(.+)", rest)
+    if verb == "rest":
+        if rest.strip() or until is not None or duration is None:
+            raise _bad(raw, "a rest takes only a duration, e.g. 'Rest for 1 hour'")
+        return Step("rest", 0.0, duration, text=raw)
+    if not ma:
+        raise _bad(raw, f"expected '{verb.capitalize()} at ...'")
+    target = ma.group(1)
+    if until is None and duration is None:
+        raise _bad(raw, "it needs 'for <time>' or 'until <limit>'")
+    if verb == "hold":
+        volts = _voltage(target, raw)
+        until_current = None
+        if until is not None:
+            c, spec = _rate(until, raw)
+            if spec is not None:
+                raise _bad(raw, "a hold ends at a C-rate such as 'until C/200'")
+            until_current = abs(c)
+        return Step("voltage", volts, duration, until_current=until_current, text=raw)
+    c, spec = _rate(target, raw)
+    sign = 1.0 if verb == "charge" else -1.0
+    if (c is not None and c <= 0) or (spec is not None and spec <= 0):
+        raise _bad(raw, f"rate {target.strip()!r} must be positive (use Charge/Discharge for the sign)")
+    until_voltage = _voltage(until, raw) if until is not None else None
+    return Step(
+        "current",
+        sign * c if c is not None else 0.0,
+        duration,
+        until_voltage=until_voltage,
+        text=raw,
+        specific_current=sign * spec if spec is not None else None,
+    )
+
+
+def parse_protocol(protocol) -> list[Step]:
+    """Parse a protocol: a string (steps joined by 'then', ';' or new lines), a list of such
+    strings, or a list of :class:`Step`."""
+    if isinstance(protocol, Step):
+        return [protocol]
+    if isinstance(protocol, str):
+        items = [protocol]
+    else:
+        items = list(protocol)
+    steps: list[Step] = []
+    for item in items:
+        if isinstance(item, Step):
+            steps.append(item)
+            continue
+        for piece in re.split(r"(?i)\s+then\s+|;|\n", str(item)):
+            if piece.strip():
+                steps.append(parse_step(piece))
+    if not steps:
+        raise LithmapError(f"protocol={protocol!r} is empty; examples: {EXAMPLES}")
+    return steps

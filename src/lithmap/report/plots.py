@@ -1,0 +1,117 @@
+"""Figures of a particle simulation: θ maps / profiles over time and centre-vs-surface traces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+
+def _mpl():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _pick_times(time: np.ndarray, n: int) -> np.ndarray:
+    targets = np.linspace(time[0], time[-1], n)
+    return np.unique(np.searchsorted(time, targets).clip(0, time.size - 1))
+
+
+def plot_traces(ds: xr.Dataset, path: Path) -> Path:
+    """θ at the centre, surface and mean over time, with current and voltage when present."""
+    plt = _mpl()
+    t = ds.time.values / 60.0
+    rows = 1 + ("voltage" in ds)
+    fig, axes = plt.subplots(rows, 1, figsize=(7, 3.2 * rows), sharex=True, squeeze=False)
+    ax = axes[0, 0]
+    for name, style, label in (
+        ("theta_centre", "-", "centre"),
+        ("theta_surface", "-", "surface"),
+        ("theta_mean", "--", "mean"),
+    ):
+        ax.plot(t, ds[name].values, style, label=label)
+    ax.set_ylabel("lithium fraction θ")
+    ax.legend(loc="best")
+    ax.set_title(ds.attrs.get("geometry", ""), fontsize=9)
+    if "voltage" in ds:
+        axv = axes[1, 0]
+        axv.plot(t, ds.voltage.values, "k-")
+        axv.set_ylabel("voltage (V vs Li/Li⁺)")
+        axi = axv.twinx()
+        axi.plot(t, ds.current.values, color="tab:blue")
+        axi.set_ylabel("current (C-rate)", color="tab:blue")
+        cur = ds.current.values
+        span = max(float(np.nanmax(np.abs(cur))), 1e-12)
+        axi.set_ylim(min(0.0, float(np.nanmin(cur))) - 0.1 * span, max(0.0, float(np.nanmax(cur))) + 0.1 * span)
+    axes[-1, 0].set_xlabel("time (min)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_fields(ds: xr.Dataset, path: Path, *, n: int = 6) -> Path:
+    """Degree of delithiation 1 − θ: radial profiles (sphere) or maps (2D) at ``n`` times."""
+    plt = _mpl()
+    idx = _pick_times(ds.time.values, n)
+    if "r" in ds.theta.dims:
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        cmap = plt.get_cmap("viridis")
+        for k, i in enumerate(idx):
+            ax.plot(ds.r.values * 1e6, ds.theta.values[i], color=cmap(k / max(len(idx) - 1, 1)),
+                    label=f"{ds.time.values[i] / 60:.1f} min")
+        ax.set_xlabel("r (µm)")
+        ax.set_ylabel("lithium fraction θ")
+        ax.legend(fontsize=8)
+    else:
+        fig, axes = plt.subplots(1, len(idx), figsize=(2.4 * len(idx) + 1, 2.8), squeeze=False)
+        x, y = ds.x.values * 1e6, ds.y.values * 1e6
+        extent = (x[0], x[-1], y[-1], y[0])
+        field = 1.0 - ds.theta.values
+        vmax = np.nanmax(field) if np.isfinite(field).any() else 1.0
+        for ax, i in zip(axes[0], idx):
+            im = ax.imshow(field[i], extent=extent, vmin=0, vmax=vmax, cmap="viridis", interpolation="nearest")
+            ax.set_title(f"{ds.time.values[i] / 60:.1f} min", fontsize=9)
+            ax.set_xlabel("x (µm)")
+        axes[0, 0].set_ylabel("y (µm)")
+        fig.colorbar(im, ax=axes[0].tolist(), label="1 − θ (degree of delithiation)", shrink=0.85)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_kymograph(ds: xr.Dataset, path: Path) -> Path:
+    """θ along the radius (sphere) or along the horizontal line through the centre (2D) over time."""
+    plt = _mpl()
+    t = ds.time.values / 60.0
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    if "r" in ds.theta.dims:
+        pos, data, label = ds.r.values * 1e6, ds.theta.values, "r (µm)"
+    else:
+        cy = float(np.atleast_1d(ds.attrs.get("centre_xy_m", [0, 0]))[1])
+        row = int(np.argmin(np.abs(ds.y.values - cy)))
+        pos, data, label = ds.x.values * 1e6, ds.theta.values[:, row, :], "x (µm) through the centre"
+    mesh = ax.pcolormesh(pos, t, data, shading="nearest", cmap="viridis_r")
+    ax.set_xlabel(label)
+    ax.set_ylabel("time (min)")
+    fig.colorbar(mesh, ax=ax, label="θ")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_simulation(ds: xr.Dataset, out_dir, *, prefix: str = "run") -> list[Path]:
+    """Write the standard figures of a simulation as PNG files into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        plot_traces(ds, out / f"{prefix}_traces.png"),
+        plot_fields(ds, out / f"{prefix}_theta.png"),
+        plot_kymograph(ds, out / f"{prefix}_kymograph.png"),
+    ]
