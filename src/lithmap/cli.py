@@ -78,6 +78,20 @@ def _times(spec: Optional[str]):
     return None, step
 
 
+def _diffusivity_option(text: Optional[str]):
+    """--diffusivity: a CSV table path, or a positive constant with units (error names the text)."""
+    from .units import parse_quantity
+
+    if text is None:
+        return None
+    if Path(text).suffix.lower() == ".csv":
+        return text
+    value = parse_quantity(text, "m^2/s", name="diffusivity")
+    if not value > 0:
+        raise LithmapError(f"diffusivity={text!r} is invalid; expected a positive value such as 1e-14cm^2/s")
+    return value
+
+
 @app.command()
 @friendly
 def simulate(
@@ -116,9 +130,7 @@ def simulate(
         geom = from_mask(example_mask_path(), px or EXAMPLE_PIXEL_SIZE, source="example particle")
     else:
         geom = parse_shape(shape, pixel_size=px)
-    d = None
-    if diffusivity is not None:
-        d = diffusivity if Path(diffusivity).suffix.lower() == ".csv" else parse_quantity(diffusivity, "m^2/s", name="diffusivity")
+    d = _diffusivity_option(diffusivity)
     mat = resolve_material(get_material(material) if material else None, d)
     steps = parse_protocol(protocol)
     t_eval, interval = _times(times)
@@ -199,9 +211,7 @@ def sweep(
     radii = np.array([parse_quantity(v, "m", name="radius") for v in radius.split(",") if v.strip()])
     alphas = np.array([parse_quantity(v, "", name="alpha") for v in alpha.split(",") if v.strip()])
     rates = np.array([parse_quantity(v, "", name="rate") for v in rate.split(",") if v.strip()])
-    d = None
-    if diffusivity is not None:
-        d = diffusivity if Path(diffusivity).suffix.lower() == ".csv" else parse_quantity(diffusivity, "m^2/s", name="diffusivity")
+    d = _diffusivity_option(diffusivity)
     mat = resolve_material(get_material(material) if material else None, d)
     ds = run_sweep(shape, radius=radii, alpha=alphas, rate=rates, protocol=protocol, material=mat, theta0=theta0)
     write_result(ds, out, overwrite=overwrite)

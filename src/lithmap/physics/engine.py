@@ -137,7 +137,7 @@ class Engine:
         self.alpha = np.broadcast_to(np.asarray(alpha, dtype=float), (R,)).copy()
         if not np.all(np.isfinite(self.alpha) & (self.alpha > 0)):
             bad = self.alpha[~(np.isfinite(self.alpha) & (self.alpha > 0))][0]
-            raise LithmapError(f"alpha={bad!r} is invalid; expected a positive finite scale factor")
+            raise LithmapError(f"alpha={float(bad)!r} is invalid; expected a positive finite scale factor")
         self.alpha_node = self.alpha[self.b.run_of_node]
         self.alpha_edge = self.alpha[self.b.edge_run]
         self.frac = material.capacity_fraction
@@ -155,7 +155,9 @@ class Engine:
             raise LithmapError(f"theta0 has shape {theta0.shape}; expected a scalar, one per run or one per node")
         bad = ~(np.isfinite(self.y) & (self.y >= 0) & (self.y <= 1))
         if bad.any():
-            raise LithmapError(f"theta0={self.y[bad][0]!r} is invalid; expected a lithium fraction in [0, 1]")
+            raise LithmapError(f"theta0={float(self.y[bad][0])!r} is invalid; expected a lithium fraction in [0, 1]")
+        if not (np.isfinite(options.tol) and options.tol > 0):
+            raise LithmapError(f"tol={options.tol!r} is invalid; expected a positive tolerance such as 1e-4")
         lo, hi = options.surface_limits
         if options.on_limit not in ("error", "stop"):
             raise LithmapError(f"on_limit={options.on_limit!r} is invalid; expected one of ['error', 'stop']")
@@ -367,6 +369,7 @@ class Engine:
         g_hi = np.zeros(R)
         ev_row = np.zeros(R, dtype=int)
         stale = np.zeros(R)
+        loc_iter = np.zeros(R, dtype=int)
         recs = [RunRecord([], [], [], [], [], []) for _ in range(R)]
         y = self.y
         V, I = self.observables(y, step)
@@ -401,6 +404,17 @@ class Engine:
             attempts += 1
             if attempts > opt.max_steps:
                 raise SolverError(f"more than {opt.max_steps} step attempts; last t={t[active].min():.6g} s")
+            # ---- an event bracket that has shrunk to nothing: the event is here, fire it
+            here = active & np.isfinite(bracket) & (bracket <= 1e-9 * np.maximum(t, 1.0))
+            if here.any():
+                record(here)
+                self._fire(here, ev_row, step, t, t_start, recs)
+                bracket[here], loc_iter[here], h_prev[here], dt[here] = np.inf, 0, 0.0, opt.first_dt
+                V, I = self.observables(y, step)
+                self._check_step_start(np.flatnonzero(here & active), y, step, V, I, t)
+                g_n, parts_n = self._g(y, step)
+                G_n = self._events(y, step, V, I)
+                continue
             # ---- step size: controller, clamped to the step end, the next output, an event bracket
             dur = self.duration[ar, step]
             end = np.where(np.isnan(dur), t_start + opt.max_until, t_start + dur)
@@ -412,7 +426,14 @@ class Engine:
                 gl = g_lo[loc]
                 gh = g_hi[loc] * 0.5 ** np.maximum(stale[loc] - 1, 0)  # Illinois
                 guess = bracket[loc] * gl / (gl - gh)
-                h[loc] = np.minimum(h[loc], np.clip(guess, 1e-4 * bracket[loc], (1 - 1e-7) * bracket[loc]))
+                # safeguard: bisect once false position has stalled (events that jump, such as
+                # a voltage diverging as the surface empties)
+                guess = np.where(loc_iter[loc] > 6, 0.5 * bracket[loc], guess)
+                guess = np.clip(guess, 1e-3 * bracket[loc], (1 - 1e-7) * bracket[loc])
+                # a negligible bracket: step across it (the event is then fired below)
+                guess = np.where(bracket[loc] <= 1e-9 * np.maximum(t[loc], 1.0), bracket[loc], guess)
+                h[loc] = np.minimum(h[loc], guess)
+                loc_iter[loc] += 1
             h = np.where(active, np.maximum(h, 0.0), 0.0)
             dh = D_COEF * h[b.run_of_node]
             # ---- stage 1: trapezoidal rule to t + γh; stage 2: BDF2 to t + h
@@ -442,11 +463,19 @@ class Engine:
                 crossed = (G <= 0) & (G_n > 0) & accept
                 tol_row = np.array([opt.event_tol_theta, opt.event_tol_theta, opt.event_tol_voltage])[:, None]
                 hit = crossed.any(axis=0)
-                fire = hit & (crossed & (G > -tol_row)).any(axis=0)
-                fire |= hit & (h <= 1e-10 * np.maximum(t, 1.0))
+                # the earliest of the crossed events (linear interpolation within the step)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    frac = np.where(crossed, G_n / (G_n - G), np.inf)
+                row = np.argmin(frac, axis=0)
+                first_g = G[row, ar]
+                fire = hit & (first_g > -tol_row[row, 0])
+                fire |= hit & (h <= 1e-9 * np.maximum(t, 1.0))
                 narrow = hit & ~fire
+                # a located event is the crossed one that sits at its threshold (a voltage that
+                # jumps as the surface empties is not the event; the empty surface is)
+                within = crossed & (G > -tol_row)
+                row = np.where(fire & within.any(axis=0), np.argmax(within, axis=0), row)
                 if narrow.any():  # the step overshot an event: shrink the bracket, do not accept
-                    row = np.argmax(crossed, axis=0)
                     stale[narrow] = np.where(np.isfinite(bracket[narrow]), stale[narrow] + 1, 0)
                     bracket[narrow] = h[narrow]
                     ev_row[narrow] = row[narrow]
@@ -472,6 +501,7 @@ class Engine:
                 bracket[inside] -= h[inside]
                 g_lo[inside] = G[ev_row[inside], ar[inside]]
                 bracket[fire] = np.inf
+                loc_iter[fire] = 0
                 nxt = next_output()
                 due = accept & (np.abs(t - nxt) <= 1e-9 * np.maximum(1.0, np.abs(nxt)))
                 out_i[due] += 1
@@ -488,7 +518,7 @@ class Engine:
                     )
                 record(due | fire | step_end)
                 if fire.any():
-                    self._fire(fire, crossed, G, step, t, t_start, recs)
+                    self._fire(fire, row, step, t, t_start, recs)
                 if step_end.any():
                     self._advance(step_end, step, t, t_start, recs)
                 switched = fire | step_end
@@ -521,20 +551,31 @@ class Engine:
         b, opt = self.b, self.opt
         ok = np.zeros(b.nrun, bool)
         g, parts_y = self._g(y, step)
+        F = b.volume * y - dh * g - rhs
         prev = None
         for it in range(opt.max_newton):
-            F = b.volume * y - dh * g - rhs
             fact = self._jacobian(dh, parts_y)
             delta = self._solve(fact, F)
+            delta = self._damp(y, delta, step)
+            j_old, dj_old, yb_old = parts_y[2], parts_y[3], y[b.bnodes]
             y = y - delta
             g, parts_y = self._g(y, step)
+            F = b.volume * y - dh * g - rhs
             size = b.per_run_max(np.abs(delta))
+            # A Newton update conserves lithium exactly up to the nonlinearity of the boundary
+            # flux (zero for constant current); demand that part be at round-off, so that
+            # conservation never rests on where the iteration happened to stop.
+            moved = y[b.bnodes] - yb_old  # the change actually made (below round-off: zero)
+            nonlin = dh[b.bnodes] * b.bweight * (parts_y[2] - j_old - dj_old * moved)
+            balanced = np.abs(np.bincount(b.brun, weights=nonlin, minlength=b.nrun)) <= 1e-13 * b.vol_run
             if prev is None:
                 conv = size <= 0.1 * opt.newton_tol
             else:
                 rate = np.where(prev > 0, size / np.maximum(prev, 1e-300), 0.0)
-                conv = (size <= 0.1 * opt.newton_tol) | ((rate < 0.9) & (rate / (1 - np.minimum(rate, 0.9)) * size <= opt.newton_tol))
-            ok |= conv
+                conv = (size <= 0.1 * opt.newton_tol) | (
+                    (rate < 0.9) & (rate / (1 - np.minimum(rate, 0.9)) * size <= opt.newton_tol)
+                )
+            ok |= conv & balanced
             if prev is not None and not b.chain and np.any((size > 0.3 * prev) & ~ok & active):
                 self._lu_stale = True  # slow contraction with a reused factor: refactor
             prev = size
@@ -544,6 +585,28 @@ class Engine:
         if not ok[active].all() and not b.chain:
             self._lu_stale = True
         return y, ok, g, parts_y, fact
+
+    def _damp(self, y, delta, step):
+        """In voltage holds, shorten a run's Newton step so its surface θ stays inside (0, 1).
+
+        Butler–Volmer's j0 ∝ √(θ(1−θ)) has an infinite slope at θ = 0 and 1 and vanishes
+        beyond, so an iterate that overshoots the bound would see no restoring flux.
+        """
+        b = self.b
+        hold = self.kind[b.brun, step[b.brun]] == 2
+        if not hold.any():
+            return delta
+        yb, db = y[b.bnodes], delta[b.bnodes]
+        new = yb - db
+        lam = np.ones_like(yb)
+        up = hold & (new >= 1.0) & (db < 0)
+        lam[up] = 0.5 * (1.0 - yb[up]) / (-db[up])
+        down = hold & (new <= 0.0) & (db > 0)
+        lam[down] = 0.5 * yb[down] / db[down]
+        if np.all(lam >= 1.0):
+            return delta
+        per_run = np.minimum.reduceat(np.clip(lam, 0.0, 1.0), b.b_offset)
+        return delta * per_run[b.run_of_node]
 
     def _check_step_start(self, runs, y, step, V, I, t):
         runs = np.asarray(runs)
@@ -560,16 +623,15 @@ class Engine:
                     f"at its start (voltage {V[r]:.4g} V at t={t[r]:.6g} s)"
                 )
 
-    def _fire(self, fire, crossed, G, step, t, t_start, recs):
-        """Apply located events: surface limits (stop or error) and cut-offs (next step)."""
+    def _fire(self, fire, row, step, t, t_start, recs):
+        """Apply located events (``row``: 0/1 surface low/high, 2 cut-off): a surface limit
+        stops the run or raises; a cut-off ends the step."""
         lo, hi = self.opt.surface_limits
         for r in np.flatnonzero(fire):
-            rows = np.flatnonzero(crossed[:, r])
-            row = rows[np.argmin(G[rows, r])] if rows.size else 2
             st = self.steps[r][step[r]]
-            if row in (0, 1):
-                limit = lo if row == 0 else hi
-                what = "empties" if row == 0 else "fills"
+            if row[r] in (0, 1):
+                limit = lo if row[r] == 0 else hi
+                what = "empties" if row[r] == 0 else "fills"
                 if self.opt.on_limit == "error":
                     raise LithmapError(
                         f"protocol step {st.text!r} {what} the particle surface (theta reaches {limit:g} at "

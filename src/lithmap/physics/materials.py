@@ -61,8 +61,8 @@ class TabulatedDiffusivity(Diffusivity):
     This is how a GITT result (one D per pulse) becomes a continuous D(θ).
 
     >>> d = TabulatedDiffusivity([0.8, 1.0], [1e-16, 1e-18])
-    >>> float(d(0.9))  # halfway in log space
-    1e-17
+    >>> round(float(d(0.9)) * 1e17, 12)  # halfway in log space: 1e-17
+    1.0
     """
 
     def __init__(self, theta, diffusivity, *, source: str = "table"):
@@ -76,12 +76,12 @@ class TabulatedDiffusivity(Diffusivity):
         bad = ~(np.isfinite(diffusivity) & (diffusivity > 0))
         if bad.any():
             raise LithmapError(
-                f"diffusivity={diffusivity[bad][0]!r} in {source} is invalid; "
+                f"diffusivity={float(diffusivity[bad][0])!r} in {source} is invalid; "
                 "expected positive finite values in m^2/s"
             )
         badt = ~(np.isfinite(theta) & (theta >= 0) & (theta <= 1))
         if badt.any():
-            raise LithmapError(f"theta={theta[badt][0]!r} in {source} is outside [0, 1]")
+            raise LithmapError(f"theta={float(theta[badt][0])!r} in {source} is outside [0, 1]")
         order = np.argsort(theta, kind="stable")
         theta, diffusivity = theta[order], diffusivity[order]
         if np.any(np.diff(theta) == 0):
@@ -127,8 +127,8 @@ class TabulatedDiffusivity(Diffusivity):
                     t, d = float(row["theta"]), float(row["diffusivity_m2_s"])
                 except (TypeError, ValueError):
                     continue
-                if math.isnan(t) and math.isnan(d):
-                    continue
+                if math.isnan(t) or math.isnan(d):
+                    continue  # an unusable row (e.g. a flagged GITT pulse with no D)
                 theta.append(t)
                 diff.append(d)
         if not theta:
@@ -186,16 +186,25 @@ def _nmc811_docv(theta):
     )
 
 
-def symmetric_exchange_current(j0_half: float) -> FunctionOfTheta:
-    """j0(θ) = 2·j0_half·sqrt(θ(1−θ)) in A/m² (j0_half at θ = 0.5; vanishes at θ = 0 and 1)."""
+def symmetric_exchange_current(j0_half: float, *, eps: float = 1e-4) -> FunctionOfTheta:
+    """j0(θ) = 2·j0_half·sqrt(θ(1−θ)) in A/m² (j0_half at θ = 0.5; zero at θ = 0 and 1).
+
+    Where θ(1−θ) < ``eps`` (θ within ~1e-4 of a bound) the square root is continued linearly,
+    j0 = 2·j0_half·θ(1−θ)/√eps: same value at the joint, still zero at the bounds, but with a
+    finite slope, which Newton's method needs when a surface sits at θ → 1 during a voltage
+    hold after a discharge (the square root's infinite slope makes it converge only linearly).
+    """
+    root = np.sqrt(eps)
 
     def j0(theta):
-        t = np.clip(theta, 0.0, 1.0)
-        return 2.0 * j0_half * np.sqrt(t * (1.0 - t))
+        p = np.clip(theta, 0.0, 1.0) * (1.0 - np.clip(theta, 0.0, 1.0))
+        return 2.0 * j0_half * np.where(p >= eps, np.sqrt(np.maximum(p, eps)), p / root)
 
     def dj0(theta):
-        t = np.clip(theta, 1e-12, 1.0 - 1e-12)
-        return j0_half * (1.0 - 2.0 * t) / np.sqrt(t * (1.0 - t)) * ((theta > 0) & (theta < 1))
+        t = np.clip(theta, 0.0, 1.0)
+        p = t * (1.0 - t)
+        dp = (1.0 - 2.0 * t) * ((theta >= 0) & (theta <= 1))
+        return 2.0 * j0_half * dp * np.where(p >= eps, 0.5 / np.sqrt(np.maximum(p, eps)), 1.0 / root)
 
     return FunctionOfTheta(j0, dj0, name=f"2*{j0_half:g}*sqrt(theta*(1-theta)) A/m^2")
 

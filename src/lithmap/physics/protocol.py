@@ -137,6 +137,8 @@ def parse_step(text: str) -> Step:
             c, spec = _rate(until, raw)
             if spec is not None:
                 raise _bad(raw, "a hold ends at a C-rate such as 'until C/200'")
+            if c <= 0:
+                raise _bad(raw, f"current cut-off {until.strip()!r} must be positive")
             until_current = abs(c)
         return Step("voltage", volts, duration, until_current=until_current, text=raw)
     c, spec = _rate(target, raw)

@@ -262,7 +262,7 @@ def sweep(
     if "{rate}" not in protocol:
         raise LithmapError(f"protocol={protocol!r} needs a '{{rate}}' placeholder for the sweep's C-rates")
     if np.any(~(rate > 0)):
-        raise LithmapError(f"rate={rate[~(rate > 0)][0]!r} is invalid; expected positive C-rates")
+        raise LithmapError(f"rate={float(rate[~(rate > 0)][0])!r} is invalid; expected positive C-rates")
     mat = resolve_material(material, diffusivity)
     opts = options or SolverOptions()
     if stop_at_limit:
@@ -271,7 +271,7 @@ def sweep(
     # one nondimensional mesh scaled to each radius: identical resolution in x = r/R
     unit = geom(1.0).mesh(**(mesh_options or {"surface_spacing": 1 / 400, "max_spacing": 1 / 40}))
     scale = {"sphere": (3, 2, 1), "cylinder": (2, 1, 0)}[shape]
-    protos = {c: parse_protocol(protocol.replace("{rate}", f"{c!r}C")) for c in rate}
+    protos = {c: parse_protocol(protocol.replace("{rate}", f"{float(c)!r}C")) for c in rate}
     meshes, prot_list, alphas = [], [], []
     for R, a, c in itertools.product(radius, alpha, rate):
         m = type(unit)(
