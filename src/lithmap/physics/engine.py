@@ -31,6 +31,7 @@ from scipy.sparse.linalg import splu
 from ..errors import LithmapError, SolverError
 from .materials import FARADAY, GAS_CONSTANT, Material
 from .mesh import Mesh
+from . import _kernels
 from .protocol import Step
 
 GAMMA = 2.0 - np.sqrt(2.0)
@@ -165,6 +166,10 @@ class Engine:
         if np.any(sb < lo) or np.any(sb > hi):
             raise LithmapError(f"theta0 at the surface is outside the surface limits {options.surface_limits}")
         self._lu, self._lu_stale, self._lu_dh, self.factorizations = None, True, 1.0, 0
+        self._table = None
+        if self.b.chain and _kernels.HAVE_NUMBA and hasattr(material.diffusivity, "table"):
+            self._table = material.diffusivity.table()
+            self._wa = np.ascontiguousarray(self.b.weight * self.alpha_edge)
         self.kT = GAS_CONSTANT * material.temperature / FARADAY  # RT/F, V
 
     # ------------------------------------------------------------------ protocol tables
@@ -243,10 +248,13 @@ class Engine:
         return j, dj
 
     def _g(self, y, step_idx):
-        phi, pa, pb = self._edge_flux(y)
-        n = self.b.n
-        g = -np.bincount(self.b.edges[:, 0], weights=phi, minlength=n)
-        g += np.bincount(self.b.edges[:, 1], weights=phi, minlength=n)
+        if self._table is not None:
+            g, pa, pb = _kernels.chain_g(y, self._wa, self.b.chain_pos, *self._table)
+        else:
+            phi, pa, pb = self._edge_flux(y)
+            n = self.b.n
+            g = -np.bincount(self.b.edges[:, 0], weights=phi, minlength=n)
+            g += np.bincount(self.b.edges[:, 1], weights=phi, minlength=n)
         j, dj = self._surface(y, step_idx)
         g[self.b.bnodes] -= self.b.bweight * j
         return g, (pa, pb, j, dj)
@@ -258,6 +266,8 @@ class Engine:
         dh_edge = dh_node[b.edges[:, 0]]
         own = b.volume.copy()  # V + dh·b·dj: also the column sums of J
         own[b.bnodes] += dh_node[b.bnodes] * b.bweight * dj
+        if b.chain and self._table is not None:
+            return ("tri",) + _kernels.chain_jacobian(own, dh_node, pa, pb, b.chain_pos)
         if b.chain:
             diag = own.copy()
             np.add.at(diag, b.edges[:, 0], dh_edge * pa)
@@ -290,6 +300,10 @@ class Engine:
         """
         if fact[0] == "tri":
             _, dl, d, du = fact
+            if self._table is not None:
+                x, good = _kernels.thomas(dl, d, du, rhs)
+                if good:
+                    return x
             out = lapack.dgtsv(dl, d, du, rhs)
             if out[-1] != 0:
                 raise SolverError(f"tridiagonal solve failed (LAPACK info={out[-1]})")
@@ -405,7 +419,12 @@ class Engine:
             if attempts > opt.max_steps:
                 raise SolverError(f"more than {opt.max_steps} step attempts; last t={t[active].min():.6g} s")
             # ---- an event bracket that has shrunk to nothing: the event is here, fire it
-            here = active & np.isfinite(bracket) & (bracket <= 1e-9 * np.maximum(t, 1.0))
+            tiny = active & np.isfinite(bracket) & (bracket <= 1e-9 * np.maximum(t, 1.0))
+            tol_now = np.array([opt.event_tol_theta, opt.event_tol_theta, opt.event_tol_voltage])[ev_row]
+            here = tiny & (np.abs(G_n[ev_row, ar]) <= 10 * tol_now)
+            # a stale bracket (the crossing was seen along another step path): re-bracket from here
+            stale_bracket = tiny & ~here
+            bracket[stale_bracket], loc_iter[stale_bracket], stale[stale_bracket] = np.inf, 0, 0
             if here.any():
                 record(here)
                 self._fire(here, ev_row, step, t, t_start, recs)
@@ -503,7 +522,7 @@ class Engine:
                 bracket[fire] = np.inf
                 loc_iter[fire] = 0
                 nxt = next_output()
-                due = accept & (np.abs(t - nxt) <= 1e-9 * np.maximum(1.0, np.abs(nxt)))
+                due = accept & np.isfinite(nxt) & (np.abs(t - nxt) <= 1e-9 * np.maximum(1.0, np.abs(nxt)))
                 out_i[due] += 1
                 if t_eval is None:
                     due = accept.copy()

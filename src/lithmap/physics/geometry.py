@@ -42,7 +42,7 @@ class Sphere:
     def __post_init__(self):
         _positive("radius", self.radius)
 
-    def mesh(self, *, surface_spacing=None, max_spacing=None, growth=1.06, n=None) -> Mesh:
+    def mesh(self, *, surface_spacing=None, max_spacing=None, growth=1.03, n=None) -> Mesh:
         return radial_mesh(
             radial_nodes(self.radius, surface_spacing=surface_spacing, max_spacing=max_spacing, growth=growth, n=n),
             self.kind,

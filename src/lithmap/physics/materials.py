@@ -51,6 +51,10 @@ class ConstantDiffusivity(Diffusivity):
         theta = np.asarray(theta, dtype=float)
         return np.full_like(theta, self.value), np.zeros_like(theta)
 
+    def table(self):
+        """(theta, ln D, slope of ln D) rows for the compiled kernels."""
+        return np.zeros(1), np.array([np.log(self.value)]), np.zeros(1)
+
     def __repr__(self):
         return f"ConstantDiffusivity({self.value:g} m^2/s)"
 
@@ -134,6 +138,11 @@ class TabulatedDiffusivity(Diffusivity):
         if not theta:
             raise LithmapError(f"diffusivity table {str(path)!r} has no numeric rows")
         return cls(theta, diff, source=str(path))
+
+    def table(self):
+        """(theta, ln D, slope of ln D) rows for the compiled kernels."""
+        slope = self._slope if self.theta.size > 1 else np.zeros(1)
+        return self.theta, self._ln_d, np.ascontiguousarray(slope, dtype=float)
 
     def __repr__(self):
         return f"TabulatedDiffusivity({self.theta.size} rows from {self.source})"

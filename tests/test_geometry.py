@@ -1,0 +1,75 @@
+"""2D cross-sections agree with their 1D equivalents; masks give the image's own grid."""
+
+import numpy as np
+import pytest
+
+import lithmap as lm
+
+STEEP = lm.TabulatedDiffusivity([0.8, 1.0], [1e-16, 1e-18])
+TIMES = [0, 300, 600, 1200, 1800]
+
+
+@pytest.fixture(scope="module")
+def cylinder():
+    return lm.simulate(lm.Cylinder(1e-6), "Charge at C/3 for 30 minutes", diffusivity=STEEP, theta0=0.97,
+                       times=TIMES, mesh_options={"surface_spacing": 2e-9, "growth": 1.04})
+
+
+@pytest.fixture(scope="module")
+def disc():
+    return lm.simulate(lm.Disc(1e-6, pixel_size=25e-9), "Charge at C/3 for 30 minutes", diffusivity=STEEP, theta0=0.97, times=TIMES)
+
+
+def test_disc_2d_agrees_with_1d_cylinder(disc, cylinder):
+    np.testing.assert_allclose(disc.theta_mean.values, cylinder.theta_mean.values, atol=1e-9)
+    np.testing.assert_allclose(disc.theta_surface.values, cylinder.theta_surface.values, atol=2e-3)
+    np.testing.assert_allclose(disc.theta_centre.values, cylinder.theta_centre.values, atol=2e-3)
+    # the whole field: every pixel against the radial profile at its radius
+    X, Y = np.meshgrid(disc.x.values, disc.y.values)
+    inside = disc["mask"].values.astype(bool)
+    rr = np.hypot(X, Y)[inside]
+    for i in range(1, len(TIMES)):
+        radial = np.interp(rr, cylinder.r.values, cylinder.theta.values[i])
+        assert np.abs(disc.theta.values[i][inside] - radial).max() < 0.02
+        assert np.abs(disc.theta.values[i][inside] - radial).mean() < 2e-3
+
+
+def test_mask_of_a_circle_agrees_with_the_disc(disc):
+    px = 25e-9
+    n = 96
+    yy, xx = (np.mgrid[0:n, 0:n] - (n - 1) / 2) * px
+    mask = np.hypot(xx, yy) <= 1e-6
+    shape = lm.from_mask(mask, px)
+    assert shape.size == pytest.approx(1e-6, rel=0.01)  # equivalent radius from the smoothed outline
+    ds = lm.simulate(shape, "Charge at C/3 for 30 minutes", diffusivity=STEEP, theta0=0.97, times=TIMES)
+    assert ds.theta.shape == (len(TIMES), n, n)  # the image's own pixel grid
+    assert np.isnan(ds.theta.values[1][~mask]).all() and np.isfinite(ds.theta.values[1][mask]).all()
+    np.testing.assert_allclose(ds.theta_mean.values, disc.theta_mean.values, atol=2e-3)
+    np.testing.assert_allclose(ds.theta_surface.values, disc.theta_surface.values, atol=5e-3)
+    np.testing.assert_allclose(ds.theta_centre.values, disc.theta_centre.values, atol=5e-3)
+
+
+def test_mask_errors_name_the_problem():
+    with pytest.raises(lm.LithmapError, match="empty"):
+        lm.from_mask(np.zeros((10, 10), bool), 50e-9)
+    two = np.zeros((20, 20), bool)
+    two[2:6, 2:6] = two[12:18, 12:18] = True
+    with pytest.raises(lm.LithmapError, match="2 separate parts"):
+        lm.from_mask(two, 50e-9)
+    ring = np.zeros((20, 20), bool)
+    ring[3:17, 3:17] = True
+    ring[9:11, 9:11] = False
+    with pytest.raises(lm.LithmapError, match="hole"):
+        lm.from_mask(ring, 50e-9)
+
+
+def test_ellipse_and_polygon_conserve_and_report_on_grid():
+    e = lm.simulate(lm.Ellipse(1e-6, 0.6e-6, angle=0.3), "Charge at 1C for 5 minutes", diffusivity=1e-16, theta0=0.9,
+                    mesh_options={"surface_spacing": 20e-9})
+    area = np.pi * 1e-6 * 0.6e-6
+    assert e.theta.dims == ("time", "y", "x")
+    assert e.theta_mean.values[-1] == pytest.approx(0.9 - 5 / 60, abs=1e-10)
+    sq = lm.Polygon([[0, 0], [1e-6, 0], [1e-6, 1e-6], [0, 1e-6]])
+    p = lm.simulate(sq, "Charge at 1C for 5 minutes", diffusivity=1e-16, theta0=0.9, mesh_options={"surface_spacing": 20e-9})
+    assert p.theta_mean.values[-1] == pytest.approx(0.9 - 5 / 60, abs=1e-10)
+    assert area > 0
