@@ -1,4 +1,5 @@
-"""Compiled inner loops for radial (chain) meshes with a tabulated or constant D(θ).
+"""Compiled inner loops: face fluxes with a tabulated or constant D(θ) on any mesh, and the
+tridiagonal Jacobian and solve of radial (chain) meshes.
 
 The engine's algorithm is the same with or without these; they fuse the per-node work of one
 Newton iteration (face fluxes + residual, tridiagonal Jacobian, Thomas solve) into single
@@ -39,20 +40,21 @@ def _table_d(m, tth, tln, tslope):
 
 
 @_jit
-def chain_g(y, wa, pos, tth, tln, tslope):
-    """Residual g (edge part) and flux derivatives for edges (pos[e], pos[e] + 1)."""
+def edge_g(y, wa, ea, eb, tth, tln, tslope):
+    """Edge part of the residual g and the flux derivatives for edges (ea, eb), D at the face."""
     n = y.size
     g = np.zeros(n)
-    E = pos.size
+    E = ea.size
     pa = np.empty(E)
     pb = np.empty(E)
     for e in range(E):
-        a = pos[e]
-        diff = y[a] - y[a + 1]
-        d, dd = _table_d(0.5 * (y[a] + y[a + 1]), tth, tln, tslope)
+        a = ea[e]
+        b = eb[e]
+        diff = y[a] - y[b]
+        d, dd = _table_d(0.5 * (y[a] + y[b]), tth, tln, tslope)
         phi = wa[e] * d * diff
         g[a] -= phi
-        g[a + 1] += phi
+        g[b] += phi
         pa[e] = wa[e] * (d + 0.5 * dd * diff)
         pb[e] = wa[e] * (-d + 0.5 * dd * diff)
     return g, pa, pb

@@ -279,7 +279,29 @@ def triangle_mesh(points: np.ndarray, triangles: np.ndarray) -> Mesh:
     bedges = edges[count == 1]
     blen = np.hypot(*(p[bedges[:, 1]] - p[bedges[:, 0]]).T)
     boundary = np.bincount(bedges.ravel(), weights=np.repeat(blen / 2, 2), minlength=n)
-    return Mesh("planar", p, volume, edges, weight, boundary, triangles=t)
+    return _fill_reducing_order(Mesh("planar", p, volume, edges, weight, boundary, triangles=t))
+
+
+def _fill_reducing_order(mesh: Mesh) -> Mesh:
+    """Renumber nodes in a fill-reducing order (minimum degree on the graph), so the engine can
+    factor its Jacobians with that order fixed instead of recomputing it at every factorization."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import splu
+
+    n, a, b = mesh.n, mesh.edges[:, 0], mesh.edges[:, 1]
+    A = sp.csc_matrix(
+        (np.concatenate([np.full(n, 4.0 + 1e-3), -np.ones(2 * a.size)]), (np.concatenate([np.arange(n), a, b]), np.concatenate([np.arange(n), b, a]))),
+        shape=(n, n),
+    )
+    lu = splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    order = np.argsort(lu.perm_c)  # node order[k] becomes node k
+    new_index = np.empty(n, dtype=np.int64)
+    new_index[order] = np.arange(n)
+    edges = np.sort(new_index[mesh.edges], axis=1)
+    return Mesh(
+        "planar", mesh.points[order], mesh.volume[order], edges, mesh.weight, mesh.boundary[order],
+        triangles=new_index[mesh.triangles],
+    )
 
 
 def interpolation_matrix(mesh: Mesh, xy: np.ndarray):
