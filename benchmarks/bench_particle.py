@@ -566,6 +566,8 @@ def markdown(res):
         f"lithmap {m['lithmap']} ({m['lithmap_git_commit'][:10]}"
         f"{' + uncommitted changes in src/' if m['lithmap_src_uncommitted_changes'] else ''}).",
         "",
+        f"lithmap runs use its defaults (SolverOptions().tol = {res['settings']['lithmap_default_tol']:g}, default "
+        "radial meshes; the disc mesh is set to ~4 000 nodes). "
         "Times in s (perf_counter). lithmap: best of 3 after a warm-up call; build = mesh construction. "
         "PyBaMM: its functions' own build/solve/total (IDAKLU rtol 1e-8, atol 1e-10; build includes the "
         "solver set-up); 1D cases best of 3, disc and batch once, after a warm-up call. "
@@ -700,7 +702,8 @@ def main(argv=None):
             "pybamm_timing": "functions' own build_s/solve_s/total_s; 1D cases best of 3 (by total_s), "
                              "disc and batch once; after a warm-up call",
             "pybamm_solver": f"IDAKLU rtol={pb.RTOL}, atol={pb.ATOL}",
-            "lithmap_solver": "TR-BDF2, default tol 1e-4 (SolverOptions())",
+            "lithmap_solver": f"TR-BDF2, default SolverOptions() (tol={lm.SolverOptions().tol:g})",
+            "lithmap_default_tol": float(lm.SolverOptions().tol),
             "speedup": "PyBaMM time / lithmap time",
             "disc_mesh_options": DISC_MESH,
             "warm_up_s": warm,

@@ -60,7 +60,7 @@ class SolverOptions:
     tol: float = 1e-3
     max_dt: float = 300.0
     first_dt: float = 1e-2
-    newton_tol: float = 1e-9
+    newton_tol: float = 1e-7
     max_newton: int = 12
     surface_limits: tuple[float, float] = (0.0, 1.0)
     on_limit: str = "error"
