@@ -22,7 +22,7 @@ def test_sweep_equals_individual_runs():
         for j, a in enumerate(alpha):
             for k, c in enumerate(rate):
                 one = lm.simulate(lm.Sphere(R), f"Charge at {c}C for 40 minutes", diffusivity=STEEP, alpha=a,
-                                  theta0=0.97, mesh_options={"surface_spacing": R / 400, "max_spacing": R / 40},
+                                  theta0=0.97, mesh_options={"surface_spacing": R / 300, "max_spacing": R / 120},
                                   options=opts, stop_at_limit=True, times=times)
                 assert float(ds.stop_time[i, j, k]) == pytest.approx(float(one.time[-1]), rel=1e-9)
                 assert float(ds.theta_mean_end[i, j, k]) == pytest.approx(float(one.theta_mean[-1]), abs=1e-9)

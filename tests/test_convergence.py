@@ -28,9 +28,13 @@ def test_default_sphere_mesh_is_converged():
 
 
 def test_sphere_error_falls_with_refinement():
-    ref, _ = stop_time(lm.Sphere(8e-6), {"surface_spacing": 0.5e-9, "growth": 1.02})
-    errors = [abs(stop_time(lm.Sphere(8e-6), {"surface_spacing": h, "growth": 1.06})[0] - ref) for h in (40e-9, 20e-9, 10e-9)]
-    assert errors[0] > errors[1] > errors[2]
+    """Refining surface spacing, growth and core spacing together shrinks the stop-time error
+    at least linearly (the scheme is second order on smooth meshes)."""
+    ref, _ = stop_time(lm.Sphere(8e-6), {"surface_spacing": 0.5e-9, "growth": 1.02, "max_spacing": 8e-6 / 400})
+    levels = [(20e-9, 1.12, 30), (10e-9, 1.06, 60), (5e-9, 1.03, 120)]
+    errors = [abs(stop_time(lm.Sphere(8e-6), {"surface_spacing": h, "growth": g, "max_spacing": 8e-6 / k})[0] - ref)
+              for h, g, k in levels]
+    assert errors[0] > 1.8 * errors[1] > 1.8**2 * errors[2]
 
 
 @pytest.mark.slow

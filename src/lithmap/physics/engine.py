@@ -126,6 +126,8 @@ class _Batch:
         self.nnz = ukey.size
 
     def per_run_max(self, x: np.ndarray) -> np.ndarray:
+        if self.nrun == 1:
+            return np.array([x.max()])
         return np.maximum.reduceat(x, self.offset[:-1])
 
 
@@ -168,6 +170,8 @@ class Engine:
         if np.any(sb < lo) or np.any(sb > hi):
             raise LithmapError(f"theta0 at the surface is outside the surface limits {options.surface_limits}")
         self._lu, self._lu_stale, self._lu_dh, self.factorizations = None, True, 1.0, 0
+        self._surface_key, self._surface_tab = None, None
+        self._has_holds = bool((self.kind == 2).any())
         self._table = None
         if _kernels.HAVE_NUMBA and hasattr(material.diffusivity, "table"):
             self._table = material.diffusivity.table()
@@ -233,13 +237,18 @@ class Engine:
     def _surface(self, y, step_idx):
         """Boundary flux j (m/s, + = delithiation) at boundary nodes and dj/dθ."""
         b = self.b
-        r = b.brun
-        k = self.kind[r, step_idx[r]]
-        val = self.value[r, step_idx[r]]
-        j = np.where(k == 1, val * self.rate_to_j[r], 0.0)
+        key = step_idx.tobytes()
+        if self._surface_key != key:  # the per-node step tables change only at step switches
+            r = b.brun
+            k = self.kind[r, step_idx[r]]
+            val = self.value[r, step_idx[r]]
+            cv = k == 2
+            self._surface_key = key
+            self._surface_tab = (np.where(k == 1, val * self.rate_to_j[r], 0.0), val, cv, bool(cv.any()))
+        j_cc, val, cv, any_cv = self._surface_tab
+        j = j_cc.copy()
         dj = np.zeros_like(j)
-        cv = k == 2
-        if cv.any():
+        if any_cv:
             th = y[b.bnodes[cv]]
             U, dU = self.mat.ocv.evaluate(th)
             j0, dj0 = self.mat.exchange_current.evaluate(th)
@@ -579,7 +588,8 @@ class Engine:
             fact = self._jacobian(dh, parts_y)
             delta = self._solve(fact, F)
             delta = self._damp(y, delta, step)
-            j_old, dj_old, yb_old = parts_y[2], parts_y[3], y[b.bnodes]
+            if self._has_holds:
+                j_old, dj_old, yb_old = parts_y[2], parts_y[3], y[b.bnodes]
             y = y - delta
             g, parts_y = self._g(y, step)
             F = b.volume * y - dh * g - rhs
@@ -587,9 +597,12 @@ class Engine:
             # A Newton update conserves lithium exactly up to the nonlinearity of the boundary
             # flux (zero for constant current); demand that part be at round-off, so that
             # conservation never rests on where the iteration happened to stop.
-            moved = y[b.bnodes] - yb_old  # the change actually made (below round-off: zero)
-            nonlin = dh[b.bnodes] * b.bweight * (parts_y[2] - j_old - dj_old * moved)
-            balanced = np.abs(np.bincount(b.brun, weights=nonlin, minlength=b.nrun)) <= 1e-13 * b.vol_run
+            if self._has_holds:
+                moved = y[b.bnodes] - yb_old  # the change actually made (below round-off: zero)
+                nonlin = dh[b.bnodes] * b.bweight * (parts_y[2] - j_old - dj_old * moved)
+                balanced = np.abs(np.bincount(b.brun, weights=nonlin, minlength=b.nrun)) <= 1e-13 * b.vol_run
+            else:
+                balanced = True  # constant boundary fluxes: every update is exactly conservative
             if prev is None:
                 conv = size <= 0.1 * opt.newton_tol
             else:
@@ -614,6 +627,8 @@ class Engine:
         Butler–Volmer's j0 ∝ √(θ(1−θ)) has an infinite slope at θ = 0 and 1 and vanishes
         beyond, so an iterate that overshoots the bound would see no restoring flux.
         """
+        if not self._has_holds:
+            return delta
         b = self.b
         hold = self.kind[b.brun, step[b.brun]] == 2
         if not hold.any():

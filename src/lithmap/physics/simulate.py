@@ -269,7 +269,7 @@ def sweep(
         opts = type(opts)(**{**opts.__dict__, "on_limit": "stop"})
     geom = Sphere if shape == "sphere" else Cylinder
     # one nondimensional mesh scaled to each radius: identical resolution in x = r/R
-    unit = geom(1.0).mesh(**(mesh_options or {"surface_spacing": 1 / 400, "max_spacing": 1 / 40}))
+    unit = geom(1.0).mesh(**(mesh_options or {"surface_spacing": 1 / 300, "max_spacing": 1 / 120}))
     scale = {"sphere": (3, 2, 1), "cylinder": (2, 1, 0)}[shape]
     protos = {c: parse_protocol(protocol.replace("{rate}", f"{float(c)!r}C")) for c in rate}
     meshes, prot_list, alphas = [], [], []
