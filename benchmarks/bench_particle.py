@@ -100,7 +100,7 @@ def batch_ref_mesh_check(R):  # finer still, on one case, for the reference's un
     return {"surface_spacing": R / 32000, "max_spacing": R / 400, "growth": 1.01}, 1e-7
 
 
-def batch_mesh(R):  # what lm.sweep uses by default (its unit mesh scaled to R)
+def batch_mesh(R):  # surface R/400, core R/40: coarser core than lm.sweep's default (R/120); accuracy is measured below
     return {"surface_spacing": R / 400, "max_spacing": R / 40}
 
 
@@ -315,7 +315,7 @@ def lm_batch(cases):
     return {
         "n_cases": len(recs),
         "mesh_nodes": int(meshes[0].n),
-        "mesh_options": "surface_spacing=R/400, max_spacing=R/40, growth=1.06 (lm.sweep's default)",
+        "mesh_options": "surface_spacing=R/400, max_spacing=R/40, growth=1.03 (coarser core than lm.sweep's default R/120; errors measured against fine references)",
         "t_stop_s": t_stop.tolist(),
         "theta_mean_at_stop": th_mean.tolist(),
         "theta_surface_at_stop": th_surf.tolist(),
