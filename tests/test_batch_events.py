@@ -94,3 +94,14 @@ def test_charge_rest_relaxes_to_uniform():
     assert spread[-1] < 0.3 * spread[end]
     assert np.all(np.diff(spread[end:]) <= 1e-12)
     assert ds.theta_mean.values[-1] == pytest.approx(ds.theta_mean.values[end], abs=1e-12)
+
+
+def test_output_interval_continues_until_the_protocol_ends():
+    """Frames at every multiple of the interval, however long an 'until' step runs."""
+    ds = lm.simulate(lm.Sphere(1e-6), "Charge at C/2 for 20 minutes then Hold at 3.8 V until C/100",
+                     material="nmc811", theta0=0.97, times=120.0)
+    t = ds.time.values
+    on_grid = t[np.isclose(t / 120.0, np.round(t / 120.0), atol=1e-9)]
+    assert t[-1] > 3 * 1200  # the hold outlasts the charge several times
+    np.testing.assert_allclose(np.diff(on_grid), 120.0)
+    assert on_grid[-1] > t[-1] - 120.0  # no gap at the end

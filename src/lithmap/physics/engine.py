@@ -377,8 +377,13 @@ class Engine:
         return np.stack([g_low, g_high, g_cut])
 
     # ------------------------------------------------------------------ integration
-    def run(self, t_eval=None, *, record_fields=True, progress=None) -> list[RunRecord]:
+    def run(self, t_eval=None, *, output_interval=None, record_fields=True, progress=None) -> list[RunRecord]:
+        """Integrate all runs. Samples are recorded at ``t_eval`` (s), or at every multiple of
+        ``output_interval`` (s) for as long as the protocol runs, or at every accepted step when
+        neither is given; step ends and events are always recorded."""
         b, opt = self.b, self.opt
+        if output_interval is not None and not output_interval > 0:
+            raise LithmapError(f"output_interval={output_interval!r} is invalid; expected a positive time in s")
         R = b.nrun
         ar = np.arange(R)
         t = np.zeros(R)
@@ -415,6 +420,8 @@ class Engine:
                 rec.step.append(step[r])
 
         def next_output():
+            if output_interval is not None:
+                return (np.floor(t / output_interval + 1e-9) + 1.0) * output_interval
             if t_eval is None:
                 return np.full(R, np.inf)
             return np.where(out_i < t_eval.size, t_eval[np.minimum(out_i, t_eval.size - 1)], np.inf)
@@ -533,11 +540,15 @@ class Engine:
                 g_lo[inside] = G[ev_row[inside], ar[inside]]
                 bracket[fire] = np.inf
                 loc_iter[fire] = 0
-                nxt = next_output()
-                due = accept & np.isfinite(nxt) & (np.abs(t - nxt) <= 1e-9 * np.maximum(1.0, np.abs(nxt)))
-                out_i[due] += 1
-                if t_eval is None:
-                    due = accept.copy()
+                if output_interval is not None:
+                    k = np.round(t / output_interval)
+                    due = accept & (np.abs(t - k * output_interval) <= 1e-9 * np.maximum(1.0, t))
+                else:
+                    nxt = next_output()
+                    due = accept & np.isfinite(nxt) & (np.abs(t - nxt) <= 1e-9 * np.maximum(1.0, np.abs(nxt)))
+                    out_i[due] += 1
+                    if t_eval is None:
+                        due = accept.copy()
                 dur = self.duration[ar, step]
                 step_end = accept & ~np.isnan(dur) & (t >= t_start + dur - 1e-9 * np.maximum(1.0, t)) & ~fire
                 overrun = accept & np.isnan(dur) & (t >= t_start + opt.max_until - 1e-9)
@@ -692,8 +703,9 @@ class Engine:
                 t_start[r] = t[r]
 
 
-def run_batch(meshes, material, protocols, *, alpha, theta0, options=None, t_eval=None, record_fields=True, progress=None):
+def run_batch(meshes, material, protocols, *, alpha, theta0, options=None, t_eval=None, output_interval=None,
+              record_fields=True, progress=None):
     """Integrate runs (one mesh each) through their protocols; returns ``(records, engine)``."""
     eng = Engine(meshes, material, protocols, alpha=alpha, theta0=theta0, options=options or SolverOptions())
-    recs = eng.run(t_eval, record_fields=record_fields, progress=progress)
+    recs = eng.run(t_eval, output_interval=output_interval, record_fields=record_fields, progress=progress)
     return recs, eng

@@ -58,8 +58,9 @@ def _is_number(text) -> bool:
         return False
 
 
-def _default_times(steps, material: Material, n=240):
-    """Output times: ~n frames over the protocol's expected length, rounded to a nice interval."""
+def default_interval(steps, material: Material, n=240) -> float:
+    """Output interval giving ~n frames over the protocol's expected length, rounded to a nice
+    value (frames continue at this interval however long the protocol actually runs)."""
     total = 0.0
     for st in steps:
         if st.duration is not None:
@@ -71,8 +72,7 @@ def _default_times(steps, material: Material, n=240):
             total += 3600.0
     raw = total / n
     nice = np.array([1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600])
-    interval = float(nice[np.searchsorted(nice, raw)] if raw <= nice[-1] else raw)
-    return np.arange(0.0, total * 1.5 + interval, interval)
+    return float(nice[np.searchsorted(nice, raw)] if raw <= nice[-1] else raw)
 
 
 def _attrs(material: Material, alpha, theta0, geometry_text, steps, options: SolverOptions, mesh, extra=None):
@@ -132,9 +132,10 @@ def simulate(
         Scale factor on D (default: the material's, 1 for a bare diffusivity).
     theta0 : float
         Initial uniform lithium fraction.
-    times : array, optional
-        Output times (s). Default: ~240 frames over the protocol's expected length. Step ends
-        and events are always included.
+    times : array or float, optional
+        Output times (s), or an output interval (s, a single number). Default: an interval
+        giving ~240 frames over the protocol's expected length, kept for as long as it runs.
+        Step ends and events are always included.
     mesh_options : dict, optional
         ``surface_spacing``, ``max_spacing``, ``growth`` (or ``n`` uniform nodes for radial
         meshes). The default refines toward the surface.
@@ -165,11 +166,20 @@ def simulate(
     if stop_at_limit:
         opts = type(opts)(**{**opts.__dict__, "on_limit": "stop"})
     mesh = shape.mesh(**(mesh_options or {}))
-    t_eval = _default_times(steps, mat) if times is None else np.asarray(times, dtype=float)
-    if t_eval.size and (np.any(~np.isfinite(t_eval)) or np.any(t_eval < 0)):
-        raise LithmapError("times must be finite and non-negative (s)")
+    t_eval, interval = None, None
+    if times is None:
+        interval = default_interval(steps, mat)
+    elif np.ndim(times) == 0:
+        interval = float(times)
+        if not (np.isfinite(interval) and interval > 0):
+            raise LithmapError(f"times={times!r} is invalid; expected a positive output interval in s")
+    else:
+        t_eval = np.asarray(times, dtype=float)
+        if t_eval.size and (np.any(~np.isfinite(t_eval)) or np.any(t_eval < 0)):
+            raise LithmapError("times must be finite and non-negative (s)")
     recs, eng = run_batch(
-        [mesh], mat, steps, alpha=alpha, theta0=float(theta0), options=opts, t_eval=t_eval, progress=progress
+        [mesh], mat, steps, alpha=alpha, theta0=float(theta0), options=opts, t_eval=t_eval,
+        output_interval=interval, progress=progress,
     )
     rec = recs[0]
     time = np.asarray(rec.time)
