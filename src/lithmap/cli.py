@@ -211,7 +211,20 @@ def sweep(
     rates = np.array([parse_quantity(v, "", name="rate") for v in rate.split(",") if v.strip()])
     d = _diffusivity_option(diffusivity)
     mat = resolve_material(get_material(material) if material else None, d)
-    ds = run_sweep(shape, radius=radii, alpha=alphas, rate=rates, protocol=protocol, material=mat, theta0=theta0)
+    from .physics.protocol import parse_protocol
+
+    longest = None  # the slowest rate's protocol length sets the bar (sweep() validates the rates)
+    if rates.size and np.all(rates > 0) and "{rate}" in protocol:
+        longest = sum(st.duration or 0 for st in parse_protocol(protocol.replace("{rate}", f"{float(rates.min())!r}C")))
+    prog, callback = _progress(longest)
+    if prog:
+        prog.start()
+    try:
+        ds = run_sweep(shape, radius=radii, alpha=alphas, rate=rates, protocol=protocol, material=mat,
+                       theta0=theta0, progress=callback)
+    finally:
+        if prog:
+            prog.stop()
     write_result(ds, out, overwrite=overwrite)
     typer.echo(f"wrote {out}: {radii.size * alphas.size * rates.size} runs")
 
