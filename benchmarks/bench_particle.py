@@ -104,6 +104,13 @@ def batch_mesh(R):  # surface R/400, core R/40: coarser core than lm.sweep's def
     return {"surface_spacing": R / 400, "max_spacing": R / 40}
 
 
+def batch_mesh_matched(R):
+    """A coarse surface-refined mesh (16 nodes) chosen so that lithmap's errors on the reference
+    sample are no larger than PyBaMM's 60 uniform cells (stop time and mean θ, max and median):
+    the issue asks for speed at equal accuracy. Its errors are measured and reported, not assumed."""
+    return {"surface_spacing": R / 60, "max_spacing": R / 10, "growth": 1.25}
+
+
 FAILURES: list[dict] = []
 
 
@@ -288,8 +295,9 @@ def batch_protocol(c):
     return f"Charge at {float(c)!r}C for {0.5 * 3600.0 / float(c)!r} s"
 
 
-def lm_batch(cases):
+def lm_batch(cases, mesh_fn=None):
     """All cases in one run_batch call; build = meshes + protocols + material."""
+    mesh_fn = mesh_fn or batch_mesh
     t0 = _now()
     mat = resolve_material(None, D_TABLE)
     cache = {}
@@ -297,7 +305,7 @@ def lm_batch(cases):
     for R in cases["radius"]:
         R = float(R)
         if R not in cache:
-            cache[R] = lm.Sphere(R).mesh(**batch_mesh(R))
+            cache[R] = lm.Sphere(R).mesh(**mesh_fn(R))
         meshes.append(cache[R])
     protocols = [lm.parse_protocol(batch_protocol(c)) for c in cases["c_rate"]]
     opts = lm.SolverOptions(surface_limits=LIMITS, on_limit="stop")
@@ -315,7 +323,7 @@ def lm_batch(cases):
     return {
         "n_cases": len(recs),
         "mesh_nodes": int(meshes[0].n),
-        "mesh_options": "surface_spacing=R/400, max_spacing=R/40, growth=1.03 (coarser core than lm.sweep's default R/120; errors measured against fine references)",
+        "mesh_options": {k: (f"R/{1 / (v / 1.0):.0f}" if k != "growth" else v) for k, v in mesh_fn(1.0).items()},
         "t_stop_s": t_stop.tolist(),
         "theta_mean_at_stop": th_mean.tolist(),
         "theta_surface_at_stop": th_surf.tolist(),
@@ -454,11 +462,21 @@ def problem_batch(n_cases):
         lmb["all_total_s"] = [r["total_s"] for r in runs]
         lmb["repeats"] = REPEATS
         lmb["per_run_mean_s"] = lmb["solve_s"] / n
+    print(f"[batch] lithmap run_batch x{REPEATS} ({n} cases), matched-accuracy mesh ...", flush=True)
+    runs_m = guarded("batch (matched accuracy)", cmd.replace("surface_spacing=R/400, max_spacing=R/40",
+                                                             "surface_spacing=R/60, max_spacing=R/10, growth=1.25"),
+                     lambda: [lm_batch(cases, batch_mesh_matched) for _ in range(REPEATS)])
+    lmm = None
+    if runs_m is not None:
+        lmm = dict(min(runs_m, key=lambda r: r["total_s"]))
+        lmm["all_total_s"] = [r["total_s"] for r in runs_m]
+        lmm["repeats"] = REPEATS
     print(f"[batch] PyBaMM loop x1 ({n} cases) ...", flush=True)
     pbb = pb.sphere_batch_loop(cases, npts=60)
     pbb["repeats"] = 1
     out = {"n_cases": n, "cases": {k: np.asarray(v).tolist() for k, v in cases.items()},
-           "t_end_s": (0.5 * 3600.0 / np.asarray(cases["c_rate"])).tolist(), "lithmap": lmb, "pybamm": pbb}
+           "t_end_s": (0.5 * 3600.0 / np.asarray(cases["c_rate"])).tolist(), "lithmap": lmb,
+           "lithmap_matched": lmm, "pybamm": pbb}
     # sphere_batch_loop gives counts only: a case stopped at the surface when it ended before t_end
     pb_stop_surface = (np.asarray(pbb["t_stop_s"]) < (1 - 1e-6) * np.asarray(out["t_end_s"])).tolist()
     pbb["stopped_by_surface"] = pb_stop_surface
@@ -507,6 +525,8 @@ def problem_batch(n_cases):
 
     lmb["error"] = errs(lt, lm_m, lm_s)
     pbb["error"] = errs(pt, pb_m, pb_s)
+    if lmm is not None:
+        lmm["error"] = errs(lmm["t_stop_s"], lmm["theta_mean_at_stop"], lmm["theta_surface_at_stop"])
     out["reference"] = {"sample_cases": sample.tolist(), "runs": refs,
                         "mesh": "surface_spacing=R/8000, max_spacing=R/200, growth=1.02, tol=3e-7"}
     # the reference's own uncertainty, on the sampled case where the tools differ most
@@ -595,6 +615,10 @@ def markdown(res):
     if bat.get("lithmap"):
         rows.append((f"batch of {bat['n_cases']} spheres", bat["lithmap"],
                      f"{bat['lithmap']['mesh_nodes']} nodes each", bat["pybamm"],
+                     f"{bat['pybamm']['npts']} cells each", BATCH_KEYS))
+    if bat.get("lithmap_matched"):
+        rows.append((f"batch of {bat['n_cases']} spheres, lithmap at PyBaMM's accuracy", bat["lithmap_matched"],
+                     f"{bat['lithmap_matched']['mesh_nodes']} nodes each", bat["pybamm"],
                      f"{bat['pybamm']['npts']} cells each", BATCH_KEYS))
     for name, lmr, lmesh, p, pmesh, _ in rows:
         L.append(
