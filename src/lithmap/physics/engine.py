@@ -461,12 +461,11 @@ class Engine:
             h = np.minimum(h, np.where(nxt > t, nxt - t, np.inf))
             loc = np.isfinite(bracket)
             if loc.any():
-                gl = g_lo[loc]
-                gh = g_hi[loc] * 0.5 ** np.maximum(stale[loc] - 1, 0)  # Illinois
+                gl, gh = g_lo[loc], g_hi[loc]  # Illinois-scaled (see where they are updated)
                 guess = bracket[loc] * gl / (gl - gh)
                 # safeguard: bisect once false position has stalled (events that jump, such as
                 # a voltage diverging as the surface empties)
-                guess = np.where(loc_iter[loc] > 6, 0.5 * bracket[loc], guess)
+                guess = np.where(loc_iter[loc] > 12, 0.5 * bracket[loc], guess)
                 guess = np.clip(guess, 1e-3 * bracket[loc], (1 - 1e-7) * bracket[loc])
                 # a negligible bracket: step across it (the event is then fired below)
                 guess = np.where(bracket[loc] <= 1e-9 * np.maximum(t[loc], 1.0), bracket[loc], guess)
@@ -514,11 +513,12 @@ class Engine:
                 within = crossed & (G > -tol_row)
                 row = np.where(fire & within.any(axis=0), np.argmax(within, axis=0), row)
                 if narrow.any():  # the step overshot an event: shrink the bracket, do not accept
-                    stale[narrow] = np.where(np.isfinite(bracket[narrow]), stale[narrow] + 1, 0)
+                    again = narrow & np.isfinite(bracket) & (stale > 0)  # overshot twice in a row
                     bracket[narrow] = h[narrow]
                     ev_row[narrow] = row[narrow]
                     g_hi[narrow] = G[row[narrow], ar[narrow]]
-                    g_lo[narrow] = G_n[row[narrow], ar[narrow]]
+                    g_lo[narrow] = G_n[row[narrow], ar[narrow]] * np.where(again[narrow], 0.5, 1.0)  # Illinois
+                    stale[narrow] = 1
                     dt_new[narrow] = dt[narrow]
                 accept &= ~narrow
             if accept.any():
@@ -538,8 +538,12 @@ class Engine:
                 inside = accept & np.isfinite(bracket) & ~fire  # landed short of the event
                 bracket[inside] -= h[inside]
                 g_lo[inside] = G[ev_row[inside], ar[inside]]
+                short_again = inside & (stale < 0)  # short twice in a row: Illinois on the far end
+                g_hi[short_again] *= 0.5
+                stale[inside] = -1
                 bracket[fire] = np.inf
                 loc_iter[fire] = 0
+                stale[fire] = 0
                 if output_interval is not None:
                     k = np.round(t / output_interval)
                     due = accept & (np.abs(t - k * output_interval) <= 1e-9 * np.maximum(1.0, t))
