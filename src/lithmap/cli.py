@@ -11,6 +11,8 @@ from typing import List, Optional
 
 import typer
 
+import numpy as np
+
 from .errors import LithmapError, SolverError
 
 app = typer.Typer(
@@ -227,6 +229,43 @@ def sweep(
             prog.stop()
     write_result(ds, out, overwrite=overwrite)
     typer.echo(f"wrote {out}: {radii.size * alphas.size * rates.size} runs")
+
+
+@app.command()
+@friendly
+def gitt(
+    files: List[Path] = typer.Argument(..., help="GITT record(s): CSV files, one or more pulses each, joined by time"),
+    radius: str = typer.Option(..., help="particle radius, e.g. 5.22um"),
+    out: Path = typer.Option(..., help="output CSV, one row per pulse"),
+    column: str = typer.Option("Voltage [V]", help="voltage column (e.g. 'Positive electrode potential [V]')"),
+    time_column: str = typer.Option("Time [s]", help="time column (s)"),
+    current_column: str = typer.Option("Current [A]", help="current column (A, + = charge)"),
+    capacity: Optional[str] = typer.Option(None, help="cell capacity for coulomb counting, e.g. 4.6mAh (gives theta)"),
+    theta_start: Optional[float] = typer.Option(None, help="lithium fraction at the start (with --capacity)"),
+    fit_window: str = typer.Option("2s:60s", help="sqrt(t) fit window after switch-on"),
+    drift_limit: float = typer.Option(5.0, help="end-of-rest drift limit, mV/h"),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+):
+    """GITT: D by Weppner-Huggins per pulse with flags; CSV (feeds simulate --diffusivity) + D plot."""
+    from .echem.gitt import analyse_gitt, read_gitt_csv, write_gitt_csv
+    from .io.results import check_output_path
+    from .report.plots import plot_gitt
+    from .units import parse_quantity
+
+    check_output_path(out, overwrite=overwrite)
+    r = parse_quantity(radius, "m", name="radius")
+    lo, _, hi = fit_window.partition(":")
+    window = (parse_quantity(lo, "s", name="fit_window"), parse_quantity(hi, "s", name="fit_window"))
+    cap = parse_quantity(capacity, "mA*h", name="capacity") if capacity is not None else None
+    t, e, i = read_gitt_csv(files, time_column=time_column, voltage_column=column, current_column=current_column)
+    ds = analyse_gitt(t, e, i, radius=r, fit_window=window, drift_limit=drift_limit, capacity_mAh=cap,
+                      theta_start=theta_start)
+    write_gitt_csv(ds, out)
+    fig = plot_gitt(ds, out.with_suffix(".png"))
+    flagged = int(sum(bool(f) for f in ds.flags.values))
+    d = ds.diffusivity_m2_s.values
+    typer.echo(f"wrote {out} and {fig}: {ds.sizes['pulse']} pulses, D {np.nanmin(d):.3g}-{np.nanmax(d):.3g} m^2/s, "
+               f"{flagged} flagged")
 
 
 @app.command()

@@ -115,3 +115,23 @@ def plot_simulation(ds: xr.Dataset, out_dir, *, prefix: str = "run") -> list[Pat
         plot_fields(ds, out / f"{prefix}_theta.png"),
         plot_kymograph(ds, out / f"{prefix}_kymograph.png"),
     ]
+
+
+def plot_gitt(ds: xr.Dataset, path) -> Path:
+    """D(θ) (or D(soc)) on a log scale from a GITT analysis; flagged pulses hollow."""
+    plt = _mpl()
+    x = ds.theta.values if "theta" in ds else ds.soc.values
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sound = np.array([not f for f in ds.flags.values])
+    for name, style in (("diffusivity_m2_s", "o"), ("diffusivity_sqrt_m2_s", "s")):
+        y = ds[name].values
+        label = "radius form" if name == "diffusivity_m2_s" else "√t-slope form"
+        line, = ax.semilogy(x[sound], y[sound], style, ms=4, label=label)
+        ax.semilogy(x[~sound], y[~sound], style, ms=4, mfc="none", color=line.get_color(), label=f"{label}, flagged")
+    ax.set_xlabel("lithium fraction θ" if "theta" in ds else "state of charge passed (fraction of titration)")
+    ax.set_ylabel("D (m²/s)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,124 @@
+"""GITT on the 40 real pulses (tests/data/gitt-halfcell) and on GITT simulated by the engine."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import lithmap as lm
+from lithmap.cli import app
+from lithmap.echem import analyse_gitt, read_gitt_csv
+from lithmap.physics.materials import ConstantDiffusivity, FunctionOfTheta, Material
+
+DATA = Path(__file__).parent / "data" / "gitt-halfcell"
+FILES = sorted(DATA.glob("pulse_*.csv"), key=lambda p: int(p.stem.split("_")[1]))
+POS = "Positive electrode potential [V]"
+
+
+@pytest.fixture(scope="module")
+def real():
+    t, e, i = read_gitt_csv(FILES, voltage_column=POS)
+    return analyse_gitt(t, e, i, radius=5.22e-6)
+
+
+def test_forty_real_pulses_give_d_of_order_1e16_to_1e15(real):
+    assert real.sizes["pulse"] == 40
+    d = real.diffusivity_m2_s.values
+    sound = np.array(["truncated" not in f for f in real.flags.values])
+    assert np.all((d[sound] > 5e-17) & (d[sound] < 5e-15))
+    assert 1e-16 <= np.median(d) <= 1e-15
+    r2 = real.sqrt_r2.values
+    assert np.all(r2[:39] >= 0.99) and r2[39] < 0.99
+    assert "truncated" in real.flags.values[39] and "poor_sqrt_fit" in real.flags.values[39]
+    assert all("truncated" not in f for f in real.flags.values[:39])
+    assert real.duration_s.values[39] == pytest.approx(796, abs=2)  # hit the voltage cut-off early
+    assert np.all(real.current_A.values < 0)  # a discharge titration: lithiation of the cathode
+
+
+def test_one_pulse_against_a_direct_computation_from_the_raw_columns(real):
+    """Pulse 5, recomputed here from its own file and the previous one, independently."""
+    def load(n):
+        with (DATA / f"pulse_{n}.csv").open() as fh:
+            rows = list(csv.DictReader(fh))
+        return (np.array([float(r[c]) for r in rows]) for c in ("Time [s]", POS, "Current [A]"))
+
+    t, e, i = load(5)
+    full = np.abs(i) > 1e-3  # A: the 1.15 mA pulse
+    t_on = t[full][0]
+    e_before = e[(np.abs(i) < 1e-6) & (t <= t_on - 0.05)][-1] if np.any((np.abs(i) < 1e-6) & (t <= t_on - 0.05)) else None
+    if e_before is None:  # this file starts at the switch: the rest ended in the previous file
+        tp, ep, ip = load(4)
+        e_before = ep[np.abs(ip) < 1e-6][-1]
+    tn, en, inext = load(6)
+    t_next_on = tn[np.abs(inext) > 1e-3][0]
+    e_after = e[(np.abs(i) < 1e-6) & (t <= t_next_on - 0.05)][-1]  # the rest ends in this file
+    k = 4
+    assert real.E_before_V.values[k] == pytest.approx(e_before, abs=1e-7)
+    assert real.E_after_V.values[k] == pytest.approx(e_after, abs=1e-7)
+    on = np.flatnonzero(np.abs(i - np.median(i[full])) <= 0.02 * 1.15e-3)
+    assert real.delta_Et_V.values[k] == pytest.approx(e[on[-1]] - e[on[0]], abs=1e-9)
+    ts = t[on] - t_on
+    w = (ts >= 2) & (ts <= 60)
+    slope, icpt = np.polyfit(np.sqrt(ts[w]), e[on][w], 1)
+    resid = e[on][w] - (slope * np.sqrt(ts[w]) + icpt)
+    r2 = 1 - np.sum(resid**2) / np.sum((e[on][w] - e[on][w].mean()) ** 2)
+    assert real.sqrt_slope_V_s05.values[k] == pytest.approx(slope, rel=1e-9)
+    assert real.sqrt_r2.values[k] == pytest.approx(r2, abs=1e-12)
+    tau = real.duration_s.values[k]
+    d = 4 * 5.22e-6**2 / (9 * np.pi * tau) * ((e_after - e_before) / (e[on[-1]] - e[on[0]])) ** 2
+    assert real.diffusivity_m2_s.values[k] == pytest.approx(d, rel=1e-6)
+
+
+def test_synthetic_gitt_from_the_engine_recovers_d_within_the_known_bias():
+    D, R = 3e-16, 5e-6
+    mat = Material(name="linear-ocv", diffusivity=ConstantDiffusivity(D),
+                   ocv=FunctionOfTheta(lambda th: 4.0 - (th - 0.5), lambda th: -np.ones_like(th)))
+    # rests of 8 h: the slowest mode relaxes as exp(-π² D t / r²) → < 0.5 % left (3 h would leave 7 %)
+    protocol = ["Rest for 10 minutes"] + ["Discharge at C/10 for 10 minutes", "Rest for 8 hours"] * 2
+    starts = [600.0, 600.0 + 600 + 28800]
+    times = np.unique(np.concatenate([np.arange(0, 59000, 600.0)] + [s + np.arange(0, 601, 1.0) for s in starts]))
+    ds = lm.simulate(lm.Sphere(R), protocol, material=mat, theta0=0.4, times=times)
+    g = analyse_gitt(ds.time.values, ds.voltage.values, ds.current.values, radius=R)
+    assert g.sizes["pulse"] == 2 and all(f == "" for f in g.flags.values)
+    assert np.all(g.sqrt_r2.values > 0.999)
+    ratio_radius = g.diffusivity_m2_s.values / D
+    ratio_sqrt = g.diffusivity_sqrt_m2_s.values / D
+    bias = np.sqrt(g.tau_D_over_r2.values)  # τD/r² ≈ 0.007: radius form low by ~1-1.4 √(τD/r²)
+    assert np.all((ratio_radius < 1 - 0.5 * bias) & (ratio_radius > 1 - 1.6 * bias))
+    assert np.all(np.abs(ratio_sqrt - 1) < 0.1)
+    # the titration passes 2 x 10 min at C/10 = 1/30 of the capacity, all in the 'soc' fraction
+    assert g.soc.values[-1] == pytest.approx(0.75, abs=1e-3)
+
+
+def test_gitt_bad_input_is_one_line():
+    t = np.arange(10.0)
+    with pytest.raises(lm.LithmapError, match="no pulses"):
+        analyse_gitt(t, np.ones(10), np.zeros(10), radius=5e-6)
+    with pytest.raises(lm.LithmapError, match="backwards"):
+        analyse_gitt(t[::-1], np.ones(10), np.ones(10), radius=5e-6)
+    with pytest.raises(lm.LithmapError, match="radius"):
+        analyse_gitt(t, np.ones(10), np.ones(10), radius=0.0)
+    with pytest.raises(lm.LithmapError, match="lacks column"):
+        read_gitt_csv(FILES[:1], voltage_column="Cathode [V]")
+
+
+def test_gitt_cli_writes_the_table_that_simulate_reads(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "gitt.csv"
+    res = runner.invoke(app, ["gitt", *map(str, FILES), "--radius", "5.22um", "--column", POS,
+                              "--capacity", "40mAh", "--theta-start", "0.2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.exists() and out.with_suffix(".png").exists()
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 40 and {"theta", "diffusivity_m2_s", "flags"} <= set(rows[0])
+    assert rows[39]["flags"] and "truncated" in rows[39]["flags"]
+    sim = tmp_path / "run.nc"
+    res = runner.invoke(app, ["simulate", "--shape", "sphere:5.22um", "--diffusivity", str(out), "--theta0", "0.5",
+                              "--protocol", "Discharge at C/10 for 30 minutes", "--out", str(sim)])
+    assert res.exit_code == 0, res.output
+    bad = tmp_path / "none.csv"
+    res = runner.invoke(app, ["gitt", str(FILES[0]), "--radius", "-1um", "--column", POS, "--out", str(bad)])
+    assert res.exit_code != 0 and not bad.exists()
