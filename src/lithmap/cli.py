@@ -269,6 +269,45 @@ def gitt(
 
 
 @app.command()
+@friendly
+def cycles(
+    file: Path = typer.Argument(..., help="cycler file: BioLogic .mpr/.mpt/.txt, Neware .ndax/.nda, Arbin or plain CSV"),
+    out: Path = typer.Option(..., help="output CSV, one row per cycle"),
+    mass: Optional[str] = typer.Option(None, help="active mass, e.g. 5.1mg (adds mAh/g columns)"),
+    capacity: Optional[str] = typer.Option(None, help="practical specific capacity for the C-rate, e.g. 210mAh/g"),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+):
+    """Per-cycle charge/discharge capacity, CV parts and coulombic efficiency; CSV + plot."""
+    from .echem.cycling import analyse_cycles, write_cycles_csv
+    from .io.cycler import read_cycler
+    from .io.results import check_output_path
+    from .report.plots import plot_cycler
+    from .units import parse_quantity
+
+    check_output_path(out, overwrite=overwrite)
+    m = parse_quantity(mass, "mg", name="mass") if mass is not None else None
+    if m is not None and not m > 0:
+        raise LithmapError(f"mass={mass!r} is invalid; expected a positive active mass such as 5mg")
+    spec = parse_quantity(capacity, "mA*h/g", name="capacity") if capacity is not None else None
+    if spec is not None and not spec > 0:
+        raise LithmapError(f"capacity={capacity!r} is invalid; expected a positive specific capacity such as 210mAh/g")
+    rec = read_cycler(file)
+    res = analyse_cycles(rec, mass_mg=m)
+    if spec is not None and m is not None:
+        one_c = spec * m * 1e-3 * 1e-3  # A for 1C
+        res.attrs["one_c_current_A"] = one_c
+        res.attrs["max_c_rate"] = float(np.max(np.abs(rec.current.values)) / one_c)
+    write_cycles_csv(res, out)
+    fig = plot_cycler(rec, out.with_suffix(".png"))
+    for c in res.cycle.values:
+        r = res.sel(cycle=c)
+        typer.echo(f"cycle {int(c)}: charge {float(r.charge_capacity_mAh):.4g} mAh (CV {float(r.charge_cv_mAh):.3g}), "
+                   f"discharge {float(r.discharge_capacity_mAh):.4g} mAh (CV {float(r.discharge_cv_mAh):.3g}), "
+                   f"CE {float(r.coulombic_efficiency):.4g}")
+    typer.echo(f"wrote {out} and {fig}")
+
+
+@app.command()
 def materials():
     """List the material presets and where their numbers come from."""
     from .physics.materials import PRESETS

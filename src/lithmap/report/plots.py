@@ -135,3 +135,22 @@ def plot_gitt(ds: xr.Dataset, path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def plot_cycler(rec: xr.Dataset, path) -> Path:
+    """Voltage, current and cumulative capacity of a cycler record against time."""
+    plt = _mpl()
+    t = rec.time.values / 3600.0
+    fig, axes = plt.subplots(3, 1, figsize=(7, 6.5), sharex=True)
+    axes[0].plot(t, rec.voltage.values, "k-", lw=0.8)
+    axes[0].set_ylabel("voltage (V)")
+    axes[1].plot(t, rec.current.values * 1e3, color="tab:blue", lw=0.8)
+    axes[1].set_ylabel("current (mA, + = charge)")
+    axes[2].plot(t, rec.capacity.values, color="tab:green", lw=0.8)
+    axes[2].set_ylabel("∫I dt (mAh)")
+    axes[2].set_xlabel("time (h)")
+    axes[0].set_title(str(rec.attrs.get("source", "")).split("/")[-1], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,173 @@
+"""Cycler records → one normalised table (xarray Dataset on dim ``record``).
+
+Variables: ``time`` (s from the first record; attr ``start_time`` keeps the absolute origin
+so a movie can be synchronised later), ``voltage`` (V), ``current`` (A, positive = charge =
+delithiation of the cathode), ``step`` and ``cycle`` (integers; cycle from the file when it
+has one), ``capacity`` (mAh, ∫current dt from the start, so it rises on charge).
+
+Formats: BioLogic ``.mpr`` (galvani, incl. EC-Lab data-module v3) and ``.mpt``/``.txt``
+exports; Neware ``.ndax``/``.nda`` (NewareNDA); Arbin CSV exports; any CSV with a column
+mapping (``columns={"time": ..., "voltage": ..., "current": ...}``, current in A).
+"""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import LithmapError
+
+
+def _dataset(time, voltage, current, step, cycle, *, source, fmt, start_time="", capacity=None):
+    t = np.asarray(time, float)
+    if t.size == 0:
+        raise LithmapError(f"cycler file {source!r} has no records")
+    if np.any(np.diff(t) < 0):
+        i = int(np.flatnonzero(np.diff(t) < 0)[0])
+        raise LithmapError(f"cycler file {source!r}: time goes backwards at record {i + 1} ({t[i + 1]!r} s)")
+    i = np.asarray(current, float)
+    if capacity is None:  # mAh, trapezoidal ∫ I dt
+        q = np.concatenate([[0.0], np.cumsum(0.5 * (i[1:] + i[:-1]) * np.diff(t))]) / 3.6
+    else:  # the file's own charge counter (exact)
+        q = np.asarray(capacity, float) - float(capacity[0])
+    ds = xr.Dataset(
+        {
+            "time": ("record", t - t[0], {"units": "s", "start_time": str(start_time)}),
+            "voltage": ("record", np.asarray(voltage, float), {"units": "V"}),
+            "current": ("record", i, {"units": "A", "long_name": "current, + = charge (delithiation)"}),
+            "step": ("record", np.asarray(step, np.int64)),
+            "cycle": ("record", np.asarray(cycle, np.int64)),
+            "capacity": ("record", q, {"units": "mA h", "long_name": "integral of current from the start"}),
+        },
+        attrs={"source": source, "format": fmt, "current_convention": "positive = charge (delithiation)"},
+    )
+    return ds
+
+
+def _cycles_from_current(current):
+    """A new cycle starts at each charge that follows a discharge (1-based)."""
+    i = np.asarray(current, float)
+    thr = 1e-3 * np.nanmax(np.abs(i)) if np.any(i != 0) else np.inf
+    cyc, c, seen_dis = np.ones(i.size, np.int64), 1, False
+    for k, v in enumerate(i):
+        if v < -thr:
+            seen_dis = True
+        elif v > thr and seen_dis:
+            c += 1
+            seen_dis = False
+        cyc[k] = c
+    return cyc
+
+
+def _read_mpr(path):
+    from galvani import BioLogic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = BioLogic.MPRfile(str(path))
+    d = m.data
+    names = d.dtype.names
+    t = d["time/s"]
+    v = d["Ewe/V"] if "Ewe/V" in names else d["Ecell/V"]
+    if "I/mA" in names:
+        i = d["I/mA"] / 1000.0
+    elif "dq/mA.h" in names:  # GCPL files log the charge per point, not the current
+        dt = np.diff(t, prepend=t[0])
+        i = np.where(dt > 0, d["dq/mA.h"] * 3.6 / np.where(dt > 0, dt, 1.0), 0.0)
+    else:
+        i = np.zeros(t.size)
+    step = d["Ns"] if "Ns" in names else np.zeros(t.size)
+    cyc = d["cycle number"] if "cycle number" in names else _cycles_from_current(i)
+    q = np.cumsum(d["dq/mA.h"]) if "dq/mA.h" in names else None
+    return _dataset(t, v, i, step, np.asarray(cyc) + (1 if "cycle number" in names else 0), source=str(path),
+                    fmt="BioLogic mpr", start_time=getattr(m, "timestamp", ""), capacity=q)
+
+
+def _read_biologic_text(path):
+    with open(path, encoding="latin-1") as fh:
+        lines = fh.readlines()
+    n_header = 1
+    for line in lines[:5]:
+        if line.startswith("Nb header lines"):
+            n_header = int(line.split(":")[1])
+    header = lines[n_header - 1].rstrip("\n").split("\t")
+    rows = [ln.rstrip("\n").split("\t") for ln in lines[n_header:] if ln.strip()]
+    arr = np.array([[float(x.replace(",", ".")) if x else np.nan for x in r[: len(header)]] for r in rows])
+    col = {h: k for k, h in enumerate(header)}
+
+    def get(*names, default=None):
+        for nm in names:
+            if nm in col:
+                return arr[:, col[nm]]
+        if default is None:
+            raise LithmapError(f"BioLogic file {str(path)!r} lacks column(s) {list(names)}")
+        return default
+
+    t = get("time/s")
+    v = get("Ecell/V", "Ewe/V")
+    i = get("I/mA") / 1000.0
+    step = get("Ns", default=np.zeros(t.size))
+    cyc = get("cycle number", default=np.full(t.size, np.nan))
+    cyc = _cycles_from_current(i) if np.isnan(cyc).all() else cyc + 1
+    return _dataset(t, v, i, step, cyc, source=str(path), fmt="BioLogic text export")
+
+
+def _read_neware(path):
+    import NewareNDA
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = NewareNDA.read(str(path))
+    ts = df["Timestamp"].values.astype("datetime64[ms]").astype(np.int64) / 1000.0
+    return _dataset(ts, df["Voltage"].values, df["Current(mA)"].values / 1000.0, df["Step_Index"].values,
+                    df["Cycle"].values, source=str(path), fmt="Neware", start_time=str(df["Timestamp"].iloc[0]))
+
+
+def _read_csv(path, columns):
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        fields = reader.fieldnames or []
+        rows = list(reader)
+    arbin = {"Test_Time", "Current", "Voltage", "Cycle_Index", "Step_Index"}
+    if columns is None and arbin <= set(fields):
+        get = lambda c: np.array([float(r[c]) for r in rows])  # noqa: E731
+        return _dataset(get("Test_Time"), get("Voltage"), get("Current"), get("Step_Index"),
+                        get("Cycle_Index") + 1, source=str(path), fmt="Arbin CSV")
+    columns = columns or {"time": "Time [s]", "voltage": "Voltage [V]", "current": "Current [A]"}
+    missing = [c for c in columns.values() if c not in fields]
+    if missing:
+        raise LithmapError(f"CSV file {str(path)!r} lacks column(s) {missing}; found {fields}; give a column mapping")
+    try:
+        get = lambda k: np.array([float(r[columns[k]]) for r in rows])  # noqa: E731
+        t, v, i = get("time"), get("voltage"), get("current")
+    except ValueError as exc:
+        raise LithmapError(f"CSV file {str(path)!r} has a non-numeric value ({exc})") from None
+    step = get("step") if "step" in columns else np.zeros(t.size)
+    cyc = get("cycle") if "cycle" in columns else _cycles_from_current(i)
+    return _dataset(t, v, i, step, cyc, source=str(path), fmt="CSV")
+
+
+def read_cycler(path, *, columns: dict | None = None) -> xr.Dataset:
+    """Read a cycler file into the normalised table (see module docstring)."""
+    p = Path(path)
+    if not p.is_file():
+        raise LithmapError(f"cycler file {str(p)!r} does not exist")
+    ext = p.suffix.lower()
+    try:
+        if ext == ".mpr":
+            return _read_mpr(p)
+        if ext in (".mpt", ".txt"):
+            return _read_biologic_text(p)
+        if ext in (".ndax", ".nda"):
+            return _read_neware(p)
+        if ext == ".csv":
+            return _read_csv(p, columns)
+    except LithmapError:
+        raise
+    except Exception as exc:
+        raise LithmapError(f"cycler file {str(p)!r} could not be read as {ext} ({type(exc).__name__}: {exc})") from exc
+    raise LithmapError(f"cycler file {str(p)!r} has an unknown format {ext!r}; expected .mpr, .mpt, .txt, .ndax, .nda or .csv")
