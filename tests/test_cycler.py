@@ -92,6 +92,12 @@ def test_bad_cycler_input(tmp_path):
         read_cycler(back, columns={"time": "t", "voltage": "V", "current": "I"})
     with pytest.raises(lm.LithmapError, match="mass"):
         analyse_cycles(read_cycler(GCPL), mass_mg=0.0)
+    flipped = tmp_path / "flipped.csv"
+    t = np.arange(0, 3600, 10.0)
+    v = 3.5 + 0.5 * t / 3600
+    flipped.write_text("Time [s],Voltage [V],Current [A]\n" + "".join(f"{a},{b},-0.001\n" for a, b in zip(t, v)))
+    with pytest.raises(lm.LithmapError, match="current sign is opposite"):
+        read_cycler(flipped)
 
 
 def test_cycles_cli(tmp_path):

@@ -308,6 +308,31 @@ def cycles(
 
 
 @app.command()
+@friendly
+def pitt(
+    file: Path = typer.Argument(..., help="PITT record: any cycler file lithmap reads (or a CSV with Time [s], Voltage [V], Current [A])"),
+    radius: str = typer.Option(..., help="particle radius, e.g. 5.22um"),
+    out: Path = typer.Option(..., help="output CSV, one row per potential step"),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+):
+    """PITT: D per potential step from the long-time decay and the Cottrell regime, with flags."""
+    from .echem.gitt import write_gitt_csv
+    from .echem.pitt import analyse_pitt
+    from .io.cycler import read_cycler
+    from .io.results import check_output_path
+    from .units import parse_quantity
+
+    check_output_path(out, overwrite=overwrite)
+    rec = read_cycler(file)
+    ds = analyse_pitt(rec.time.values, rec.voltage.values, rec.current.values,
+                      radius=parse_quantity(radius, "m", name="radius"))
+    write_gitt_csv(ds, out)
+    d = ds.diffusivity_m2_s.values
+    typer.echo(f"wrote {out}: {ds.sizes['step']} steps, D {np.nanmin(d):.3g}-{np.nanmax(d):.3g} m^2/s, "
+               f"{int(sum(bool(f) for f in ds.flags.values))} flagged")
+
+
+@app.command()
 def materials():
     """List the material presets and where their numbers come from."""
     from .physics.materials import PRESETS

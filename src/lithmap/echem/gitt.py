@@ -211,14 +211,15 @@ def write_gitt_csv(ds: xr.Dataset, path) -> Path:
     import tempfile
 
     path = Path(path)
-    cols = ["pulse"] + [c for c in ("theta", "soc") if c in ds] + [
+    dim = "pulse" if "pulse" in ds.dims else "step"
+    cols = [dim] + [c for c in ("theta", "soc") if c in ds] + [
         c for c in ds.data_vars if c not in ("theta", "soc", "flags")] + ["flags"]
     fd, tmp = tempfile.mkstemp(suffix=".csv.tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(cols)
-            for i in range(ds.sizes["pulse"]):
+            for i in range(ds.sizes[dim]):
                 row = []
                 for c in cols:
                     v = ds[c].values[i]

@@ -34,6 +34,7 @@ def _dataset(time, voltage, current, step, cycle, *, source, fmt, start_time="",
         q = np.concatenate([[0.0], np.cumsum(0.5 * (i[1:] + i[:-1]) * np.diff(t))]) / 3.6
     else:  # the file's own charge counter (exact)
         q = np.asarray(capacity, float) - float(capacity[0])
+    _check_sign(t, np.asarray(voltage, float), i, source)
     ds = xr.Dataset(
         {
             "time": ("record", t - t[0], {"units": "s", "start_time": str(start_time)}),
@@ -46,6 +47,25 @@ def _dataset(time, voltage, current, step, cycle, *, source, fmt, start_time="",
         attrs={"source": source, "format": fmt, "current_convention": "positive = charge (delithiation)"},
     )
     return ds
+
+
+def _check_sign(t, v, i, source):
+    """Charging a cathode raises its voltage. If, over the records that pass current, the voltage
+    mostly moves against the current's sign, the file's sign convention is the opposite one."""
+    if i.size < 10 or not np.any(i != 0):
+        return
+    thr = 0.05 * np.max(np.abs(i))
+    dv = np.diff(v)
+    live = (np.abs(i[1:]) > thr) & (np.abs(i[:-1]) > thr) & (np.sign(i[1:]) == np.sign(i[:-1])) & (dv != 0)
+    if live.sum() < 10:
+        return
+    agree = np.mean(np.sign(dv[live]) == np.sign(i[1:][live]))
+    if agree < 0.2:
+        raise LithmapError(
+            f"cycler file {source!r}: the current sign is opposite to lithmap's convention (+ = charge, the "
+            f"voltage rises); the voltage moved against the current in {100 * (1 - agree):.0f} % of records; "
+            "negate the current column"
+        )
 
 
 def _cycles_from_current(current):
