@@ -92,6 +92,10 @@ def test_bad_cycler_input(tmp_path):
         read_cycler(back, columns={"time": "t", "voltage": "V", "current": "I"})
     with pytest.raises(lm.LithmapError, match="mass"):
         analyse_cycles(read_cycler(GCPL), mass_mg=0.0)
+    with pytest.raises(lm.LithmapError, match="mass"):
+        read_cycler(GCPL, mass_mg=-1.0)
+    rec = read_cycler(GCPL, mass_mg=5.0)
+    np.testing.assert_allclose(rec.specific_capacity.values, rec.capacity.values / 5e-3)
     flipped = tmp_path / "flipped.csv"
     t = np.arange(0, 3600, 10.0)
     v = 3.5 + 0.5 * t / 3600
@@ -112,3 +116,22 @@ def test_cycles_cli(tmp_path):
     bad = tmp_path / "bad.csv"
     res = runner.invoke(app, ["cycles", str(GCPL), "--mass", "-5mg", "--out", str(bad)])
     assert res.exit_code != 0 and not bad.exists() and "mass" in res.output
+
+
+def test_segments_dqdv_and_c_rate():
+    from lithmap.echem import dqdv, segment
+
+    rec = read_cycler(DATA / "test.ndax")
+    seg = segment(rec).values
+    assert {"rest", "cc_charge", "cv_charge", "cc_discharge"} <= set(seg)
+    assert np.all(rec.current.values[seg == "cc_charge"] > 0) and np.all(rec.current.values[seg == "cc_discharge"] < 0)
+    gcpl = read_cycler(GCPL)
+    curve = dqdv(gcpl, 3, direction="discharge")
+    res = analyse_cycles(gcpl, mass_mg=5.0, specific_capacity=170.0)
+    # the integral of dQ/dV over voltage is the cycle's discharge capacity
+    assert float(curve.sum()) * 5e-3 == pytest.approx(float(res.discharge_capacity_mAh.sel(cycle=3)), rel=1e-9)
+    # C-rate: the GCPL current is C/24 of this cell's own capacity; here 1C = 5 mg x 170 mAh/g = 0.85 mA
+    i_cc = np.median(np.abs(gcpl.current.values[(gcpl.cycle.values == 3) & (gcpl.current.values > 0)]))
+    assert float(res.charge_c_rate.sel(cycle=3)) == pytest.approx(i_cc / 0.85e-3, rel=1e-6)
+    with pytest.raises(lm.LithmapError, match="direction"):
+        dqdv(gcpl, 3, direction="sideways")

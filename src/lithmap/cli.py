@@ -291,12 +291,10 @@ def cycles(
     spec = parse_quantity(capacity, "mA*h/g", name="capacity") if capacity is not None else None
     if spec is not None and not spec > 0:
         raise LithmapError(f"capacity={capacity!r} is invalid; expected a positive specific capacity such as 210mAh/g")
-    rec = read_cycler(file)
-    res = analyse_cycles(rec, mass_mg=m)
-    if spec is not None and m is not None:
-        one_c = spec * m * 1e-3 * 1e-3  # A for 1C
-        res.attrs["one_c_current_A"] = one_c
-        res.attrs["max_c_rate"] = float(np.max(np.abs(rec.current.values)) / one_c)
+    if spec is not None and m is None:
+        raise LithmapError("--capacity needs --mass (1C = mass x specific capacity in one hour)")
+    rec = read_cycler(file, mass_mg=m)
+    res = analyse_cycles(rec, mass_mg=m, specific_capacity=spec)
     write_cycles_csv(res, out)
     fig = plot_cycler(rec, out.with_suffix(".png"))
     for c in res.cycle.values:

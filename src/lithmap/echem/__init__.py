@@ -1,6 +1,6 @@
-"""Electrochemistry: cycler records, cycling analysis, GITT and PITT."""
-from .cycling import analyse_cycles
+"""Electrochemistry: cycler records, cycling analysis (segments, capacities, CE, dQ/dV), GITT, PITT."""
+from .cycling import analyse_cycles, dqdv, segment
 from .gitt import analyse_gitt, read_gitt_csv
 from .pitt import analyse_pitt
 
-__all__ = ["analyse_cycles", "analyse_gitt", "analyse_pitt", "read_gitt_csv"]
+__all__ = ["analyse_cycles", "analyse_gitt", "analyse_pitt", "dqdv", "read_gitt_csv", "segment"]

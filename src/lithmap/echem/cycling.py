@@ -41,8 +41,40 @@ def _step_kinds(ds, cv_tolerance):
     return kind
 
 
-def analyse_cycles(ds: xr.Dataset, *, mass_mg: float | None = None, cv_tolerance: float = 2e-3) -> xr.Dataset:
-    """Per-cycle table (dim ``cycle``) from a :func:`lithmap.io.cycler.read_cycler` record."""
+def segment(ds: xr.Dataset, *, cv_tolerance: float = 2e-3) -> xr.DataArray:
+    """Label every record ``cc_charge``, ``cc_discharge``, ``cv_charge``, ``cv_discharge`` or ``rest``."""
+    kind = _step_kinds(ds, cv_tolerance)
+    i = ds.current.values
+    label = np.where(kind == "rest", "rest", np.where(kind == "cv", "cv_", "cc_"))
+    label = np.where(label == "rest", label, np.char.add(label.astype("<U12"), np.where(i >= 0, "charge", "discharge")))
+    return xr.DataArray(label.astype(str), dims="record", name="segment")
+
+
+def dqdv(ds: xr.Dataset, cycle: int, *, direction: str = "discharge", bin_width: float = 5e-3) -> xr.DataArray:
+    """Differential capacity dQ/dV (mAh/V) of one cycle's charge or discharge, on voltage bins
+    of ``bin_width`` V (capacity increments summed per bin, divided by the bin width)."""
+    if direction not in ("charge", "discharge"):
+        raise LithmapError(f"direction={direction!r} is invalid; expected one of ['charge', 'discharge']")
+    q = ds.capacity.values
+    dq = np.diff(q, prepend=q[0])
+    m = (ds.cycle.values == cycle) & ((dq > 0) if direction == "charge" else (dq < 0))
+    if not m.any():
+        raise LithmapError(f"cycle {cycle!r} has no {direction} in this record")
+    v = ds.voltage.values[m]
+    edges = np.arange(np.floor(v.min() / bin_width) * bin_width, v.max() + 2 * bin_width, bin_width)
+    sums = np.histogram(v, bins=edges, weights=np.abs(dq[m]))[0]
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    return xr.DataArray(sums / bin_width, dims="voltage", coords={"voltage": ("voltage", centres, {"units": "V"})},
+                        name="dqdv", attrs={"units": "mA h / V", "cycle": int(cycle), "direction": direction})
+
+
+def analyse_cycles(ds: xr.Dataset, *, mass_mg: float | None = None, cv_tolerance: float = 2e-3,
+                   specific_capacity: float | None = None) -> xr.Dataset:
+    """Per-cycle table (dim ``cycle``) from a :func:`lithmap.io.cycler.read_cycler` record.
+
+    With ``mass_mg`` the mAh/g columns are added; with ``specific_capacity`` (mAh/g, e.g. seed1's
+    practical 210) too, the C-rate of each cycle's CC charge and discharge (1C = mass × capacity
+    in one hour)."""
     if mass_mg is not None and not (np.isfinite(mass_mg) and mass_mg > 0):
         raise LithmapError(f"mass={mass_mg!r} mg is invalid; expected a positive active mass")
     q = ds.capacity.values
@@ -73,6 +105,17 @@ def analyse_cycles(ds: xr.Dataset, *, mass_mg: float | None = None, cv_tolerance
         for k in ("charge_capacity", "discharge_capacity", "charge_cv", "discharge_cv"):
             key = f"{k}_mAh" if k.endswith("capacity") else f"{k}_mAh"
             data[f"{k}_mAh_g"] = ("cycle", data[key][1] / (mass_mg * 1e-3))
+    if specific_capacity is not None:
+        if mass_mg is None or not specific_capacity > 0:
+            raise LithmapError("a C-rate needs a positive specific capacity (mAh/g) and the active mass")
+        one_c = specific_capacity * mass_mg * 1e-3 * 1e-3  # A
+        i = ds.current.values
+        for direction, sign in (("charge", 1), ("discharge", -1)):
+            rates = []
+            for c in cycles:
+                sel = (ds.cycle.values == c) & (kind == "cc") & (sign * i > 0)
+                rates.append(np.median(np.abs(i[sel])) / one_c if sel.any() else np.nan)
+            data[f"{direction}_c_rate"] = ("cycle", np.array(rates))
     res = xr.Dataset(data, coords={"cycle": cycles.astype(np.int64)})
     res.attrs.update(source=ds.attrs.get("source", ""), mass_mg=float(mass_mg) if mass_mg else np.nan,
                      cycle_convention="one charge then one discharge; a leading discharge forms cycle 1",

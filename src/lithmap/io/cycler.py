@@ -171,8 +171,19 @@ def _read_csv(path, columns):
     return _dataset(t, v, i, step, cyc, source=str(path), fmt="CSV")
 
 
-def read_cycler(path, *, columns: dict | None = None) -> xr.Dataset:
-    """Read a cycler file into the normalised table (see module docstring)."""
+def read_cycler(path, *, columns: dict | None = None, mass_mg: float | None = None) -> xr.Dataset:
+    """Read a cycler file into the normalised table (see module docstring); with ``mass_mg``
+    (active mass) also ``specific_capacity`` in mAh/g."""
+    if mass_mg is not None and not (np.isfinite(mass_mg) and mass_mg > 0):
+        raise LithmapError(f"mass={mass_mg!r} mg is invalid; expected a positive active mass")
+    ds = _read_any(path, columns)
+    if mass_mg is not None:
+        ds["specific_capacity"] = ("record", ds.capacity.values / (mass_mg * 1e-3), {"units": "mA h / g"})
+        ds.attrs["mass_mg"] = float(mass_mg)
+    return ds
+
+
+def _read_any(path, columns):
     p = Path(path)
     if not p.is_file():
         raise LithmapError(f"cycler file {str(p)!r} does not exist")
