@@ -1,0 +1,80 @@
+"""Electrochemistry timings, side by side in one process (not tests).
+
+- GITT: the 40 real pulses, parse + analysis (issue target < 0.2 s).
+- Cycler parsing: lithmap.io.cycler.read_cycler against the raw reader it wraps (galvani for
+  .mpr, NewareNDA for .ndax), on the real files in tests/data/cycler: the cost of normalising.
+
+Run: .venv/bin/python benchmarks/bench_echem.py
+"""
+
+import json
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+GITT = sorted((ROOT / "tests/data/gitt-halfcell").glob("pulse_*.csv"))
+CYC = ROOT / "tests/data/cycler"
+
+
+def best(fn, n=5):
+    fn()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return min(out)
+
+
+def main():
+    from lithmap.echem import analyse_gitt, read_gitt_csv
+    from lithmap.io.cycler import read_cycler
+
+    res = {"machine": {"platform": platform.platform(), "python": platform.python_version(), "numpy": np.__version__}}
+
+    def gitt():
+        t, e, i = read_gitt_csv(GITT, voltage_column="Positive electrode potential [V]")
+        return analyse_gitt(t, e, i, radius=5.22e-6)
+
+    res["gitt_40_pulses_s"] = best(gitt)
+
+    from galvani import BioLogic
+    import NewareNDA
+
+    def raw_mpr(p):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return BioLogic.MPRfile(str(p)).data
+
+    def raw_ndax(p):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return NewareNDA.read(str(p))
+
+    rows = []
+    for name, raw in (("jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr", raw_mpr), ("00_test_04_MB_C01.mpr", raw_mpr),
+                      ("test.ndax", raw_ndax)):
+        p = CYC / name
+        n = read_cycler(p).sizes["record"]
+        t_lm = best(lambda: read_cycler(p))
+        t_raw = best(lambda: raw(p))
+        rows.append({"file": name, "records": n, "lithmap_s": t_lm, "raw_reader_s": t_raw,
+                     "lithmap_over_raw": t_lm / t_raw, "lithmap_records_per_s": n / t_lm})
+    res["parse"] = rows
+    out = ROOT / "benchmarks/results/echem.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    print(f"GITT, 40 pulses, parse + analysis: {res['gitt_40_pulses_s'] * 1e3:.1f} ms (target < 200 ms)")
+    print("| file | records | lithmap read_cycler (ms) | raw reader (ms) | ratio | records/s |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['file']} | {r['records']} | {r['lithmap_s'] * 1e3:.1f} | {r['raw_reader_s'] * 1e3:.1f} | "
+              f"{r['lithmap_over_raw']:.2f} | {r['lithmap_records_per_s']:.3g} |")
+
+
+if __name__ == "__main__":
+    main()
