@@ -122,3 +122,15 @@ def test_gitt_cli_writes_the_table_that_simulate_reads(tmp_path):
     bad = tmp_path / "none.csv"
     res = runner.invoke(app, ["gitt", str(FILES[0]), "--radius", "-1um", "--column", POS, "--out", str(bad)])
     assert res.exit_code != 0 and not bad.exists()
+
+
+def test_gitt_cli_reads_a_cycler_file(tmp_path):
+    """A cycler's own file is accepted directly (here a BioLogic GCPL .mpr)."""
+    mpr = Path(__file__).parent / "data" / "cycler" / "jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr"
+    out = tmp_path / "g.csv"
+    res = CliRunner().invoke(app, ["gitt", str(mpr), "--radius", "5um", "--out", str(out)])
+    # continuous cycling is not a titration: every 'pulse' is a whole half cycle, so each is flagged
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) >= 10 and all(r["flags"] for r in rows)
+    assert "no D" in res.output

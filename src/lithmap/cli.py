@@ -234,7 +234,7 @@ def sweep(
 @app.command()
 @friendly
 def gitt(
-    files: List[Path] = typer.Argument(..., help="GITT record(s): CSV files, one or more pulses each, joined by time"),
+    files: List[Path] = typer.Argument(..., help="GITT record: CSV files (one or more pulses each, joined by time) or one cycler file"),
     radius: str = typer.Option(..., help="particle radius, e.g. 5.22um"),
     out: Path = typer.Option(..., help="output CSV, one row per pulse"),
     column: str = typer.Option("Voltage [V]", help="voltage column (e.g. 'Positive electrode potential [V]')"),
@@ -257,15 +257,23 @@ def gitt(
     lo, _, hi = fit_window.partition(":")
     window = (parse_quantity(lo, "s", name="fit_window"), parse_quantity(hi, "s", name="fit_window"))
     cap = parse_quantity(capacity, "mA*h", name="capacity") if capacity is not None else None
-    t, e, i = read_gitt_csv(files, time_column=time_column, voltage_column=column, current_column=current_column)
+    if all(Path(f).suffix.lower() == ".csv" for f in files):
+        t, e, i = read_gitt_csv(files, time_column=time_column, voltage_column=column, current_column=current_column)
+    elif len(files) == 1:  # a cycler's own file (BioLogic, Neware, ...): its normalised record
+        from .io.cycler import read_cycler
+
+        rec = read_cycler(files[0])
+        t, e, i = rec.time.values, rec.voltage.values, rec.current.values
+    else:
+        raise LithmapError("give either CSV pulse files or one cycler file (.mpr, .mpt, .txt, .ndax, .nda)")
     ds = analyse_gitt(t, e, i, radius=r, fit_window=window, drift_limit=drift_limit, capacity_mAh=cap,
                       theta_start=theta_start)
     write_gitt_csv(ds, out)
     fig = plot_gitt(ds, out.with_suffix(".png"))
     flagged = int(sum(bool(f) for f in ds.flags.values))
     d = ds.diffusivity_m2_s.values
-    typer.echo(f"wrote {out} and {fig}: {ds.sizes['pulse']} pulses, D {np.nanmin(d):.3g}-{np.nanmax(d):.3g} m^2/s, "
-               f"{flagged} flagged")
+    span = f"D {np.nanmin(d):.3g}-{np.nanmax(d):.3g} m^2/s" if np.isfinite(d).any() else "no D (no rests found)"
+    typer.echo(f"wrote {out} and {fig}: {ds.sizes['pulse']} pulses, {span}, {flagged} flagged")
 
 
 @app.command()
