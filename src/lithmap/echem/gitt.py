@@ -31,6 +31,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
+from ..io.tables import read_columns
 
 
 def read_gitt_csv(paths, *, time_column="Time [s]", voltage_column="Voltage [V]", current_column="Current [A]"):
@@ -43,16 +44,9 @@ def read_gitt_csv(paths, *, time_column="Time [s]", voltage_column="Voltage [V]"
         paths = [paths]
     pieces = []
     for p in paths:
-        p = Path(p)
-        if not p.is_file():
-            raise LithmapError(f"GITT file {str(p)!r} does not exist")
-        with p.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            fields = reader.fieldnames or []
-            missing = [c for c in (time_column, voltage_column, current_column) if c not in fields]
-            if missing:
-                raise LithmapError(f"GITT file {str(p)!r} lacks column(s) {missing}; found {fields}")
-            rows = [(r[time_column], r[voltage_column], r[current_column]) for r in reader]
+        cols = (time_column, voltage_column, current_column)
+        _, records = read_columns(p, cols, what="GITT file")
+        rows = [tuple(r[c] for c in cols) for r in records]
         try:
             arr = np.array(rows, dtype=float)
         except ValueError as exc:

@@ -12,7 +12,6 @@ mapping (``columns={"time": ..., "voltage": ..., "current": ...}``, current in A
 
 from __future__ import annotations
 
-import csv
 import warnings
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
+from .tables import read_columns
 
 
 def _dataset(time, voltage, current, step, cycle, *, source, fmt, start_time="", capacity=None):
@@ -148,10 +148,7 @@ def _read_neware(path):
 
 
 def _read_csv(path, columns):
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        fields = reader.fieldnames or []
-        rows = list(reader)
+    fields, rows = read_columns(path, (), what="CSV file")
     arbin = {"Test_Time", "Current", "Voltage", "Cycle_Index", "Step_Index"}
     if columns is None and arbin <= set(fields):
         get = lambda c: np.array([float(r[c]) for r in rows])  # noqa: E731

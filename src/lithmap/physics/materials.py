@@ -9,7 +9,6 @@ D_app ≡ α·D_GITT).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 from collections.abc import Callable
@@ -114,27 +113,19 @@ class TabulatedDiffusivity(Diffusivity):
         Rows whose diffusivity is empty or not a number are skipped (a GITT table marks
         unusable pulses that way); rows with a ``flags`` column are kept as they are.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise LithmapError(f"diffusivity table {str(path)!r} does not exist")
-        with path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            fields = reader.fieldnames or []
-            missing = [c for c in ("theta", "diffusivity_m2_s") if c not in fields]
-            if missing:
-                raise LithmapError(
-                    f"diffusivity table {str(path)!r} lacks column(s) {missing}; found {fields}"
-                )
-            theta, diff = [], []
-            for row in reader:
-                try:
-                    t, d = float(row["theta"]), float(row["diffusivity_m2_s"])
-                except (TypeError, ValueError):
-                    continue
-                if math.isnan(t) or math.isnan(d):
-                    continue  # an unusable row (e.g. a flagged GITT pulse with no D)
-                theta.append(t)
-                diff.append(d)
+        from ..io.tables import read_columns
+
+        _, rows = read_columns(path, ("theta", "diffusivity_m2_s"), what="diffusivity table")
+        theta, diff = [], []
+        for row in rows:
+            try:
+                t, d = float(row["theta"]), float(row["diffusivity_m2_s"])
+            except (TypeError, ValueError):
+                continue
+            if math.isnan(t) or math.isnan(d):
+                continue  # an unusable row (e.g. a flagged GITT pulse with no D)
+            theta.append(t)
+            diff.append(d)
         if not theta:
             raise LithmapError(f"diffusivity table {str(path)!r} has no numeric rows")
         return cls(theta, diff, source=str(path))
