@@ -28,6 +28,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/bench_particle.py
+	$(BIN)/python benchmarks/bench_echem.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

@@ -2,7 +2,9 @@
 
 - GITT: the 40 real pulses, parse + analysis (issue target < 0.2 s).
 - Cycler parsing: lithmap.io.cycler.read_cycler against the raw reader it wraps (galvani for
-  .mpr, NewareNDA for .ndax), on the real files in tests/data/cycler: the cost of normalising.
+  .mpr, NewareNDA for .ndax) and against navani's echem_file_loader, on the real files in
+  tests/data/cycler. navani pins numpy < 2, so it runs in its own venv (benchmarks/.venv-navani,
+  created on first use) as a subprocess of this same run.
 
 Run: .venv/bin/python benchmarks/bench_echem.py
 """
@@ -64,16 +66,35 @@ def main():
         t_raw = best(lambda: raw(p))
         rows.append({"file": name, "records": n, "lithmap_s": t_lm, "raw_reader_s": t_raw,
                      "lithmap_over_raw": t_lm / t_raw, "lithmap_records_per_s": n / t_lm})
+    nav = _navani([CYC / r["file"] for r in rows])
+    for r in rows:
+        r["navani_s"] = nav.get(r["file"], {}).get("seconds", float("nan"))
+        r["navani_over_lithmap"] = r["navani_s"] / r["lithmap_s"]
     res["parse"] = rows
     out = ROOT / "benchmarks/results/echem.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
     print(f"GITT, 40 pulses, parse + analysis: {res['gitt_40_pulses_s'] * 1e3:.1f} ms (target < 200 ms)")
-    print("| file | records | lithmap read_cycler (ms) | raw reader (ms) | ratio | records/s |")
+    print("| file | records | lithmap read_cycler (ms) | raw reader (ms) | navani (ms) | navani / lithmap |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['file']} | {r['records']} | {r['lithmap_s'] * 1e3:.1f} | {r['raw_reader_s'] * 1e3:.1f} | "
-              f"{r['lithmap_over_raw']:.2f} | {r['lithmap_records_per_s']:.3g} |")
+              f"{r['navani_s'] * 1e3:.1f} | {r['navani_over_lithmap']:.2f} |")
+
+
+def _navani(paths):
+    """navani's parse times, from its own venv (created here on first use)."""
+    import subprocess
+    import sys
+
+    venv = ROOT / "benchmarks" / ".venv-navani"
+    py = venv / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "--quiet", "navani>=0.1.20,<0.2"], check=True)
+    out = subprocess.run([str(py), str(ROOT / "benchmarks" / "navani_parse.py"), *map(str, paths)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
