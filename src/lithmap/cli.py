@@ -339,6 +339,44 @@ def pitt(
 
 
 @app.command()
+@friendly
+def contrast(
+    movie: str = typer.Argument(..., help="image stack: multi-page TIFF (time, y, x), or 'example' (synthetic, shipped)"),
+    out: Path = typer.Option(..., help="output NetCDF file"),
+    times: str = typer.Option("1s", help="frame interval, e.g. 10s (the example movie: 120 s)"),
+    reference: int = typer.Option(0, help="reference frame (the start of the cycle)"),
+    pixel_size: Optional[str] = typer.Option(None, help="pixel size, e.g. 50nm (x, y in m; else pixels)"),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+):
+    """Registered intensity, total contrast I_t/I_ref - 1, particle mask and drift of a movie."""
+    from .imaging.contrast import contrast_movie
+    from .io.results import check_output_path, write_result
+    from .units import parse_quantity
+
+    check_output_path(out, overwrite=overwrite)
+    path = Path(str(resources.files("lithmap") / "data" / "example_movie.tif")) if movie == "example" else Path(movie)
+    if not path.is_file():
+        raise LithmapError(f"movie {movie!r} does not exist")
+    import tifffile
+
+    try:
+        stack = tifffile.imread(path)
+    except Exception as exc:
+        raise LithmapError(f"movie {str(path)!r} is not a readable TIFF stack ({type(exc).__name__}: {exc})") from None
+    dt = parse_quantity(times, "s", name="times")
+    if movie == "example" and times == "1s":
+        dt = 120.0
+    if not dt > 0:
+        raise LithmapError(f"times={times!r} is invalid; expected a positive frame interval")
+    px = parse_quantity(pixel_size, "m", name="pixel_size") if pixel_size else (50e-9 if movie == "example" else None)
+    stack = np.asarray(stack)
+    ds = contrast_movie(stack, np.arange(stack.shape[0] if stack.ndim == 3 else 1) * dt, reference=reference, pixel_size=px)
+    write_result(ds, out, overwrite=overwrite)
+    typer.echo(f"wrote {out}: {ds.sizes['time']} frames, particle {int(ds['mask'].sum())} px, max drift "
+               f"{float(np.abs(ds.drift).max()):.2f} px, final whole-particle intensity x{float(ds.intensity_normalised[-1]):.3f}")
+
+
+@app.command()
 def materials():
     """List the material presets and where their numbers come from."""
     from .physics.materials import PRESETS

@@ -1,0 +1,54 @@
+"""Make the SYNTHETIC example operando movie shipped with lithmap (src/lithmap/data/example_movie.tif).
+
+There is no public operando optical movie of a layered-oxide particle, so this one is made:
+1. lithmap's engine simulates the example particle outline (nmc811 preset, α = 2.7) charging at
+   C/3 for one hour (θ(t, y, x) on 50 nm pixels);
+2. θ → intensity by a monotone law: the particle brightens as lithium leaves (seed1: ~62 %
+   brighter when delithiated), here I = 2000 · (1 + 0.62 · (0.97 − θ) / 0.77) counts on a dark
+   matrix of 300 counts;
+3. a Gaussian point-spread function (σ = 1.5 px), a slow drift (up to ~2 px), frame-to-frame
+   flicker (±1 %), and Poisson shot noise; 31 frames, one every 2 minutes, uint16.
+It is not a measurement.
+
+Run:  python examples/make_example_movie.py
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+import lithmap as lm
+
+PIXEL = 50e-9
+FRAME_INTERVAL = 120.0
+
+
+def make_movie(seed=0, n_frames=31, pad=12):
+    from scipy import ndimage
+
+    data = Path(lm.__file__).parent / "data"
+    shape = lm.from_mask(data / "example_particle.png", PIXEL)
+    times = np.arange(n_frames) * FRAME_INTERVAL
+    ds = lm.simulate(shape, "Charge at C/3 for 1 hour", material="nmc811", times=times)
+    theta = np.nan_to_num(ds.theta.sel(time=times).values, nan=np.nan)
+    inside = ~np.isnan(theta[0])
+    bright = np.where(inside, 2000.0 * (1 + 0.62 * (0.97 - np.nan_to_num(theta)) / 0.77), 300.0)
+    bright = np.pad(bright, ((0, 0), (pad, pad), (pad, pad)), constant_values=300.0)
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k, f in enumerate(bright):
+        drift = (1.5 * np.sin(k / 7.0), 2.0 * k / n_frames)
+        f = ndimage.gaussian_filter(f, 1.5)
+        f = ndimage.shift(f, drift, order=1, mode="nearest")
+        f = f * (1 + 0.01 * rng.standard_normal())
+        frames.append(rng.poisson(np.clip(f, 0, None)))
+    return np.asarray(frames, dtype=np.uint16), times
+
+
+if __name__ == "__main__":
+    import tifffile
+
+    movie, times = make_movie()
+    out = Path(__file__).resolve().parents[1] / "src" / "lithmap" / "data" / "example_movie.tif"
+    tifffile.imwrite(out, movie, metadata={"axes": "TYX", "frame_interval_s": FRAME_INTERVAL})
+    print(f"wrote {out}: {movie.shape} uint16, one frame every {FRAME_INTERVAL:g} s (synthetic)")
