@@ -20,7 +20,10 @@ demo: $(STAMP)
 		--times 30s --out demo-output/example_particle.nc --overwrite --plot
 	$(BIN)/lithmap simulate --shape sphere:8um --material nmc811 --stop-at-limit \
 		--protocol "Charge at C/3 until 4.3 V" --out demo-output/sphere_8um.nc --overwrite --plot
-	@echo "demo figures and NetCDF results are in demo-output/"
+	$(BIN)/lithmap contrast example --out demo-output/example_movie.nc --overwrite
+	$(BIN)/lithmap gitt tests/data/gitt-halfcell/pulse_*.csv --radius 5.22um \
+		--column "Positive electrode potential [V]" --out demo-output/gitt.csv --overwrite
+	@echo "demo figures and NetCDF/CSV results are in demo-output/"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
