@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
+from .regions import equal_area_rings, major_axis_profile, normalise_flicker
 
 
 def _check_stack(stack):
@@ -77,9 +78,12 @@ def particle_mask(frame) -> np.ndarray:
 
 
 def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None = None, register: bool = True,
-                   mask=None) -> xr.Dataset:
-    """Registered intensity, ``total_contrast`` = I_t/I_ref − 1, ``mask``, ``drift`` and the
-    whole-particle trace ``intensity_normalised`` (mean over the mask / its reference value)."""
+                   mask=None, flicker: bool = True, rings: int = 5) -> xr.Dataset:
+    """Registered (and flicker-normalised) intensity, ``total_contrast`` = I_t/I_ref − 1,
+    ``mask``, ``drift``, the whole-particle trace ``intensity_normalised``, the
+    ``centre_contrast`` trace, ``ring_contrast`` in ``rings`` equal-area rings from the edge
+    inward, the core–periphery ``heterogeneity`` (outermost minus innermost ring) and the
+    ``kymograph`` of total contrast along the major axis through the centre (seed1 Fig. 3E)."""
     s = _check_stack(stack)
     t = np.asarray(times, float)
     if t.shape != (s.shape[0],):
@@ -93,10 +97,17 @@ def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None
     m = particle_mask(reg[reference]) if mask is None else np.asarray(mask, bool)
     if not m.any():
         raise LithmapError("the particle mask is empty")
+    factor = np.ones(s.shape[0])
+    if flicker:
+        reg, factor = normalise_flicker(reg, m, reference=reference)
     ref = reg[reference]
     with np.errstate(divide="ignore", invalid="ignore"):
         tc = np.where(ref > 0, reg / ref - 1.0, np.nan)
     trace = reg[:, m].mean(axis=1)
+    ring = equal_area_rings(m, rings)
+    ring_tc = np.stack([np.nanmean(tc[:, ring == k], axis=1) for k in range(rings)], axis=1)
+    core = ring == rings - 1
+    dist, kymo = major_axis_profile(m, tc)
     p = 1.0 if pixel_size is None else float(pixel_size)
     unit = "pixel" if pixel_size is None else "m"
     ds = xr.Dataset(
@@ -107,9 +118,18 @@ def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None
             "drift": (("time", "axis"), drift, {"long_name": "drift removed (dy, dx)", "units": "pixel"}),
             "intensity_normalised": ("time", trace / trace[reference],
                                      {"long_name": "whole-particle intensity / reference", "units": "1"}),
+            "flicker": ("time", factor, {"long_name": "background level / reference (divided out)", "units": "1"}),
+            "ring": (("y", "x"), ring, {"long_name": "equal-area ring from the edge (0) inward; -1 outside"}),
+            "ring_contrast": (("time", "ring_index"), ring_tc, {"long_name": "mean total contrast per ring", "units": "1"}),
+            "centre_contrast": ("time", np.nanmean(tc[:, core], axis=1),
+                                {"long_name": "total contrast of the innermost ring (the centre)", "units": "1"}),
+            "heterogeneity": ("time", ring_tc[:, 0] - ring_tc[:, -1],
+                              {"long_name": "core-periphery index: outermost minus innermost ring contrast", "units": "1"}),
+            "kymograph": (("time", "distance"), kymo, {"long_name": "total contrast along the major axis", "units": "1"}),
         },
         coords={"time": ("time", t, {"units": "s"}), "y": ("y", np.arange(s.shape[1]) * p, {"units": unit}),
-                "x": ("x", np.arange(s.shape[2]) * p, {"units": unit}), "axis": ["y", "x"]},
+                "x": ("x", np.arange(s.shape[2]) * p, {"units": unit}), "axis": ["y", "x"],
+                "ring_index": np.arange(rings), "distance": ("distance", dist * p, {"units": unit})},
         attrs={"reference_frame": int(reference), "registration": "phase correlation of edge maps, upsample 20"},
     )
     return ds
