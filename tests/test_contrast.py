@@ -112,3 +112,31 @@ def test_equal_area_rings_and_flicker_normalisation():
     np.testing.assert_allclose(out, clean, rtol=1e-12)
     dist, vals = major_axis_profile(m, r)
     assert np.isclose(dist[0], -dist[-1]) and vals.min() < 1.5 and vals[0] > 18
+
+
+def test_calibration_inverts_the_forward_law_of_the_example_movie():
+    from lithmap.imaging.calibration import calibrate_theta, theta_from_charge
+
+    movie = tifffile.imread(EXAMPLE)
+    t = np.arange(movie.shape[0]) * 120.0
+    ds = contrast_movie(movie, t)
+    frac = lm.nmc811().capacity_fraction
+    cal = calibrate_theta(ds, theta_from_charge(t, theta0=0.97, c_rate=1 / 3, capacity_fraction=frac))
+    # the movie was made with I/I_ref - 1 = 0.62 (0.97 - θ) / 0.77, i.e. slope dθ/d(I/I_ref) = -0.77/0.62
+    assert cal.attrs["calibration_slope"] == pytest.approx(-0.77 / 0.62, rel=0.05)
+    assert cal.attrs["calibration_rms"] < 0.01
+    assert cal.theta.dims == ("time", "y", "x")
+    # the calibrated movie against the simulation it was made from (PSF blur mixes edge pixels)
+    sim = lm.simulate(lm.from_mask(EXAMPLE.parent / "example_particle.png", 50e-9), "Charge at C/3 for 1 hour",
+                      material="nmc811", times=t)
+    assert np.nanmean(cal.theta.values[-1]) == pytest.approx(float(sim.theta_mean[-1]), abs=0.01)
+    with pytest.raises(lm.LithmapError, match="frames"):
+        calibrate_theta(ds, [0.9, 0.8])
+
+
+def test_contrast_cli_with_calibration(tmp_path):
+    out = tmp_path / "movie.nc"
+    res = CliRunner().invoke(app, ["contrast", "example", "--rate", "C/3", "--material", "nmc811", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        assert ds.theta.dims == ("time", "y", "x") and "calibration_slope" in ds.attrs

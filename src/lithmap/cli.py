@@ -346,9 +346,13 @@ def contrast(
     times: str = typer.Option("1s", help="frame interval, e.g. 10s (the example movie: 120 s)"),
     reference: int = typer.Option(0, help="reference frame (the start of the cycle)"),
     pixel_size: Optional[str] = typer.Option(None, help="pixel size, e.g. 50nm (x, y in m; else pixels)"),
+    rate: Optional[str] = typer.Option(None, help="constant C-rate during the movie (e.g. C/3; + = charge): calibrates theta"),
+    theta0: float = typer.Option(0.97, help="lithium fraction at the reference frame (with --rate)"),
+    material: Optional[str] = typer.Option(None, help="material preset giving the C-rate convention (with --rate)"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
-    """Registered intensity, total contrast I_t/I_ref - 1, particle mask and drift of a movie."""
+    """Registered intensity, total contrast I_t/I_ref - 1, mask, drift, rings and traces of a movie;
+    with --rate, theta maps calibrated against coulomb counting."""
     from .imaging.contrast import contrast_movie
     from .io.results import check_output_path, write_result
     from .units import parse_quantity
@@ -371,6 +375,17 @@ def contrast(
     px = parse_quantity(pixel_size, "m", name="pixel_size") if pixel_size else (50e-9 if movie == "example" else None)
     stack = np.asarray(stack)
     ds = contrast_movie(stack, np.arange(stack.shape[0] if stack.ndim == 3 else 1) * dt, reference=reference, pixel_size=px)
+    if rate is not None:
+        from .imaging.calibration import calibrate_theta, theta_from_charge
+        from .physics.materials import get_material
+        from .physics.protocol import _rate
+
+        c, _ = _rate(rate, f"--rate {rate}")
+        if c is None:
+            raise LithmapError(f"rate={rate!r} is invalid; expected a C-rate such as C/3")
+        frac = get_material(material).capacity_fraction if material else 1.0
+        t_rel = ds.time.values - ds.time.values[reference]
+        ds = calibrate_theta(ds, theta_from_charge(t_rel, theta0=theta0, c_rate=c, capacity_fraction=frac))
     write_result(ds, out, overwrite=overwrite)
     typer.echo(f"wrote {out}: {ds.sizes['time']} frames, particle {int(ds['mask'].sum())} px, max drift "
                f"{float(np.abs(ds.drift).max()):.2f} px, final whole-particle intensity x{float(ds.intensity_normalised[-1]):.3f}")
