@@ -140,3 +140,41 @@ def test_contrast_cli_with_calibration(tmp_path):
     assert res.exit_code == 0, res.output
     with xr.open_dataset(out, engine="h5netcdf") as ds:
         assert ds.theta.dims == ("time", "y", "x") and "calibration_slope" in ds.attrs
+
+
+def test_segmentation_finds_every_particle_of_a_synthetic_field():
+    from lithmap.imaging.regions import find_particles
+
+    y, x = np.mgrid[0:120, 0:160]
+    centres = [(20, 25, 8), (30, 90, 12), (80, 40, 10), (90, 130, 6), (60, 155, 9)]  # the last touches the edge
+    field = np.full(y.shape, 300.0)
+    for cy, cx, r in centres:
+        field[np.hypot(y - cy, x - cx) < r] = 2000.0
+    field = ndimage.gaussian_filter(field, 1.0) + np.random.default_rng(0).normal(0, 20, field.shape)
+    labels, table = find_particles(field, pixel_size=50e-9)
+    assert table.sizes["particle"] == len(centres)
+    found = sorted(zip(table.centroid_y.values, table.centroid_x.values))
+    for (cy, cx, r), (fy, fx) in zip(sorted((c[0], c[1], c[2]) for c in centres), found):
+        assert abs(fy - cy) < 1.0 and (abs(fx - cx) < 1.0 or cx + r > 160)
+    assert table.touches_edge.values.sum() == 1
+    diam = dict(zip(np.round(table.centroid_y.values), table.equivalent_diameter.values))
+    assert diam[30.0] == pytest.approx(2 * 12 * 50e-9, rel=0.1)
+    _, inner = find_particles(field, exclude_edge=True)
+    assert inner.sizes["particle"] == len(centres) - 1
+    res = CliRunner().invoke(app, ["particles", "example"])
+    assert res.exit_code == 0 and res.output.count("particle ") == 1
+
+
+def test_movie_gif(tmp_path):
+    from PIL import Image
+
+    nc, gif = tmp_path / "m.nc", tmp_path / "m.gif"
+    runner = CliRunner()
+    assert runner.invoke(app, ["contrast", "example", "--out", str(nc)]).exit_code == 0
+    res = runner.invoke(app, ["movie", str(nc), "--out", str(gif)])
+    assert res.exit_code == 0, res.output
+    with Image.open(gif) as im:
+        assert im.n_frames == 31
+    bad = tmp_path / "m.avi"
+    res = runner.invoke(app, ["movie", str(nc), "--out", str(bad)])
+    assert res.exit_code != 0 and not bad.exists()

@@ -358,22 +358,13 @@ def contrast(
     from .units import parse_quantity
 
     check_output_path(out, overwrite=overwrite)
-    path = Path(str(resources.files("lithmap") / "data" / "example_movie.tif")) if movie == "example" else Path(movie)
-    if not path.is_file():
-        raise LithmapError(f"movie {movie!r} does not exist")
-    import tifffile
-
-    try:
-        stack = tifffile.imread(path)
-    except Exception as exc:
-        raise LithmapError(f"movie {str(path)!r} is not a readable TIFF stack ({type(exc).__name__}: {exc})") from None
+    stack = _read_movie(movie)
     dt = parse_quantity(times, "s", name="times")
     if movie == "example" and times == "1s":
         dt = 120.0
     if not dt > 0:
         raise LithmapError(f"times={times!r} is invalid; expected a positive frame interval")
     px = parse_quantity(pixel_size, "m", name="pixel_size") if pixel_size else (50e-9 if movie == "example" else None)
-    stack = np.asarray(stack)
     ds = contrast_movie(stack, np.arange(stack.shape[0] if stack.ndim == 3 else 1) * dt, reference=reference, pixel_size=px)
     if rate is not None:
         from .imaging.calibration import calibrate_theta, theta_from_charge
@@ -389,6 +380,68 @@ def contrast(
     write_result(ds, out, overwrite=overwrite)
     typer.echo(f"wrote {out}: {ds.sizes['time']} frames, particle {int(ds['mask'].sum())} px, max drift "
                f"{float(np.abs(ds.drift).max()):.2f} px, final whole-particle intensity x{float(ds.intensity_normalised[-1]):.3f}")
+
+
+def _read_movie(movie: str):
+    """A TIFF stack from a path, or the shipped synthetic example for 'example'."""
+    import tifffile
+
+    path = Path(str(resources.files("lithmap") / "data" / "example_movie.tif")) if movie == "example" else Path(movie)
+    if not path.is_file():
+        raise LithmapError(f"movie {movie!r} does not exist")
+    try:
+        return np.asarray(tifffile.imread(path))
+    except Exception as exc:
+        raise LithmapError(f"movie {str(path)!r} is not a readable TIFF stack ({type(exc).__name__}: {exc})") from None
+
+
+@app.command()
+@friendly
+def particles(
+    movie: str = typer.Argument(..., help="image or stack (TIFF; the first frame is segmented), or 'example'"),
+    out: Optional[Path] = typer.Option(None, help="optional CSV of the particle table"),
+    min_area: int = typer.Option(20, help="smallest particle, pixels"),
+    pixel_size: Optional[str] = typer.Option(None, help="pixel size, e.g. 50nm"),
+    exclude_edge: bool = typer.Option(False, help="drop particles touching the image border"),
+):
+    """Segment the particles of a field of view and print their table."""
+    from .imaging.regions import find_particles
+    from .units import parse_quantity
+
+    stack = _read_movie(movie)
+    frame = stack[0] if stack.ndim == 3 else stack
+    px = parse_quantity(pixel_size, "m", name="pixel_size") if pixel_size else (50e-9 if movie == "example" else None)
+    _, table = find_particles(frame, min_area=min_area, exclude_edge=exclude_edge, pixel_size=px)
+    unit = "um" if px else "px"
+    scale = 1e6 if px else 1.0
+    for k in range(table.sizes["particle"]):
+        typer.echo(f"particle {k + 1}: area {int(table.area_px[k])} px, equivalent diameter "
+                   f"{float(table.equivalent_diameter[k]) * scale:.3g} {unit}, centroid "
+                   f"({float(table.centroid_y[k]):.1f}, {float(table.centroid_x[k]):.1f}) px"
+                   f"{', touches the edge' if table.touches_edge[k] else ''}")
+    if out is not None:
+        from .io.results import check_output_path
+
+        check_output_path(out)
+        table.to_dataframe().to_csv(out)
+        typer.echo(f"wrote {out}")
+
+
+@app.command()
+@friendly
+def movie(
+    result: Path = typer.Argument(..., help="a NetCDF file written by 'lithmap contrast'"),
+    out: Path = typer.Option(..., help="output .gif (or .mp4 with ffmpeg installed)"),
+    fps: float = typer.Option(5.0, help="frames per second"),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+):
+    """Contrast frames with a centred diverging scale, a µm scale bar and the trace beneath."""
+    from .io.results import check_output_path, read_result
+    from .report.movie import write_movie
+
+    check_output_path(out, overwrite=overwrite)
+    write_movie(read_result(result), out, fps=fps)
+    typer.echo(f"wrote {out}")
 
 
 @app.command()

@@ -1,0 +1,68 @@
+"""Contrast movies as animated GIF (or MP4 when ffmpeg is installed): total contrast on a
+diverging colour scale centred at zero (red brighter, blue darker; seed1 Fig. 2B), a µm scale
+bar, and the whole-particle trace beneath with a cursor at the current frame."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import LithmapError
+
+
+def write_movie(ds: xr.Dataset, path, *, fps: float = 5.0) -> Path:
+    """Write ``ds`` (from :func:`lithmap.imaging.contrast_movie`) as a .gif or .mp4 movie."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+
+    path = Path(path)
+    if path.suffix.lower() not in (".gif", ".mp4"):
+        raise LithmapError(f"movie output {str(path)!r} must end in .gif or .mp4")
+    if path.suffix.lower() == ".mp4" and shutil.which("ffmpeg") is None:
+        raise LithmapError("an .mp4 needs ffmpeg, which is not installed; write a .gif instead")
+    if "total_contrast" not in ds:
+        raise LithmapError("the dataset has no total_contrast; make it with 'lithmap contrast'")
+    tc = ds.total_contrast.values
+    m = ds["mask"].values.astype(bool)
+    lim = float(np.nanpercentile(np.abs(tc[:, m]), 99)) or 1e-3
+    fig, (ax, axt) = plt.subplots(2, 1, figsize=(4.2, 5.4), gridspec_kw={"height_ratios": [3, 1]})
+    im = ax.imshow(np.where(m, tc[0], np.nan), cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    ax.set_axis_off()
+    fig.colorbar(im, ax=ax, label="total contrast I/I_ref − 1", shrink=0.8)
+    x = ds.x.values
+    if ds.x.attrs.get("units") == "m" and x.size > 1:
+        px_m = float(x[1] - x[0])
+        bar = 1e-6 / px_m  # 1 µm in pixels
+        ax.plot([2, 2 + bar], [tc.shape[1] - 3] * 2, "k-", lw=3)
+        ax.text(2 + bar / 2, tc.shape[1] - 5, "1 µm", ha="center", fontsize=8)
+    t = ds.time.values / 60.0
+    axt.plot(t, ds.intensity_normalised.values, "k-")
+    cursor = axt.axvline(t[0], color="tab:red")
+    axt.set_xlabel("time (min)")
+    axt.set_ylabel("I / I_ref")
+    title = ax.set_title(f"{t[0]:.1f} min", fontsize=9)
+    fig.tight_layout()
+
+    def frame(k):
+        im.set_data(np.where(m, tc[k], np.nan))
+        cursor.set_xdata([t[k], t[k]])
+        title.set_text(f"{t[k]:.1f} min")
+        return im, cursor, title
+
+    anim = animation.FuncAnimation(fig, frame, frames=tc.shape[0], blit=False)
+    writer = animation.PillowWriter(fps=fps) if path.suffix.lower() == ".gif" else animation.FFMpegWriter(fps=fps)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    try:
+        anim.save(tmp, writer=writer)
+        tmp.replace(path)
+    finally:
+        plt.close(fig)
+        if tmp.exists():
+            tmp.unlink()
+    return path
