@@ -50,5 +50,5 @@ if __name__ == "__main__":
 
     movie, times = make_movie()
     out = Path(__file__).resolve().parents[1] / "src" / "lithmap" / "data" / "example_movie.tif"
-    tifffile.imwrite(out, movie, metadata={"axes": "TYX", "frame_interval_s": FRAME_INTERVAL})
+    tifffile.imwrite(out, movie, metadata={"axes": "TYX", "frame_interval_s": FRAME_INTERVAL, "pixel_size_m": PIXEL})
     print(f"wrote {out}: {movie.shape} uint16, one frame every {FRAME_INTERVAL:g} s (synthetic)")

@@ -89,8 +89,12 @@ def test_contrast_cli(tmp_path):
     single = tmp_path / "one.tif"
     tifffile.imwrite(single, scene().astype(np.uint16))
     bad = tmp_path / "bad.nc"
-    res = runner.invoke(app, ["contrast", str(single), "--out", str(bad)])
+    res = runner.invoke(app, ["contrast", str(single), "--times", "10s", "--out", str(bad)])
     assert res.exit_code != 0 and not bad.exists() and "single image" in res.output
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, np.stack([scene()] * 3).astype(np.uint16), photometric="minisblack")
+    res = runner.invoke(app, ["contrast", str(plain), "--out", str(bad)])
+    assert res.exit_code != 0 and not bad.exists() and "--times" in res.output
 
 
 def test_equal_area_rings_and_flicker_normalisation():
@@ -161,8 +165,10 @@ def test_segmentation_finds_every_particle_of_a_synthetic_field():
     assert diam[30.0] == pytest.approx(2 * 12 * 50e-9, rel=0.1)
     _, inner = find_particles(field, exclude_edge=True)
     assert inner.sizes["particle"] == len(centres) - 1
-    res = CliRunner().invoke(app, ["particles", "example"])
-    assert res.exit_code == 0 and res.output.count("particle ") == 1
+    out = Path(pytest.importorskip("tempfile").mkdtemp()) / "p.csv"
+    res = CliRunner().invoke(app, ["particles", "example", "--out", str(out)])
+    assert res.exit_code == 0 and res.output.count("particle ") == 1 and "um" in res.output
+    assert out.read_text().splitlines()[0].startswith("particle,area_px")
 
 
 def test_movie_gif(tmp_path):

@@ -343,7 +343,7 @@ def pitt(
 def contrast(
     movie: str = typer.Argument(..., help="image stack: multi-page TIFF (time, y, x), or 'example' (synthetic, shipped)"),
     out: Path = typer.Option(..., help="output NetCDF file"),
-    times: str = typer.Option("1s", help="frame interval, e.g. 10s (the example movie: 120 s)"),
+    times: Optional[str] = typer.Option(None, help="frame interval, e.g. 10s (default: from the TIFF's metadata)"),
     reference: int = typer.Option(0, help="reference frame (the start of the cycle)"),
     pixel_size: Optional[str] = typer.Option(None, help="pixel size, e.g. 50nm (x, y in m; else pixels)"),
     rate: Optional[str] = typer.Option(None, help="constant C-rate during the movie (e.g. C/3; + = charge): calibrates theta"),
@@ -358,13 +358,16 @@ def contrast(
     from .units import parse_quantity
 
     check_output_path(out, overwrite=overwrite)
-    stack = _read_movie(movie)
-    dt = parse_quantity(times, "s", name="times")
-    if movie == "example" and times == "1s":
-        dt = 120.0
+    stack, meta = _read_movie(movie)
+    if times is not None:
+        dt = parse_quantity(times, "s", name="times")
+    elif "frame_interval_s" in meta:
+        dt = meta["frame_interval_s"]
+    else:
+        raise LithmapError(f"movie {movie!r} records no frame interval; give --times (e.g. 10s)")
     if not dt > 0:
         raise LithmapError(f"times={times!r} is invalid; expected a positive frame interval")
-    px = parse_quantity(pixel_size, "m", name="pixel_size") if pixel_size else (50e-9 if movie == "example" else None)
+    px = parse_quantity(pixel_size, "m", name="pixel_size") if pixel_size else meta.get("pixel_size_m")
     ds = contrast_movie(stack, np.arange(stack.shape[0] if stack.ndim == 3 else 1) * dt, reference=reference, pixel_size=px)
     if rate is not None:
         from .imaging.calibration import calibrate_theta, theta_from_charge
@@ -383,16 +386,11 @@ def contrast(
 
 
 def _read_movie(movie: str):
-    """A TIFF stack from a path, or the shipped synthetic example for 'example'."""
-    import tifffile
+    """``(stack, meta)`` from a TIFF path, or the shipped synthetic example for 'example'."""
+    from .io.images import read_stack
 
     path = Path(str(resources.files("lithmap") / "data" / "example_movie.tif")) if movie == "example" else Path(movie)
-    if not path.is_file():
-        raise LithmapError(f"movie {movie!r} does not exist")
-    try:
-        return np.asarray(tifffile.imread(path))
-    except Exception as exc:
-        raise LithmapError(f"movie {str(path)!r} is not a readable TIFF stack ({type(exc).__name__}: {exc})") from None
+    return read_stack(path)
 
 
 @app.command()
@@ -408,9 +406,13 @@ def particles(
     from .imaging.regions import find_particles
     from .units import parse_quantity
 
-    stack = _read_movie(movie)
+    if out is not None:
+        from .io.results import check_output_path
+
+        check_output_path(out)
+    stack, meta = _read_movie(movie)
     frame = stack[0] if stack.ndim == 3 else stack
-    px = parse_quantity(pixel_size, "m", name="pixel_size") if pixel_size else (50e-9 if movie == "example" else None)
+    px = parse_quantity(pixel_size, "m", name="pixel_size") if pixel_size else meta.get("pixel_size_m")
     _, table = find_particles(frame, min_area=min_area, exclude_edge=exclude_edge, pixel_size=px)
     unit = "um" if px else "px"
     scale = 1e6 if px else 1.0
@@ -420,10 +422,12 @@ def particles(
                    f"({float(table.centroid_y[k]):.1f}, {float(table.centroid_x[k]):.1f}) px"
                    f"{', touches the edge' if table.touches_edge[k] else ''}")
     if out is not None:
-        from .io.results import check_output_path
+        from .io.tables import write_table
 
-        check_output_path(out)
-        table.to_dataframe().to_csv(out)
+        cols = list(table.data_vars)
+        write_table(out, ["particle"] + cols,
+                    ([str(int(table.particle.values[k]))] + [table[c].values[k] for c in cols]
+                     for k in range(table.sizes["particle"])))
         typer.echo(f"wrote {out}")
 
 

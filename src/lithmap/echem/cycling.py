@@ -126,22 +126,8 @@ def analyse_cycles(ds: xr.Dataset, *, mass_mg: float | None = None, cv_tolerance
 def write_cycles_csv(res: xr.Dataset, path):
     """One row per cycle: ``cycle``, ``charge_capacity_mAh``, ``discharge_capacity_mAh``,
     ``coulombic_efficiency``, the CV parts and, with a mass, the mAh/g columns."""
-    import csv
-    import os
-    import tempfile
-    from pathlib import Path
+    from ..io.tables import write_table
 
-    path = Path(path)
     cols = ["cycle"] + list(res.data_vars)
-    fd, tmp = tempfile.mkstemp(suffix=".csv.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(cols)
-            for k in range(res.sizes["cycle"]):
-                w.writerow([int(res.cycle.values[k])] + [f"{float(res[c].values[k]):.8g}" for c in cols[1:]])
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    rows = ([str(int(res.cycle.values[k]))] + [res[c].values[k] for c in cols[1:]] for k in range(res.sizes["cycle"]))
+    return write_table(path, cols, rows)

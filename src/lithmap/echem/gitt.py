@@ -24,14 +24,13 @@ Convention: current in A, positive = charge (delithiation of the cathode). Per p
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
-from ..io.tables import read_columns
+from ..io.tables import read_columns, write_table
 
 
 def read_gitt_csv(paths, *, time_column="Time [s]", voltage_column="Voltage [V]", current_column="Current [A]"):
@@ -153,7 +152,7 @@ def analyse_gitt(
         d_mass = np.nan
         if None not in (mass_g, molar_mass, molar_volume, area):
             d_mass = 4 / (np.pi * tau) * (mass_g * molar_volume / (molar_mass * area)) ** 2 * (d_es / d_et) ** 2
-        q_pulse = np.trapezoid(I[a:b], t[a:b]) if hasattr(np, "trapezoid") else np.trapz(I[a:b], t[a:b])
+        q_pulse = np.trapezoid(I[a:b], t[a:b])
         charges_mid.append(charge + 0.5 * q_pulse)
         charge += q_pulse
         rows.append(dict(
@@ -199,28 +198,10 @@ def analyse_gitt(
 
 
 def write_gitt_csv(ds: xr.Dataset, path) -> Path:
-    """One row per pulse; the columns ``theta`` (or ``soc``), ``diffusivity_m2_s`` and ``flags``
-    feed ``lithmap simulate --diffusivity``."""
-    import os
-    import tempfile
-
-    path = Path(path)
+    """One row per pulse (or PITT step); the columns ``theta`` (or ``soc``), ``diffusivity_m2_s``
+    and ``flags`` feed ``lithmap simulate --diffusivity``."""
     dim = "pulse" if "pulse" in ds.dims else "step"
     cols = [dim] + [c for c in ("theta", "soc") if c in ds] + [
         c for c in ds.data_vars if c not in ("theta", "soc", "flags")] + ["flags"]
-    fd, tmp = tempfile.mkstemp(suffix=".csv.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(cols)
-            for i in range(ds.sizes[dim]):
-                row = []
-                for c in cols:
-                    v = ds[c].values[i]
-                    row.append(v if isinstance(v, str) else f"{float(v):.10g}")
-                w.writerow(row)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    rows = ([ds[c].values[i] for c in cols] for i in range(ds.sizes[dim]))
+    return write_table(path, cols, rows)

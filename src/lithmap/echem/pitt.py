@@ -64,8 +64,7 @@ def analyse_pitt(time, voltage, current, *, radius: float, step_threshold: float
             c, r2_cot = _fit(1.0 / np.sqrt(ts[early]), mag[early])
         later = ts > 0  # the sample at the switch itself carries the unresolved spike
         tk, ik = ts[later], cur[later]
-        trapz = np.trapezoid if hasattr(np, "trapezoid") else np.trapz
-        dq = trapz(ik, tk) + (np.sign(np.sum(ik)) * 2 * c * np.sqrt(tk[0]) if np.isfinite(c) else 0.0)
+        dq = np.trapezoid(ik, tk) + (np.sign(np.sum(ik)) * 2 * c * np.sqrt(tk[0]) if np.isfinite(c) else 0.0)
         d_cot = np.pi * (c * radius / (3 * abs(dq))) ** 2 if np.isfinite(c) and dq != 0 else np.nan
         # long-time window: relative to the current at the end of the Cottrell window
         ref_idx = np.searchsorted(ts, cottrell_window[1])

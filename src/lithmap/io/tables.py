@@ -23,3 +23,24 @@ def read_columns(path, required, *, what: str = "CSV file") -> tuple[list[str], 
         if missing:
             raise LithmapError(f"{what} {str(p)!r} lacks column(s) {missing}; found {fields}")
         return fields, list(reader)
+
+
+def write_table(path, header, rows) -> Path:
+    """Write a CSV atomically (temporary file in the same folder, then rename): a failed write
+    leaves nothing behind. ``rows`` are sequences of str or numbers (floats as %.10g)."""
+    import os
+    import tempfile
+
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(suffix=".csv.tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(header)
+            for row in rows:
+                w.writerow([v if isinstance(v, str) else f"{float(v):.10g}" for v in row])
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return p
