@@ -1,6 +1,9 @@
 """Electrochemistry timings, side by side in one process (not tests).
 
 - GITT: the 40 real pulses, parse + analysis (issue target < 0.2 s).
+- A 250 000-row Neware .ndax (issue target < 1 s), written by tests/ndax_writer.py from the
+  real file's framing with a 1 s-sampled CC-CV cycling series, parsed by lithmap, NewareNDA and
+  navani in the same run.
 - Cycler parsing: lithmap.io.cycler.read_cycler against the raw reader it wraps (galvani for
   .mpr, NewareNDA for .ndax) and against navani's echem_file_loader, on the real files in
   tests/data/cycler. navani pins numpy < 2, so it runs in its own venv (benchmarks/.venv-navani,
@@ -57,16 +60,18 @@ def main():
             warnings.simplefilter("ignore")
             return NewareNDA.read(str(p))
 
+    big = _big_ndax(ROOT / "benchmarks" / "results" / "big_250k.ndax")
     rows = []
     for name, raw in (("jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr", raw_mpr), ("00_test_04_MB_C01.mpr", raw_mpr),
-                      ("test.ndax", raw_ndax)):
-        p = CYC / name
+                      ("test.ndax", raw_ndax), (big, raw_ndax)):
+        p = CYC / name if isinstance(name, str) else name
+        name = p.name
         n = read_cycler(p).sizes["record"]
         t_lm = best(lambda: read_cycler(p))
         t_raw = best(lambda: raw(p))
         rows.append({"file": name, "records": n, "lithmap_s": t_lm, "raw_reader_s": t_raw,
                      "lithmap_over_raw": t_lm / t_raw, "lithmap_records_per_s": n / t_lm})
-    nav = _navani([CYC / r["file"] for r in rows])
+    nav = _navani([CYC / r["file"] if r["file"] != big.name else big for r in rows])
     for r in rows:
         r["navani_s"] = nav.get(r["file"], {}).get("seconds", float("nan"))
         r["navani_over_lithmap"] = r["navani_s"] / r["lithmap_s"]
@@ -80,6 +85,24 @@ def main():
     for r in rows:
         print(f"| {r['file']} | {r['records']} | {r['lithmap_s'] * 1e3:.1f} | {r['raw_reader_s'] * 1e3:.1f} | "
               f"{r['navani_s'] * 1e3:.1f} | {r['navani_over_lithmap']:.2f} |")
+
+
+def _big_ndax(path, n=250_000):
+    """A 250 000-record .ndax: 1 s sampling, CC charge / CC discharge at ±0.5 mA between 3.0 and
+    4.3 V with rests, written with the real file's framing (tests/ndax_writer.py)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from ndax_writer import write_ndax
+
+    path.parent.mkdir(exist_ok=True)
+    t = np.arange(n, dtype=float)
+    phase = (np.arange(n) // 10_000) % 4  # charge, rest, discharge, rest
+    step = 1 + np.arange(n) // 10_000
+    current = np.select([phase == 0, phase == 2], [0.5, -0.5], 0.0)
+    s = (np.arange(n) % 10_000) / 10_000
+    voltage = np.select([phase == 0, phase == 1, phase == 2], [3.0 + 1.3 * s, 4.25 - 0.05 * s, 4.2 - 1.2 * s], 3.05)
+    return write_ndax(path, t, voltage, current, step)
 
 
 def _navani(paths):

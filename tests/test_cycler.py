@@ -135,3 +135,35 @@ def test_segments_dqdv_and_c_rate():
     assert float(res.charge_c_rate.sel(cycle=3)) == pytest.approx(i_cc / 0.85e-3, rel=1e-6)
     with pytest.raises(lm.LithmapError, match="direction"):
         dqdv(gcpl, 3, direction="sideways")
+
+
+def test_vectorised_neware_reader_equals_newarenda_on_the_real_file():
+    from lithmap.io.cycler import _read_neware_library
+
+    fast, lib = read_cycler(DATA / "test.ndax"), _read_neware_library(DATA / "test.ndax")
+    for v in ("time", "step", "cycle"):
+        np.testing.assert_array_equal(fast[v].values, lib[v].values)
+    np.testing.assert_allclose(fast.voltage.values, lib.voltage.values, atol=1e-6)  # NewareNDA rounds to float32
+    np.testing.assert_allclose(fast.current.values, lib.current.values, rtol=1e-6, atol=1e-12)
+    assert fast.time.attrs["start_time"] == lib.time.attrs["start_time"] == "2024-02-01T20:24:23"
+
+
+def test_a_written_ndax_reads_back_exactly_with_steps_and_cycles(tmp_path):
+    """Records written into the real file's framing (tests/ndax_writer.py), 0.1 s sampling."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ndax_writer import write_ndax
+
+    n = 3000
+    t = np.arange(n) * 0.1 + 5.0
+    step = 1 + np.arange(n) // 500
+    cur = np.select([step % 3 == 1, step % 3 == 0], [0.25, -0.25], 0.0)
+    v = 3.5 + 1e-4 * np.cumsum(np.sign(cur))
+    path = write_ndax(tmp_path / "w.ndax", t, v, cur, step)
+    ds = read_cycler(path)
+    np.testing.assert_allclose(ds.time.values, t - t[0], atol=1e-9)  # the step timer keeps sub-second spacing
+    np.testing.assert_allclose(ds.voltage.values, v, atol=5e-5)
+    np.testing.assert_allclose(ds.current.values, cur / 1000, atol=1e-9)
+    np.testing.assert_array_equal(ds.step.values, step)
+    assert ds.cycle.values.max() == 2  # charge, rest, discharge | charge, rest, discharge

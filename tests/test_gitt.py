@@ -134,3 +134,35 @@ def test_gitt_cli_reads_a_cycler_file(tmp_path):
     rows = list(csv.DictReader(out.open()))
     assert len(rows) >= 10 and all(r["flags"] for r in rows)
     assert "no D" in res.output
+
+
+def test_pulses_of_different_currents_are_found_from_step_changes():
+    """Two pulse currents (1 mA and 0.3 mA) on a log with a +5 µA offset and noise: the level
+    rule (half the peak) sees only the 1 mA pulses; the cycler's step index finds all four, and
+    each pulse's ΔEs/ΔEt comes out as built."""
+    rng = np.random.default_rng(3)
+    t = np.arange(0.0, 9 * 600.0, 1.0)
+    seg = (t // 600).astype(int)  # rest, pulse, rest, pulse, ...
+    amps = np.array([0, 1e-3, 0, 0.3e-3, 0, 1e-3, 0, 0.3e-3, 0])
+    cur = amps[seg] + 5e-6 + rng.normal(0, 1e-6, t.size)
+    # each pulse: 10 mV IR step, then sqrt(t) rise; each rest relaxes to +2 mV per pulse-mA
+    e = np.full(t.size, 3.7)
+    level = 3.7
+    for k in range(1, 9, 2):
+        on = seg == k
+        s = t[on] - t[on][0]
+        i_ma = amps[k] * 1e3
+        e[on] = level + 0.01 * i_ma + 1e-3 * i_ma * np.sqrt(s)
+        level += 2e-3 * i_ma
+        e[seg == k + 1] = level
+    by_level = analyse_gitt(t, e, cur, radius=5e-6)
+    by_step = analyse_gitt(t, e, cur, radius=5e-6, step=seg)
+    assert by_level.sizes["pulse"] == 2
+    assert by_step.sizes["pulse"] == 4
+    np.testing.assert_allclose(by_step.current_A.values, amps[1::2] + 5e-6, atol=3e-6)
+    # ΔEs = 2 mV/mA × I; ΔEt = 1 mV/mA × I × √599 (IR excluded): ratio independent of the current
+    ratio = by_step.delta_Es_V.values / by_step.delta_Et_V.values
+    np.testing.assert_allclose(ratio, 2 / np.sqrt(599), rtol=1e-6)
+    assert np.all(by_step.sqrt_r2.values > 0.999)
+    with pytest.raises(lm.LithmapError, match="step has 3 values"):
+        analyse_gitt(t, e, cur, radius=5e-6, step=[1, 2, 3])

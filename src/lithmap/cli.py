@@ -257,17 +257,18 @@ def gitt(
     lo, _, hi = fit_window.partition(":")
     window = (parse_quantity(lo, "s", name="fit_window"), parse_quantity(hi, "s", name="fit_window"))
     cap = parse_quantity(capacity, "mA*h", name="capacity") if capacity is not None else None
+    step = None
     if all(Path(f).suffix.lower() == ".csv" for f in files):
         t, e, i = read_gitt_csv(files, time_column=time_column, voltage_column=column, current_column=current_column)
-    elif len(files) == 1:  # a cycler's own file (BioLogic, Neware, ...): its normalised record
+    elif len(files) == 1:  # a cycler's own file (BioLogic, Neware, ...): pulses from its step index
         from .io.cycler import read_cycler
 
         rec = read_cycler(files[0])
-        t, e, i = rec.time.values, rec.voltage.values, rec.current.values
+        t, e, i, step = rec.time.values, rec.voltage.values, rec.current.values, rec.step.values
     else:
         raise LithmapError("give either CSV pulse files or one cycler file (.mpr, .mpt, .txt, .ndax, .nda)")
     ds = analyse_gitt(t, e, i, radius=r, fit_window=window, drift_limit=drift_limit, capacity_mAh=cap,
-                      theta_start=theta_start)
+                      theta_start=theta_start, step=step)
     write_gitt_csv(ds, out)
     fig = plot_gitt(ds, out.with_suffix(".png"))
     flagged = int(sum(bool(f) for f in ds.flags.values))

@@ -70,10 +70,13 @@ def _segments(mask):
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
 
 
+_REST = 0.02  # a rest sample passes less than 2 % of the peak current (cyclers log offsets, never 0 A)
+
+
 def _rest_end(t, E, I, lo, a, imax):
-    """Voltage of the last zero-current sample in [lo, a) at least 50 ms before t[a] (NaN if none)."""
+    """Voltage of the last rest sample in [lo, a) at least 50 ms before t[a] (NaN if none)."""
     idx = np.arange(lo, a)
-    idx = idx[(np.abs(I[idx]) < 1e-3 * imax) & (t[idx] <= t[a] - 0.05)]
+    idx = idx[(np.abs(I[idx]) < _REST * imax) & (t[idx] <= t[a] - 0.05)]
     return E[idx[-1]] if idx.size else np.nan
 
 
@@ -91,8 +94,14 @@ def analyse_gitt(
     molar_mass: float | None = None,
     molar_volume: float | None = None,
     area: float | None = None,
+    step=None,
 ) -> xr.Dataset:
     """Analyse a GITT record; returns a Dataset on dim ``pulse`` (see module docstring).
+
+    Pulses are found from the cycler's step index when ``step`` is given (each step whose
+    median |current| exceeds 5 % of the peak is a pulse, so pulses of different currents and
+    noisy or ramped logs are all found), else from the current level alone (above half the peak
+    current: robust to logged offsets and switch-on ramps, but it assumes one pulse current).
 
     ``capacity_mAh`` with ``theta_start`` gives θ at each pulse midpoint by coulomb counting
     (charge lowers θ); otherwise ``soc`` is the fraction of the titration's total charge passed.
@@ -107,10 +116,20 @@ def analyse_gitt(
     imax = np.nanmax(np.abs(I))
     if not imax > 0:
         raise LithmapError("no pulses found: the current is zero throughout")
-    on = np.abs(I) > 0.5 * imax  # robust to logged offsets and switch-on ramps
-    segs = [(a, b) for a, b in _segments(on) if b - a >= 3]
+    if step is not None:
+        st = np.asarray(step)
+        if st.shape != t.shape:
+            raise LithmapError(f"step has {st.size} values for {t.size} records")
+        edges = np.flatnonzero(np.r_[True, st[1:] != st[:-1], True])
+        segs = [(a, b) for a, b in zip(edges[:-1], edges[1:])
+                if b - a >= 3 and np.median(np.abs(I[a:b])) > 0.05 * imax]
+        what = "no step with at least 3 samples passes current above 5 % of the peak"
+    else:
+        on = np.abs(I) > 0.5 * imax  # robust to logged offsets and switch-on ramps
+        segs = [(a, b) for a, b in _segments(on) if b - a >= 3]
+        what = "no stretch of at least 3 samples above half the peak current"
     if not segs:
-        raise LithmapError("no pulses found (no stretch of at least 3 samples above half the peak current)")
+        raise LithmapError(f"no pulses found ({what})")
     rows = []
     charge = 0.0  # C, positive = charge (delithiation)
     charges_mid = []
@@ -125,7 +144,7 @@ def analyse_gitt(
         e_before = _rest_end(t, E, I, 0, a, imax)
         nxt = segs[k + 1][0] if k + 1 < len(segs) else t.size
         rest = np.arange(b, nxt)
-        rest = rest[(np.abs(I[rest]) < 1e-3 * imax) & ((t[rest] <= t[nxt] - 0.05) if nxt < t.size else True)]
+        rest = rest[(np.abs(I[rest]) < _REST * imax) & ((t[rest] <= t[nxt] - 0.05) if nxt < t.size else True)]
         e_after = E[rest[-1]] if rest.size else np.nan
         drift = np.nan
         if rest.size >= 2:

@@ -72,15 +72,12 @@ def _cycles_from_current(current):
     """A new cycle starts at each charge that follows a discharge (1-based)."""
     i = np.asarray(current, float)
     thr = 1e-3 * np.nanmax(np.abs(i)) if np.any(i != 0) else np.inf
-    cyc, c, seen_dis = np.ones(i.size, np.int64), 1, False
-    for k, v in enumerate(i):
-        if v < -thr:
-            seen_dis = True
-        elif v > thr and seen_dis:
-            c += 1
-            seen_dis = False
-        cyc[k] = c
-    return cyc
+    sign = np.where(i > thr, 1, np.where(i < -thr, -1, 0))
+    live = np.flatnonzero(sign)
+    s = sign[live]
+    new = np.zeros(i.size, np.int64)
+    new[live[1:][(s[1:] > 0) & (s[:-1] < 0)]] = 1
+    return 1 + np.cumsum(new)
 
 
 def _read_mpr(path):
@@ -136,15 +133,89 @@ def _read_biologic_text(path):
     return _dataset(t, v, i, step, cyc, source=str(path), fmt="BioLogic text export")
 
 
+# Neware BTS ``data.ndc`` version 5, file type 1 (the record file inside most .ndax archives): a
+# 4096-byte file header, then 4096-byte pages whose bytes 125..4040 hold 45 records of 87 bytes;
+# a record is a measurement when its byte 7 is 0x55. The field offsets are NewareNDA's
+# (``_read_ndc_5_filetype_1`` / ``_bytes_to_list_ndc``); lithmap only vectorises the parsing
+# (NewareNDA unpacks record by record, ~1e5 records/s). Other layouts go through NewareNDA.
+_NDC_HEAD, _NDC_PAGE, _NDC_SKIP, _NDC_TAIL = 4096, 4096, 125, 56
+_NDC_RECORD = np.dtype({
+    "names": ["marker", "index", "cycle", "step_index", "status", "time_ms", "voltage", "current",
+              "year", "month", "day", "hour", "minute", "second", "range"],
+    "formats": ["u1", "<u4", "<u4", "u1", "u1", "<u8", "<i4", "<i4", "<u2", "u1", "u1", "u1", "u1", "u1", "<i4"],
+    "offsets": [7, 8, 12, 16, 17, 23, 31, 35, 75, 77, 78, 79, 80, 81, 82],
+    "itemsize": 87,
+})
+
+
+def ndc_records(raw: bytes) -> np.ndarray | None:
+    """Measurement records of a version-5, type-1 ``data.ndc`` as a structured array
+    (:data:`_NDC_RECORD`), or None when ``raw`` has another layout."""
+    if len(raw) < _NDC_HEAD + _NDC_PAGE or raw[0] != 1 or raw[2] != 5:
+        return None
+    n_pages = (len(raw) - _NDC_HEAD) // _NDC_PAGE
+    pages = np.frombuffer(raw, np.uint8, n_pages * _NDC_PAGE, _NDC_HEAD).reshape(n_pages, _NDC_PAGE)
+    rec = np.ascontiguousarray(pages[:, _NDC_SKIP:_NDC_PAGE - _NDC_TAIL]).view(_NDC_RECORD).ravel()
+    return rec[rec["marker"] == 0x55]
+
+
+def _ndc_clock(rec) -> np.ndarray:
+    """Each record's wall-clock time stamp (datetime64[s]; the file stores whole seconds)."""
+    months = (rec["year"].astype(np.int64) - 1970) * 12 + rec["month"].astype(np.int64) - 1
+    secs = ((rec["day"].astype(np.int64) - 1) * 86400 + rec["hour"].astype(np.int64) * 3600
+            + rec["minute"].astype(np.int64) * 60 + rec["second"].astype(np.int64))
+    return months.astype("datetime64[M]").astype("datetime64[s]") + secs.astype("timedelta64[s]")
+
+
+def _step_time(clock_s, step_time_s, step):
+    """Continuous time (s from the first record's clock stamp): each step run starts at its first record's clock
+    stamp (1 s resolution) and advances with the step's own millisecond timer within the run,
+    so spacing inside a step is exact and steps stay anchored to the wall clock."""
+    starts = np.flatnonzero(np.r_[True, np.diff(step) != 0])
+    run = np.cumsum(np.r_[True, np.diff(step) != 0]) - 1
+    clock = np.asarray(clock_s, np.int64) - np.int64(clock_s[0])  # exact before going to float
+    t = clock[starts][run] + (step_time_s - step_time_s[starts][run])
+    return np.maximum.accumulate(t)  # a step's clock stamp can round below the previous end
+
+
 def _read_neware(path):
+    import zipfile
+
+    from NewareNDA.dicts import multiplier_dict
+
+    rec = None
+    if Path(path).suffix.lower() == ".ndax":
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "data.ndc" in names and not {"data_runInfo.ndc", "data_step.ndc"} <= names:
+                rec = ndc_records(zf.read("data.ndc"))
+    if rec is None or rec.size == 0:
+        return _read_neware_library(path)
+    ranges, inverse = np.unique(rec["range"], return_inverse=True)
+    unknown = [int(r) for r in ranges if int(r) not in multiplier_dict]
+    if unknown:
+        raise LithmapError(f"Neware file {str(path)!r} uses current range code(s) {unknown} unknown to NewareNDA")
+    ma_per_count = np.array([multiplier_dict[int(r)] for r in ranges])[inverse]
+    clock = _ndc_clock(rec)
+    step = rec["step_index"].astype(np.int64)
+    t = _step_time(clock.astype(np.int64), rec["time_ms"] / 1000.0, step)
+    current = rec["current"] * ma_per_count / 1000.0
+    return _dataset(t, rec["voltage"] / 10000.0, current, step, _cycles_from_current(current),
+                    source=str(path), fmt="Neware", start_time=str(clock[0]))
+
+
+def _read_neware_library(path):
+    """Every other Neware layout (.nda, split .ndax, other ndc versions), through NewareNDA."""
     import NewareNDA
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         df = NewareNDA.read(str(path))
-    ts = df["Timestamp"].values.astype("datetime64[ms]").astype(np.int64) / 1000.0
-    return _dataset(ts, df["Voltage"].values, df["Current(mA)"].values / 1000.0, df["Step_Index"].values,
-                    df["Cycle"].values, source=str(path), fmt="Neware", start_time=str(df["Timestamp"].iloc[0]))
+    clock = df["Timestamp"].values.astype("datetime64[s]")
+    step = df["Step_Index"].values.astype(np.int64)
+    t = _step_time(clock.astype(np.int64), df["Time"].values.astype(float), step)
+    return _dataset(t, df["Voltage"].values, df["Current(mA)"].values / 1000.0, step,
+                    df["Cycle"].values, source=str(path), fmt="Neware", start_time=str(clock[0]))
 
 
 def _read_csv(path, columns):
