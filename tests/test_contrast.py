@@ -61,8 +61,11 @@ def test_total_contrast_equals_a_direct_computation():
     rng = np.random.default_rng(1)
     stack = 500 + 100 * rng.random((4, 16, 16))
     stack[:, 4:12, 4:12] += 1500
-    ds = contrast_movie(stack, [0, 10, 20, 30], reference=1, register=False, flicker=False)
-    np.testing.assert_allclose(ds.total_contrast.values, stack / stack[1] - 1)
+    ds = contrast_movie(stack, [0, 10, 20, 30], reference=1, register=False, flicker=False, dtype=np.float64)
+    np.testing.assert_allclose(ds.total_contrast.values, stack / stack[1] - 1, rtol=0, atol=1e-14)
+    single = contrast_movie(stack, [0, 10, 20, 30], reference=1, register=False, flicker=False)  # float32 maps
+    assert single.total_contrast.dtype == np.float32
+    np.testing.assert_allclose(single.total_contrast.values, stack / stack[1] - 1, rtol=0, atol=1e-6)
     m = particle_mask(stack[1])
     assert m[4:12, 4:12].all() and m.sum() == 64
     np.testing.assert_allclose(ds.intensity_normalised.values, stack[:, m].mean(axis=1) / stack[1, m].mean())
@@ -76,9 +79,11 @@ def test_contrast_bad_input():
     with pytest.raises(lm.LithmapError, match="increase"):
         contrast_movie(np.stack([scene()] * 3), [0, 2, 1])
     nan = np.stack([scene()] * 3)
-    nan[1, 3, 3] = np.nan
-    with pytest.raises(lm.LithmapError, match="NaN"):
-        contrast_movie(nan, [0, 1, 2])
+    nan[0, 30, 34] = np.nan
+    with pytest.raises(lm.LithmapError, match="reference frame 0 has 1 NaN"):
+        contrast_movie(nan, [0, 1, 2], register=False)
+    with pytest.raises(lm.LithmapError, match="mask is empty"):
+        contrast_movie(np.stack([scene()] * 3), [0, 1, 2], mask=np.zeros((64, 64), bool))
 
 
 def test_contrast_cli(tmp_path):

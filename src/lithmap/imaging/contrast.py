@@ -1,12 +1,18 @@
-"""From a raw movie to total-contrast maps (seed1, Figs. 2B/D, 4B).
+"""From a raw movie to total-contrast maps (seed1, Figs. 2B/D, 3E/F, 4B).
 
-- :func:`register_stack`: sub-pixel drift of every frame against a reference frame by phase
-  correlation (skimage), frames shifted back (linear interpolation);
+- :func:`frame_drift` / :func:`register_stack`: sub-pixel drift of every frame against a
+  reference frame by phase correlation of particle silhouettes (skimage), frames shifted back;
 - :func:`particle_mask`: the bright particle on the dark matrix (Otsu threshold, largest
   connected part, holes filled);
-- :func:`contrast_movie`: registered intensity, total contrast I_t/I_ref − 1 (the fractional
-  change against the reference frame; positive = brighter = less lithium in seed1), the mask,
-  the per-frame drift, and the whole-particle normalised intensity trace.
+- :func:`contrast_movie`: registered, flicker-normalised intensity, total contrast
+  I_t/I_ref − 1 (the fractional change against the reference frame; positive = brighter = less
+  lithium in seed1), the mask, the per-frame drift, the whole-particle trace, equal-area rings,
+  the centre trace, a kymograph along a line, per-particle traces and bad-pixel counts.
+
+The movie is processed in chunks of frames, each read, corrected and reduced once, so a
+numpy array, a memory map, an HDF5 dataset or a lazy Dask array larger than memory all go
+through the same code. Given a Dask array, the big outputs (``intensity``, ``total_contrast``)
+stay lazy and stream to disk chunk by chunk when the Dataset is written.
 """
 
 from __future__ import annotations
@@ -15,51 +21,85 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
-from .regions import equal_area_rings, major_axis_profile, normalise_flicker
-
+from .profiles import axis_line, line_sampler
+from .regions import equal_area_rings, find_particles
 
 def _check_stack(stack):
-    s = np.asarray(stack)
-    if s.ndim != 3:
-        raise LithmapError(f"movie has shape {s.shape}; expected a stack of frames (time, y, x), not a single image")
-    if s.shape[0] < 2:
-        raise LithmapError(f"movie has {s.shape[0]} frame; a contrast movie needs at least 2")
-    return s.astype(float)
+    shape = getattr(stack, "shape", None)
+    if shape is None:
+        stack = np.asarray(stack)
+        shape = stack.shape
+    if len(shape) != 3:
+        raise LithmapError(f"movie has shape {tuple(shape)}; expected a stack of frames (time, y, x), not a single image")
+    if shape[0] < 2:
+        raise LithmapError(f"movie has {shape[0]} frame; a contrast movie needs at least 2")
+    return stack
 
 
-def register_stack(stack, *, reference: int = 0, upsample: int = 20):
-    """Return ``(registered, drift)``: frames shifted onto the reference, and the drift (n, 2)
-    in pixels (dy, dx) that was removed. Registration cross-correlates (upsampled, without
-    phase normalisation) each frame's particle silhouette — intensity mapped from the matrix
-    level (0) to the reference frame's Otsu level (1) and clipped — so the blurred edge keeps
-    the sub-pixel position while the particle's own brightening, or a front moving inside it,
-    does not pull the estimate (≤ 0.1 px on known shifts and on the synthetic example movie)."""
-    from scipy import ndimage
+def _is_lazy(stack) -> bool:
+    return type(stack).__module__.split(".")[0] == "dask"
+
+
+def _read(stack, a: int, b: int) -> np.ndarray:
+    """Frames a..b-1 as float64 (reads only those frames from a lazy or on-disk array)."""
+    return np.asarray(stack[a:b], dtype=float)
+
+
+def _chunks(n: int, size: int):
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+
+def _silhouette(ref):
+    """Map a frame to 0 on the matrix and 1 from the reference's Otsu level up (clipped): the
+    blurred edge keeps the sub-pixel position, the brightening interior does not count."""
     from skimage.filters import threshold_otsu
+
+    ok = ref[np.isfinite(ref)]
+    level = threshold_otsu(ok)
+    floor = np.median(ok[ok <= level])
+    return lambda f: np.clip((np.nan_to_num(f, nan=floor) - floor) / (level - floor), 0.0, 1.0)
+
+
+def frame_drift(stack, *, reference: int = 0, upsample: int = 20, chunk_frames: int = 16, progress=None) -> np.ndarray:
+    """Drift (n, 2) in pixels (dy, dx) of every frame against ``reference``.
+
+    Cross-correlates (upsampled, without phase normalisation) each frame's particle silhouette
+    (see :func:`_silhouette`), so the particle's own brightening or a front moving inside it
+    does not pull the estimate (≤ 0.1 px on known shifts and on the synthetic example movie)."""
     from skimage.registration import phase_cross_correlation
 
     s = _check_stack(stack)
-    if not 0 <= reference < s.shape[0]:
-        raise LithmapError(f"reference={reference!r} is outside the movie (frames 0-{s.shape[0] - 1})")
-    ref = s[reference]
-    level = threshold_otsu(ref)
-    floor = np.median(ref[ref <= level])  # the matrix
+    n = s.shape[0]
+    if not 0 <= reference < n:
+        raise LithmapError(f"reference={reference!r} is outside the movie (frames 0-{n - 1})")
+    sil = _silhouette(_read(s, reference, reference + 1)[0])
+    ref_sil = sil(_read(s, reference, reference + 1)[0])
+    drift = np.zeros((n, 2))
+    for a, b in _chunks(n, chunk_frames):
+        for k, f in enumerate(_read(s, a, b), start=a):
+            if k != reference:
+                shift, _, _ = phase_cross_correlation(ref_sil, sil(f), upsample_factor=upsample, normalization=None)
+                drift[k] = -shift
+        if progress is not None:
+            progress(b - a)
+    return drift
 
-    def silhouette(f):
-        # 0 on the matrix, 1 from the reference's Otsu level up: the blurred edge keeps the
-        # sub-pixel position, the (brightening) interior saturates and does not count
-        return np.clip((f - floor) / (level - floor), 0.0, 1.0)
 
-    edges = [silhouette(f) for f in s]
-    drift = np.zeros((s.shape[0], 2))
-    out = np.empty_like(s)
-    for k, f in enumerate(s):
-        if k != reference:
-            shift, _, _ = phase_cross_correlation(edges[reference], edges[k], upsample_factor=upsample,
-                                                  normalization=None)
-            drift[k] = -shift
-        out[k] = ndimage.shift(f, -drift[k], order=1, mode="nearest")
-    return out, drift
+def _shift(frames, drift):
+    from scipy import ndimage
+
+    out = np.empty_like(frames)
+    for k, (f, d) in enumerate(zip(frames, drift)):
+        out[k] = f if not d.any() else ndimage.shift(f, -d, order=1, mode="nearest")
+    return out
+
+
+def register_stack(stack, *, reference: int = 0, upsample: int = 20):
+    """Return ``(registered, drift)``: frames shifted onto the reference (linear interpolation),
+    and the drift (n, 2) in pixels (dy, dx) that was removed (:func:`frame_drift`)."""
+    s = _check_stack(stack)
+    drift = frame_drift(s, reference=reference, upsample=upsample)
+    return _shift(_read(s, 0, s.shape[0]), drift), drift
 
 
 def particle_mask(frame) -> np.ndarray:
@@ -77,59 +117,235 @@ def particle_mask(frame) -> np.ndarray:
     return ndimage.binary_fill_holes(labels == 1 + int(np.argmax(sizes)))
 
 
+class _Plan:
+    """Everything fixed by the reference frame: what each chunk of frames is reduced to."""
+
+    def __init__(self, ref, mask, *, rings, line, flicker, saturation, labels, margin=3, max_background=16384):
+        from scipy import ndimage
+        from skimage.filters import threshold_otsu
+
+        ny, nx = ref.shape
+        self.mask = mask
+        self.ring = equal_area_rings(mask, rings)
+        self.rings = rings
+        self.inside = np.flatnonzero(mask)
+        onehot = np.zeros((self.inside.size, rings))
+        onehot[np.arange(self.inside.size), self.ring.ravel()[self.inside]] = 1.0
+        self.onehot = onehot
+        start, end = axis_line(mask, line) if isinstance(line, str) else line
+        self.line = (tuple(map(float, start)), tuple(map(float, end)))
+        self.distance, self.sampler = line_sampler((ny, nx), start, end)
+        with np.errstate(divide="ignore"):
+            self.inv_ref = np.where(ref > 0, 1.0 / ref, np.nan).ravel()
+        self.saturation = saturation
+        self.labels = labels
+        if labels is not None:
+            lab = labels.ravel()
+            self.lab_pix = np.flatnonzero(lab)
+            n_lab = int(lab.max())
+            lo = np.zeros((self.lab_pix.size, n_lab))
+            lo[np.arange(self.lab_pix.size), lab[self.lab_pix] - 1] = 1.0
+            self.lab_onehot = lo
+        self.flicker = flicker
+        if flicker:
+            # background = pixels more than `margin` px from anything bright (every particle in
+            # the field, not only the analysed one), up to `max_background` of them, evenly spread
+            fg = mask | (ref > threshold_otsu(ref[np.isfinite(ref)]))
+            far = np.flatnonzero(~ndimage.binary_dilation(fg, iterations=margin))
+            if far.size < 10:
+                raise LithmapError("too little background around the particle to normalise flicker")
+            self.background = far[:: max(1, far.size // max_background)]
+            self.bg_ref = float(np.median(ref.ravel()[self.background]))
+
+    def process(self, raw, drift, dtype):
+        """Reduce frames (nf, y, x) → corrected intensity, total contrast and per-frame traces."""
+        nf = raw.shape[0]
+        bad = ~np.isfinite(raw)
+        if self.saturation is not None:
+            bad |= raw >= self.saturation
+        n_bad = bad.reshape(nf, -1).sum(axis=1)
+        f = np.where(bad, np.nan, raw) if bad.any() else raw
+        if drift.any():
+            f = _shift(f, drift)
+        flat = f.reshape(nf, -1)
+        if self.flicker:
+            factor = np.nanmedian(flat[:, self.background], axis=1) / self.bg_ref
+            flat = flat / factor[:, None]
+        else:
+            factor = np.ones(nf)
+        tc = flat * self.inv_ref - 1.0
+        inside_i, inside_tc = flat[:, self.inside], tc[:, self.inside]
+        ok = np.isfinite(inside_tc)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            trace = np.nansum(inside_i, axis=1) / ok.sum(axis=1)
+            ring = (np.where(ok, inside_tc, 0.0) @ self.onehot) / (ok @ self.onehot)
+        out = {
+            "intensity": flat.reshape(raw.shape).astype(dtype, copy=False),
+            "total_contrast": tc.reshape(raw.shape).astype(dtype, copy=False),
+            "trace": trace, "ring": ring, "factor": factor, "bad": n_bad,
+            "kymograph": (self.sampler @ tc.T).T,
+        }
+        if self.labels is not None:
+            li = flat[:, self.lab_pix]
+            lok = np.isfinite(li)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out["particles"] = (np.where(lok, li, 0.0) @ self.lab_onehot) / (lok @ self.lab_onehot)
+        return out
+
+
 def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None = None, register: bool = True,
-                   mask=None, flicker: bool = True, rings: int = 5) -> xr.Dataset:
-    """Registered (and flicker-normalised) intensity, ``total_contrast`` = I_t/I_ref − 1,
-    ``mask``, ``drift``, the whole-particle trace ``intensity_normalised``, the
-    ``centre_contrast`` trace, ``ring_contrast`` in ``rings`` equal-area rings from the edge
-    inward, the core–periphery ``heterogeneity`` (outermost minus innermost ring) and the
-    ``kymograph`` of total contrast along the major axis through the centre (seed1 Fig. 3E)."""
+                   mask=None, flicker: bool = True, rings: int = 5, line="major", particles: bool = False,
+                   saturation: float | None = None, chunk_frames: int = 16, dtype=np.float32,
+                   progress=None) -> xr.Dataset:
+    """Total-contrast analysis of an operando movie (seed1).
+
+    Parameters
+    ----------
+    stack : array (time, y, x)
+        numpy array, memory map, HDF5/Zarr dataset or Dask array; read ``chunk_frames`` at a time.
+    times : array (time,)
+        Frame times in s, strictly increasing.
+    reference : int
+        Reference frame (the start of the cycle): ``total_contrast`` = I_t / I_ref − 1.
+    register, flicker : bool
+        Remove drift (:func:`frame_drift`) and lamp/camera flicker (each frame divided by its
+        background median relative to the reference's).
+    mask : array (y, x) of bool, optional
+        The particle; default: the largest bright region of the reference frame.
+    rings : int
+        Equal-area rings from the edge inward for ``ring_contrast``, ``centre_contrast`` and the
+        core–periphery ``heterogeneity`` (outermost minus innermost ring).
+    line : "major", "minor" or ((y0, x0), (y1, x1))
+        Line (pixels) for the ``kymograph`` of total contrast (seed1 Fig. 3E).
+    particles : bool
+        Label every particle of the reference frame (``particle``) and add their whole-particle
+        traces ``particle_intensity_normalised`` (time, particle).
+    saturation : float, optional
+        Pixels at or above this count (default: the dtype's maximum for integer stacks) and NaN
+        pixels are masked (NaN in the maps, left out of the traces) and counted in ``bad_pixels``.
+    dtype
+        Precision of the ``intensity`` and ``total_contrast`` maps (traces are float64).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``intensity``, ``total_contrast`` (time, y, x; Dask-backed when ``stack`` is a Dask
+        array), ``mask``, ``drift``, ``intensity_normalised``, ``flicker``, ``ring``,
+        ``ring_contrast``, ``centre_contrast``, ``heterogeneity``, ``kymograph``, ``bad_pixels``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y, x = np.mgrid[0:32, 0:32]
+    >>> particle = np.hypot(y - 16, x - 16) < 8
+    >>> movie = np.array([300 + 1500 * particle * (1 + 0.1 * k) for k in range(4)])
+    >>> ds = contrast_movie(movie, [0, 10, 20, 30], register=False)
+    >>> round(float(ds.intensity_normalised[-1]), 3)
+    1.262
+    """
     s = _check_stack(stack)
+    n, ny, nx = s.shape
     t = np.asarray(times, float)
-    if t.shape != (s.shape[0],):
-        raise LithmapError(f"{t.size} frame times for {s.shape[0]} frames")
+    if t.shape != (n,):
+        raise LithmapError(f"{t.size} frame times for {n} frames")
     if np.any(np.diff(t) <= 0):
-        raise LithmapError("frame times must increase")
-    bad = ~np.isfinite(s)
-    if bad.any():
-        raise LithmapError(f"movie has {int(bad.sum())} NaN or infinite pixels (frames {sorted(set(np.nonzero(bad)[0].tolist()))[:5]})")
-    reg, drift = register_stack(s, reference=reference) if register else (s, np.zeros((s.shape[0], 2)))
-    m = particle_mask(reg[reference]) if mask is None else np.asarray(mask, bool)
-    if not m.any():
-        raise LithmapError("the particle mask is empty")
-    factor = np.ones(s.shape[0])
-    if flicker:
-        reg, factor = normalise_flicker(reg, m, reference=reference)
-    ref = reg[reference]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tc = np.where(ref > 0, reg / ref - 1.0, np.nan)
-    trace = reg[:, m].mean(axis=1)
-    ring = equal_area_rings(m, rings)
-    ring_tc = np.stack([np.nanmean(tc[:, ring == k], axis=1) for k in range(rings)], axis=1)
-    core = ring == rings - 1
-    dist, kymo = major_axis_profile(m, tc)
+        k = int(np.flatnonzero(np.diff(t) <= 0)[0]) + 1
+        raise LithmapError(f"frame times must increase (frame {k}: {t[k]!r} s after {t[k - 1]!r} s)")
+    if not 0 <= reference < n:
+        raise LithmapError(f"reference={reference!r} is outside the movie (frames 0-{n - 1})")
+    dt = np.dtype(getattr(s, "dtype", float))
+    if saturation is None and dt.kind in "ui":
+        saturation = float(np.iinfo(dt).max)
+    ref = _read(s, reference, reference + 1)[0]
+    ref_bad = ~np.isfinite(ref) | ((ref >= saturation) if saturation is not None else False)
+    drift = frame_drift(s, reference=reference, chunk_frames=chunk_frames, progress=progress) if register \
+        else np.zeros((n, 2))
+    if mask is None:
+        if ref_bad.any():
+            raise LithmapError(f"the reference frame {reference} has {int(ref_bad.sum())} NaN or saturated pixels; "
+                               "choose another reference or give a mask")
+        m = particle_mask(ref)
+    else:
+        m = np.asarray(mask, bool)
+        if m.shape != (ny, nx):
+            raise LithmapError(f"mask has shape {m.shape}; the movie's frames are {(ny, nx)}")
+        if not m.any():
+            raise LithmapError("the particle mask is empty")
+        if ref_bad[m].any():
+            raise LithmapError(f"the reference frame {reference} has {int(ref_bad[m].sum())} NaN or saturated pixels "
+                               "inside the particle; choose another reference")
+    labels = find_particles(ref)[0] if particles else None
+    plan = _Plan(np.where(ref_bad, np.nan, ref), m, rings=rings, line=line, flicker=flicker,
+                 saturation=saturation, labels=labels)
+    lazy = _is_lazy(s)
+    small = {k: [] for k in ("trace", "ring", "factor", "bad", "kymograph", "particles")}
+    if not lazy:
+        intensity = np.empty((n, ny, nx), dtype)
+        tc = np.empty((n, ny, nx), dtype)
+    for a, b in _chunks(n, chunk_frames):
+        res = plan.process(_read(s, a, b), drift[a:b], dtype)
+        for k in small:
+            if k in res:
+                small[k].append(res[k])
+        if not lazy:
+            intensity[a:b], tc[a:b] = res["intensity"], res["total_contrast"]
+        if progress is not None:
+            progress(b - a)
+    if lazy:
+        intensity, tc = _lazy_maps(s, plan, drift, dtype, chunk_frames)
+    trace, ring_tc, factor, bad, kymo = (np.concatenate(small[k]) for k in ("trace", "ring", "factor", "bad", "kymograph"))
+    if not np.isfinite(trace[reference]):
+        raise LithmapError("the reference frame has no valid particle pixels")
     p = 1.0 if pixel_size is None else float(pixel_size)
     unit = "pixel" if pixel_size is None else "m"
+    (y0, x0), (y1, x1) = plan.line
     ds = xr.Dataset(
         {
-            "intensity": (("time", "y", "x"), reg, {"long_name": "registered intensity", "units": "counts"}),
+            "intensity": (("time", "y", "x"), intensity, {"long_name": "registered, flicker-normalised intensity",
+                                                          "units": "counts"}),
             "total_contrast": (("time", "y", "x"), tc, {"long_name": "I_t / I_ref - 1", "units": "1"}),
             "mask": (("y", "x"), m.astype(np.int8), {"long_name": "particle pixels"}),
             "drift": (("time", "axis"), drift, {"long_name": "drift removed (dy, dx)", "units": "pixel"}),
             "intensity_normalised": ("time", trace / trace[reference],
                                      {"long_name": "whole-particle intensity / reference", "units": "1"}),
             "flicker": ("time", factor, {"long_name": "background level / reference (divided out)", "units": "1"}),
-            "ring": (("y", "x"), ring, {"long_name": "equal-area ring from the edge (0) inward; -1 outside"}),
+            "bad_pixels": ("time", bad.astype(np.int64), {"long_name": "NaN or saturated pixels (masked)"}),
+            "ring": (("y", "x"), plan.ring, {"long_name": "equal-area ring from the edge (0) inward; -1 outside"}),
             "ring_contrast": (("time", "ring_index"), ring_tc, {"long_name": "mean total contrast per ring", "units": "1"}),
-            "centre_contrast": ("time", np.nanmean(tc[:, core], axis=1),
+            "centre_contrast": ("time", ring_tc[:, -1],
                                 {"long_name": "total contrast of the innermost ring (the centre)", "units": "1"}),
             "heterogeneity": ("time", ring_tc[:, 0] - ring_tc[:, -1],
                               {"long_name": "core-periphery index: outermost minus innermost ring contrast", "units": "1"}),
-            "kymograph": (("time", "distance"), kymo, {"long_name": "total contrast along the major axis", "units": "1"}),
+            "kymograph": (("time", "distance"), kymo, {"long_name": "total contrast along the profile line", "units": "1"}),
         },
-        coords={"time": ("time", t, {"units": "s"}), "y": ("y", np.arange(s.shape[1]) * p, {"units": unit}),
-                "x": ("x", np.arange(s.shape[2]) * p, {"units": unit}), "axis": ["y", "x"],
-                "ring_index": np.arange(rings), "distance": ("distance", dist * p, {"units": unit})},
-        attrs={"reference_frame": int(reference), "registration": "phase correlation of edge maps, upsample 20"},
+        coords={"time": ("time", t, {"units": "s"}), "y": ("y", np.arange(ny) * p, {"units": unit}),
+                "x": ("x", np.arange(nx) * p, {"units": unit}), "axis": ["y", "x"],
+                "ring_index": np.arange(rings), "distance": ("distance", plan.distance * p, {"units": unit})},
+        attrs={"reference_frame": int(reference), "registration": "phase correlation of silhouettes, upsample 20"
+               if register else "none", "profile_line_px": np.array([y0, x0, y1, x1]),
+               "saturation": float(saturation) if saturation is not None else np.nan,
+               "bad_frames": int(np.count_nonzero(bad))},
     )
+    if labels is not None:
+        pt = np.concatenate(small["particles"])
+        ds["particle"] = (("y", "x"), labels.astype(np.int32), {"long_name": "particle label (0 = matrix)"})
+        ds["particle_intensity_normalised"] = (("time", "particle_index"), pt / pt[reference],
+                                               {"long_name": "per-particle intensity / reference", "units": "1"})
+        ds = ds.assign_coords(particle_index=np.arange(1, pt.shape[1] + 1))
     return ds
+
+
+def _lazy_maps(stack, plan, drift, dtype, chunk_frames):
+    """``intensity`` and ``total_contrast`` as Dask arrays computed chunk by chunk from ``stack``
+    (one task per chunk of frames makes both, so writing them reads each frame once)."""
+    import dask.array as da
+
+    s = stack.rechunk({0: chunk_frames, 1: -1, 2: -1})
+
+    def both(block, block_info=None):
+        a, b = block_info[0]["array-location"][0]
+        res = plan.process(np.asarray(block, float), drift[a:b], dtype)
+        return np.stack([res["intensity"], res["total_contrast"]])
+
+    pair = da.map_blocks(both, s, dtype=dtype, new_axis=0, chunks=((2,),) + s.chunks)
+    return pair[0], pair[1]

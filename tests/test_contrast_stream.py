@@ -1,0 +1,180 @@
+"""Contrast pipeline in chunks: direct numpy checks, masked bad pixels, lazy (Dask) = in-memory,
+line profiles, many particles, and the cycler-log synchronisation and calibration."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import xarray as xr
+
+import lithmap as lm
+from lithmap.imaging import contrast_movie
+from lithmap.imaging.calibration import apply_calibration, calibrate_theta, synchronise, theta_from_log
+from lithmap.imaging.regions import equal_area_rings
+
+EXAMPLE = Path(lm.__file__).parent / "data" / "example_movie.tif"
+
+
+def field(n_frames=7, seed=0):
+    """Two bright particles on a flat matrix; the big one brightens from its edge inward;
+    every frame multiplied by a lamp flicker factor."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:48, 0:56]
+    r = np.hypot(y - 22, x - 20)
+    big, small = r < 12, np.hypot(y - 38, x - 46) < 5
+    frames = []
+    for k in range(n_frames):
+        front = 12 - 1.5 * k
+        f = np.where(big, 1500.0 * (1 + 0.3 * (r > front)), 300.0) + np.where(small, 900.0 * (1 + 0.05 * k), 0)
+        frames.append(f + rng.normal(0, 5, f.shape))
+    flick = 1 + 0.03 * rng.standard_normal(n_frames)
+    flick[0] = 1
+    return np.array(frames) * flick[:, None, None], flick, big, small
+
+
+def test_every_output_equals_a_direct_numpy_computation():
+    from skimage.measure import profile_line
+
+    stack, flick, big, _ = field()
+    ds = contrast_movie(stack, np.arange(7) * 10.0, register=False, mask=big, dtype=np.float64, line="minor",
+                        chunk_frames=3)
+    # background: a noisy flat matrix → its median tracks the flicker to the noise of a median
+    np.testing.assert_allclose(ds.flicker.values, flick, rtol=2e-3)
+    inten = stack / ds.flicker.values[:, None, None]
+    tc = inten / inten[0] - 1
+    np.testing.assert_allclose(ds.intensity.values, inten, rtol=1e-12)
+    np.testing.assert_allclose(ds.total_contrast.values, tc, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ds.intensity_normalised.values, inten[:, big].mean(1) / inten[0, big].mean(), rtol=1e-12)
+    ring = equal_area_rings(big, 5)
+    rings = np.stack([tc[:, ring == k].mean(1) for k in range(5)], axis=1)
+    np.testing.assert_allclose(ds.ring_contrast.values, rings, atol=1e-12)
+    np.testing.assert_allclose(ds.centre_contrast.values, rings[:, 4], atol=1e-12)
+    np.testing.assert_allclose(ds.heterogeneity.values, rings[:, 0] - rings[:, 4], atol=1e-12)
+    assert ds.heterogeneity.values[-1] > 0.05  # the edge brightened, the core not yet
+    y0, x0, y1, x1 = ds.attrs["profile_line_px"]
+    for k in (0, 3, 6):
+        ref = profile_line(tc[k], (y0, x0), (y1, x1), order=1, mode="nearest")
+        np.testing.assert_allclose(ds.kymograph.values[k], ref, atol=1e-12)
+    assert np.hypot(y1 - y0, x1 - x0) == pytest.approx(24, abs=1)  # a 12-px-radius disc's minor axis
+
+
+def test_a_given_line_and_an_unreadable_one():
+    stack, _, big, _ = field(3)
+    ds = contrast_movie(stack, [0, 1, 2], register=False, mask=big, line=((22, 5), (22, 35)))
+    assert ds.sizes["distance"] == 31 and ds.distance.values[-1] == 30
+    with pytest.raises(lm.LithmapError, match="zero length"):
+        contrast_movie(stack, [0, 1, 2], register=False, mask=big, line=((3, 3), (3, 3)))
+    with pytest.raises(lm.LithmapError, match="line='diagonal'"):
+        contrast_movie(stack, [0, 1, 2], register=False, mask=big, line="diagonal")
+
+
+def test_saturated_and_nan_pixels_are_masked_and_counted():
+    stack, _, big, _ = field(5)
+    u16 = np.clip(stack, 0, 65535).astype(np.uint16)
+    u16[2, 22, 20] = 65535  # saturated, inside the particle
+    u16[3, 0:2, 0:3] = 65535  # saturated matrix pixels
+    ds = contrast_movie(u16, np.arange(5.0), register=False, mask=big, dtype=np.float64)
+    np.testing.assert_array_equal(ds.bad_pixels.values, [0, 0, 1, 6, 0])
+    assert np.isnan(ds.total_contrast.values[2, 22, 20]) and ds.attrs["bad_frames"] == 2
+    inten = ds.intensity.values
+    expected = np.nanmean(np.where(big, inten[2], np.nan)) / inten[0, big].mean()
+    assert ds.intensity_normalised.values[2] == pytest.approx(expected, rel=1e-12)
+    f = stack.copy()
+    f[1, 5, 5] = np.nan
+    ds = contrast_movie(f, np.arange(5.0), register=False, mask=big)
+    assert ds.bad_pixels.values.tolist() == [0, 1, 0, 0, 0] and np.isfinite(ds.intensity_normalised).all()
+
+
+def test_lazy_dask_run_equals_the_in_memory_run_and_streams_to_disk(tmp_path):
+    import dask.array as da
+
+    movie = tifffile.imread(EXAMPLE)[:12]
+    t = np.arange(12) * 120.0
+    eager = contrast_movie(movie, t, chunk_frames=5)
+    lazy = contrast_movie(da.from_array(movie, chunks=(4, -1, -1)), t, chunk_frames=5)
+    assert isinstance(lazy.total_contrast.data, da.Array)
+    for v in eager.data_vars:
+        np.testing.assert_array_equal(np.asarray(lazy[v].values), eager[v].values, err_msg=v)
+    from lithmap.io.results import read_result, write_result
+
+    out = write_result(lazy, tmp_path / "lazy.nc")
+    back = read_result(out)
+    np.testing.assert_array_equal(back.total_contrast.values, eager.total_contrast.values)
+
+
+def test_many_particles_get_labels_and_their_own_traces():
+    stack, _, big, small = field(4)
+    ds = contrast_movie(stack, np.arange(4.0), register=False, particles=True, dtype=np.float64)
+    lab = ds.particle.values
+    assert set(np.unique(lab)) == {0, 1, 2}
+    inten = ds.intensity.values
+    for k in (1, 2):
+        m = lab == k
+        np.testing.assert_allclose(ds.particle_intensity_normalised.sel(particle_index=k).values,
+                                   inten[:, m].mean(1) / inten[0, m].mean(), rtol=1e-12)
+    small_k = lab[38, 46]
+    # the small particle: (300 + 900 × 1.15) / (300 + 900) after three frames
+    assert ds.particle_intensity_normalised.sel(particle_index=small_k).values[-1] == pytest.approx(1.1125, rel=0.005)
+
+
+def _log(t_end, current_a, *, t0=0.0, v0=3.6):
+    t = np.arange(t0, t_end, 5.0)
+    return xr.Dataset({"time": ("record", t), "voltage": ("record", v0 + 1e-5 * t),
+                       "current": ("record", np.full(t.size, current_a)),
+                       "capacity": ("record", current_a * (t - t0) / 3.6)}, attrs={"source": "hand-made"})
+
+
+def test_log_synchronisation_and_calibration_from_coulomb_counting():
+    movie = tifffile.imread(EXAMPLE)
+    t = np.arange(movie.shape[0]) * 120.0
+    ds = contrast_movie(movie, t)
+    frac = lm.nmc811().capacity_fraction
+    q_full = 2.0  # mAh: C/3 of the practical capacity moves θ by frac/3 per hour
+    current = q_full * 1e-3 * frac / 3  # A
+    log = _log(t[-1] + 900, current, t0=-300.0)
+    sync = synchronise(ds, log, offset=-100.0)  # the movie started 100 s before the log's zero... on the log's clock
+    np.testing.assert_allclose(sync.voltage.values, 3.6 + 1e-5 * (t - 100.0), rtol=1e-12)
+    np.testing.assert_allclose(sync.charge_passed.values, current * t / 3.6, rtol=1e-9)
+    theta = theta_from_log(sync, theta0=0.97, capacity_mAh=q_full)
+    from lithmap.imaging.calibration import theta_from_charge
+
+    np.testing.assert_allclose(theta, theta_from_charge(t, theta0=0.97, c_rate=1 / 3, capacity_fraction=frac), atol=1e-12)
+    cal = calibrate_theta(sync, theta)
+    assert cal.attrs["calibration_slope"] == pytest.approx(-0.77 / 0.62, rel=0.05)  # the movie's forward law
+    late = synchronise(ds, _log(t[-1] + 900, current, t0=2000.0), offset=0.0)  # log starts mid-movie
+    assert late.attrs["frames_outside_log"] == int((t < 2000).sum()) and np.isnan(late.voltage.values[0])
+    with pytest.raises(lm.LithmapError, match="does not overlap"):
+        synchronise(ds, log, offset=1e6)
+    with pytest.raises(lm.LithmapError, match="capacity"):
+        theta_from_log(sync, theta0=0.97, capacity_mAh=0.0)
+
+
+def test_a_user_calibration_table_inverts_its_forward_law():
+    stack, _, big, _ = field(4)
+    ds = contrast_movie(stack, np.arange(4.0), register=False, mask=big, dtype=np.float64)
+    # forward law: total contrast = 0.62 (0.97 - θ) / 0.77  → θ = 0.97 - 0.77/0.62 · contrast
+    c = np.array([-0.02, 0.0, 0.6])
+    out = apply_calibration(ds, c, 0.97 - 0.77 / 0.62 * c)
+    tc = ds.total_contrast.values
+    ok = big[None] & (tc >= -0.02) & (tc <= 0.6)
+    np.testing.assert_allclose(out.theta.values[ok], (0.97 - 0.77 / 0.62 * tc)[ok], atol=1e-12)
+    assert np.isnan(out.theta.values[:, ~big]).all()
+    with pytest.raises(lm.LithmapError, match="strictly increase"):
+        apply_calibration(ds, [0.1, 0.0], [0.9, 0.8])
+
+
+def test_a_lazy_movie_writes_to_zarr_and_reads_back(tmp_path):
+    import dask.array as da
+
+    from lithmap.io.results import read_result, write_result
+
+    stack, _, big, _ = field(6)
+    eager = contrast_movie(stack, np.arange(6.0), register=False, mask=big)
+    lazy = contrast_movie(da.from_array(stack, chunks=(2, -1, -1)), np.arange(6.0), register=False, mask=big)
+    out = write_result(lazy, tmp_path / "movie.zarr")
+    back = read_result(out)
+    np.testing.assert_array_equal(back.total_contrast.values, eager.total_contrast.values)
+    with pytest.raises(lm.LithmapError, match="already exists"):
+        write_result(lazy, out)
+    assert [p.name for p in tmp_path.iterdir()] == ["movie.zarr"]  # no temporary left behind
