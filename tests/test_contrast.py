@@ -105,8 +105,9 @@ def test_contrast_cli(tmp_path):
     assert res.exit_code != 0 and not bad.exists() and "--times" in res.output
 
 
-def test_equal_area_rings_and_flicker_normalisation():
-    from lithmap.imaging.regions import equal_area_rings, major_axis_profile, normalise_flicker
+def test_equal_area_rings_flicker_normalisation_and_the_axis_line():
+    from lithmap.imaging.profiles import axis_line, line_sampler, sample_line
+    from lithmap.imaging.regions import equal_area_rings
 
     y, x = np.mgrid[0:60, 0:60]
     m = np.hypot(y - 30, x - 30) < 20
@@ -119,11 +120,13 @@ def test_equal_area_rings_and_flicker_normalisation():
     clean = np.where(m, 2000.0, 300.0)[None] * np.linspace(1, 1.5, 6)[:, None, None] ** m[None]
     flick = 1 + 0.02 * rng.standard_normal(6)
     flick[0] = 1.0
-    out, factor = normalise_flicker(clean * flick[:, None, None], m)
-    np.testing.assert_allclose(factor, flick, rtol=1e-12)
-    np.testing.assert_allclose(out, clean, rtol=1e-12)
-    dist, vals = major_axis_profile(m, r)
-    assert np.isclose(dist[0], -dist[-1]) and vals.min() < 1.5 and vals[0] > 18
+    ds = contrast_movie(clean * flick[:, None, None], np.arange(6.0), register=False, mask=m, dtype=np.float64)
+    np.testing.assert_allclose(ds.flicker.values, flick, rtol=1e-12)  # a flat matrix: exact
+    np.testing.assert_allclose(ds.intensity.values, clean, rtol=1e-12)
+    start, end = axis_line(m)
+    dist, pix, w = line_sampler(m.shape, start, end)
+    vals = sample_line(r, pix, w)
+    assert dist[0] == 0 and dist[-1] == pytest.approx(40, abs=0.5) and vals.min() < 1.5 and vals[0] > 18
 
 
 def test_calibration_inverts_the_forward_law_of_the_example_movie():

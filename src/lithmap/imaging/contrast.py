@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
-from .profiles import axis_line, line_sampler
+from .profiles import axis_line, line_sampler, sample_line
 from .regions import equal_area_rings, find_particles
 
 def _check_stack(stack):
@@ -40,9 +40,9 @@ def _is_lazy(stack) -> bool:
     return type(stack).__module__.split(".")[0] == "dask"
 
 
-def _read(stack, a: int, b: int) -> np.ndarray:
-    """Frames a..b-1 as float64 (reads only those frames from a lazy or on-disk array)."""
-    return np.asarray(stack[a:b], dtype=float)
+def _read(stack, a: int, b: int, dtype=float) -> np.ndarray:
+    """Frames a..b-1 as a new float array (reads only those frames from a lazy or on-disk array)."""
+    return np.array(stack[a:b], dtype=dtype)
 
 
 def _chunks(n: int, size: int):
@@ -134,7 +134,7 @@ class _Plan:
         self.onehot = onehot
         start, end = axis_line(mask, line) if isinstance(line, str) else line
         self.line = (tuple(map(float, start)), tuple(map(float, end)))
-        self.distance, self.sampler = line_sampler((ny, nx), start, end)
+        self.distance, self.line_pixels, self.line_weights = line_sampler((ny, nx), start, end)
         with np.errstate(divide="ignore"):
             self.inv_ref = np.where(ref > 0, 1.0 / ref, np.nan).ravel()
         self.saturation = saturation
@@ -157,33 +157,44 @@ class _Plan:
             self.background = far[:: max(1, far.size // max_background)]
             self.bg_ref = float(np.median(ref.ravel()[self.background]))
 
-    def process(self, raw, drift, dtype):
-        """Reduce frames (nf, y, x) → corrected intensity, total contrast and per-frame traces."""
+    def process(self, raw, drift, dtype, total_contrast=None):
+        """Reduce frames (nf, y, x) → corrected intensity, total contrast and per-frame traces.
+        ``raw`` is a float array of precision ``dtype`` that becomes the corrected intensity (in
+        place unless the frames are shifted); ``total_contrast`` is an optional output buffer."""
         nf = raw.shape[0]
         bad = ~np.isfinite(raw)
         if self.saturation is not None:
             bad |= raw >= self.saturation
         n_bad = bad.reshape(nf, -1).sum(axis=1)
-        f = np.where(bad, np.nan, raw) if bad.any() else raw
-        if drift.any():
-            f = _shift(f, drift)
+        if n_bad.any():
+            raw[bad] = np.nan
+        f = _shift(raw, drift) if drift.any() else raw
         flat = f.reshape(nf, -1)
         if self.flicker:
-            factor = np.nanmedian(flat[:, self.background], axis=1) / self.bg_ref
-            flat = flat / factor[:, None]
+            bg = flat[:, self.background]
+            level = np.nanmedian(bg, axis=1) if n_bad.any() else np.median(bg, axis=1)
+            factor = level / self.bg_ref
+            flat /= factor[:, None].astype(flat.dtype)
         else:
             factor = np.ones(nf)
-        tc = flat * self.inv_ref - 1.0
+        tc = np.empty_like(flat) if total_contrast is None else total_contrast.reshape(nf, -1)
+        np.multiply(flat, self.inv_ref.astype(flat.dtype, copy=False), out=tc)
+        tc -= 1.0
         inside_i, inside_tc = flat[:, self.inside], tc[:, self.inside]
-        ok = np.isfinite(inside_tc)
+        if n_bad.any():
+            ok = np.isfinite(inside_tc)
+            count = ok @ self.onehot
+            inside_i, inside_tc = np.where(ok, inside_i, 0.0), np.where(ok, inside_tc, 0.0)
+        else:
+            count = np.broadcast_to(self.onehot.sum(axis=0), (nf, self.rings))
         with np.errstate(invalid="ignore", divide="ignore"):
-            trace = np.nansum(inside_i, axis=1) / ok.sum(axis=1)
-            ring = (np.where(ok, inside_tc, 0.0) @ self.onehot) / (ok @ self.onehot)
+            trace = inside_i.sum(axis=1, dtype=float) / count.sum(axis=1)
+            ring = (inside_tc @ self.onehot) / count
         out = {
             "intensity": flat.reshape(raw.shape).astype(dtype, copy=False),
             "total_contrast": tc.reshape(raw.shape).astype(dtype, copy=False),
             "trace": trace, "ring": ring, "factor": factor, "bad": n_bad,
-            "kymograph": (self.sampler @ tc.T).T,
+            "kymograph": sample_line(tc.reshape(raw.shape), self.line_pixels, self.line_weights),
         }
         if self.labels is not None:
             li = flat[:, self.lab_pix]
@@ -283,12 +294,17 @@ def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None
         intensity = np.empty((n, ny, nx), dtype)
         tc = np.empty((n, ny, nx), dtype)
     for a, b in _chunks(n, chunk_frames):
-        res = plan.process(_read(s, a, b), drift[a:b], dtype)
+        if lazy:
+            res = plan.process(_read(s, a, b, dtype), drift[a:b], dtype)
+        else:  # read straight into the output, corrected in place
+            buf = intensity[a:b]
+            buf[...] = s[a:b]
+            res = plan.process(buf, drift[a:b], dtype, total_contrast=tc[a:b])
+            if not np.may_share_memory(res["intensity"], buf):  # shifted frames are a new array
+                buf[...] = res["intensity"]
         for k in small:
             if k in res:
                 small[k].append(res[k])
-        if not lazy:
-            intensity[a:b], tc[a:b] = res["intensity"], res["total_contrast"]
         if progress is not None:
             progress(b - a)
     if lazy:
@@ -344,7 +360,7 @@ def _lazy_maps(stack, plan, drift, dtype, chunk_frames):
 
     def both(block, block_info=None):
         a, b = block_info[0]["array-location"][0]
-        res = plan.process(np.asarray(block, float), drift[a:b], dtype)
+        res = plan.process(np.array(block, dtype=dtype), drift[a:b], dtype)
         return np.stack([res["intensity"], res["total_contrast"]])
 
     pair = da.map_blocks(both, s, dtype=dtype, new_axis=0, chunks=((2,),) + s.chunks)

@@ -1,8 +1,9 @@
 """Line profiles through a particle as sparse sampling operators.
 
 A profile is a fixed linear map from a frame to the values along a line (bilinear
-interpolation at points 1 px apart), so it is built once as a sparse matrix and applied to any
-number of frames with one product: :func:`line_sampler`. :func:`axis_line` gives the particle's
+interpolation at points 1 px apart): :func:`line_sampler` builds it once as four pixel indices
+and weights per point, and :func:`sample_line` applies it to any number of frames with one
+gather. :func:`axis_line` gives the particle's
 major or minor axis through its centroid (seed1 Fig. 3E uses a line across the particle).
 """
 
@@ -32,12 +33,10 @@ def axis_line(mask, which: str = "major"):
 
 
 def line_sampler(shape, start, end):
-    """Return ``(distance_px, P)``: points 1 px apart from ``start`` to ``end`` (both included,
-    ``ceil(length) + 1`` points, as :func:`skimage.measure.profile_line` with ``order=1``) and the
-    sparse matrix ``P`` (points × pixels) such that ``P @ frame.ravel()`` is the bilinearly
-    interpolated profile. Points outside the image take the nearest edge pixel."""
-    from scipy import sparse
-
+    """Return ``(distance_px, pixels, weights)``: points 1 px apart from ``start`` to ``end``
+    (both included, ``ceil(length) + 1`` points, as :func:`skimage.measure.profile_line` with
+    ``order=1``), and for each point the flat indices (n, 4) of its four neighbouring pixels
+    and their bilinear weights (n, 4). Points outside the image take the nearest edge pixel."""
     ny, nx = shape
     (y0, x0), (y1, x1) = start, end
     for v in (y0, x0, y1, x1):
@@ -51,11 +50,16 @@ def line_sampler(shape, start, end):
     ys, xs = np.clip(ys, 0, ny - 1), np.clip(xs, 0, nx - 1)
     iy, ix = np.minimum(np.floor(ys).astype(int), ny - 2), np.minimum(np.floor(xs).astype(int), nx - 2)
     fy, fx = ys - iy, xs - ix
-    rows = np.repeat(np.arange(n), 4)
-    cols = np.stack([iy * nx + ix, iy * nx + ix + 1, (iy + 1) * nx + ix, (iy + 1) * nx + ix + 1], axis=1).ravel()
-    vals = np.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx], axis=1).ravel()
-    P = sparse.csr_matrix((vals, (rows, cols)), shape=(n, ny * nx))
-    return np.linspace(0.0, length, n), P
+    pixels = np.stack([iy * nx + ix, iy * nx + ix + 1, (iy + 1) * nx + ix, (iy + 1) * nx + ix + 1], axis=1)
+    weights = np.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx], axis=1)
+    return np.linspace(0.0, length, n), pixels, weights
+
+
+def sample_line(frames, pixels, weights):
+    """Values along a line (from :func:`line_sampler`) for frames (..., y, x) → (..., n)."""
+    f = np.asarray(frames)
+    flat = f.reshape(f.shape[:-2] + (-1,))
+    return (flat[..., pixels] * weights).sum(axis=-1)
 
 
 def parse_line(text: str):
