@@ -178,3 +178,69 @@ def test_a_lazy_movie_writes_to_zarr_and_reads_back(tmp_path):
     with pytest.raises(lm.LithmapError, match="already exists"):
         write_result(lazy, out)
     assert [p.name for p in tmp_path.iterdir()] == ["movie.zarr"]  # no temporary left behind
+
+
+def _csv_log(path, t, current_a, v0=3.6):
+    rows = ["Time [s],Voltage [V],Current [A]"] + [f"{a},{v0 + 1e-5 * a},{current_a}" for a in t]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_contrast_cli_with_a_log_mask_line_and_coulomb_counting(tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from lithmap.cli import app
+    from lithmap.io.results import read_result
+
+    runner = CliRunner()
+    mass_g = 5.1e-3
+    # C/3 of 210 mAh/g: 70 mA/g × 5.1 mg = 0.357 mA
+    log = _csv_log(tmp_path / "log.csv", np.arange(-600.0, 4200.0, 10.0), 70e-3 * mass_g)
+    mask = tmp_path / "mask.png"
+    from lithmap.imaging import particle_mask
+
+    Image.fromarray(particle_mask(tifffile.imread(EXAMPLE)[0]).astype(np.uint8) * 255).save(mask)
+    out = tmp_path / "movie.nc"
+    res = runner.invoke(app, ["contrast", "example", "--out", str(out), "--log", str(log), "--log-offset", "0s",
+                              "--mass", "5.1mg", "--material", "nmc811", "--mask", str(mask), "--line", "minor"])
+    assert res.exit_code == 0, res.output
+    ds = read_result(out)
+    assert {"voltage", "current", "charge_passed", "theta", "kymograph"} <= set(ds.data_vars)
+    np.testing.assert_allclose(ds.current.values, 70e-3 * mass_g)
+    # the movie was made with I/I_ref - 1 = 0.62 (0.97 - θ) / 0.77 (examples/make_example_movie.py)
+    assert ds.attrs["calibration_slope"] == pytest.approx(-0.77 / 0.62, rel=0.05)
+    assert int(ds["mask"].sum()) == int((np.asarray(Image.open(mask)) > 0).sum())
+    # bad input: one line, non-zero exit, nothing written
+    bad = tmp_path / "bad.nc"
+    res = runner.invoke(app, ["contrast", "example", "--out", str(bad), "--log", str(log), "--log-offset", "1e6s"])
+    assert res.exit_code != 0 and "does not overlap" in res.output and not bad.exists()
+    times = tmp_path / "times.csv"
+    times.write_text("time\n0\n10\n10\n" + "\n".join(str(20 + k) for k in range(27)) + "\n")
+    res = runner.invoke(app, ["contrast", "example", "--out", str(bad), "--times-csv", str(times)])
+    assert res.exit_code != 0 and "not increasing" in res.output and not bad.exists()
+    empty = tmp_path / "empty.png"
+    Image.fromarray(np.zeros((80, 80), np.uint8)).save(empty)
+    res = runner.invoke(app, ["contrast", "example", "--out", str(bad), "--mask", str(empty)])
+    assert res.exit_code != 0 and not bad.exists()
+    res = runner.invoke(app, ["contrast", "example", "--out", str(bad), "--reference", "500"])
+    assert res.exit_code != 0 and "outside the movie" in res.output and not bad.exists()
+    trunc = tmp_path / "cut.tif"
+    trunc.write_bytes(EXAMPLE.read_bytes()[: EXAMPLE.stat().st_size // 2])
+    res = runner.invoke(app, ["contrast", str(trunc), "--out", str(bad)])
+    assert res.exit_code != 0 and "cut.tif" in res.output and not bad.exists()
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_contrast_cli_streams_lazily_to_zarr(tmp_path):
+    from typer.testing import CliRunner
+
+    from lithmap.cli import app
+    from lithmap.io.results import read_result
+
+    runner = CliRunner()
+    a, b = tmp_path / "mem.nc", tmp_path / "lazy.zarr"
+    assert runner.invoke(app, ["contrast", "example", "--out", str(a), "--in-memory"]).exit_code == 0
+    res = runner.invoke(app, ["contrast", "example", "--out", str(b), "--lazy"])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_array_equal(read_result(a).total_contrast.values, read_result(b).total_contrast.values)

@@ -3,6 +3,7 @@ writes its result; bad input prints one line and exits with status 2, writing no
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from importlib import resources
@@ -49,18 +50,23 @@ def example_mask_path() -> Path:
     return Path(str(resources.files("lithmap") / "data" / "example_particle.png"))
 
 
-def _progress(total: float | None):
-    """A rich progress bar over simulated time (shown on terminals only)."""
+@contextlib.contextmanager
+def _progress(total: float | None, *, label: str = "simulating", unit: str = "s", absolute: bool = True):
+    """A rich progress bar (terminals only); yields a callback taking the progress so far
+    (``absolute``) or an increment, or None when no bar is shown."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     if not sys.stderr.isatty() or not total:
-        return None, None
-    prog = Progress(
-        TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-        TimeElapsedColumn(), transient=True,
-    )
-    task = prog.add_task("sim", total=total)
-    return prog, (lambda t: prog.update(task, completed=min(t, total)))
+        yield None
+        return
+    prog = Progress(TextColumn(label), BarColumn(), TextColumn(f"{{task.completed:.0f}}/{{task.total:.0f}} {unit}"),
+                    TimeElapsedColumn(), transient=True)
+    task = prog.add_task(label, total=total)
+    with prog:
+        if absolute:
+            yield lambda t: prog.update(task, completed=min(t, total))
+        else:
+            yield lambda d: prog.advance(task, d)
 
 
 def _times(spec: Optional[str]):
@@ -141,18 +147,12 @@ def simulate(
     if surface_spacing is not None:
         mesh_options = {"surface_spacing": parse_quantity(surface_spacing, "m", name="surface_spacing")}
     total = sum(s.duration or 0 for s in steps) or None
-    prog, callback = _progress(total)
-    if prog:
-        prog.start()
-    try:
+    with _progress(total) as callback:
         ds = run_simulation(
             geom, steps, material=mat, alpha=alpha, theta0=theta0, times=t_eval,
             mesh_options=mesh_options, options=SolverOptions(tol=tol), stop_at_limit=stop_at_limit,
             progress=callback,
         )
-    finally:
-        if prog:
-            prog.stop()
     write_result(ds, out, overwrite=overwrite)
     msg = (
         f"wrote {out}: {ds.time.size} times to {float(ds.time[-1]):.1f} s, theta_mean "
@@ -218,15 +218,9 @@ def sweep(
     longest = None  # the slowest rate's protocol length sets the bar (sweep() validates the rates)
     if rates.size and np.all(rates > 0) and "{rate}" in protocol:
         longest = sum(st.duration or 0 for st in parse_protocol(protocol.replace("{rate}", f"{float(rates.min())!r}C")))
-    prog, callback = _progress(longest)
-    if prog:
-        prog.start()
-    try:
+    with _progress(longest) as callback:
         ds = run_sweep(shape, radius=radii, alpha=alphas, rate=rates, protocol=protocol, material=mat,
                        theta0=theta0, progress=callback)
-    finally:
-        if prog:
-            prog.stop()
     write_result(ds, out, overwrite=overwrite)
     typer.echo(f"wrote {out}: {radii.size * alphas.size * rates.size} runs")
 
@@ -342,36 +336,59 @@ def pitt(
 @app.command()
 @friendly
 def contrast(
-    movie: str = typer.Argument(..., help="image stack: multi-page TIFF (time, y, x), or 'example' (synthetic, shipped)"),
-    out: Path = typer.Option(..., help="output NetCDF file"),
-    times: Optional[str] = typer.Option(None, help="frame interval, e.g. 10s (default: from the TIFF's metadata)"),
+    movie: str = typer.Argument(..., help="image stack: TIFF/OME-TIFF, folder or glob of TIFF/PNG frames, "
+                                          "file.h5[:/dataset], TDMS, or 'example' (synthetic, shipped)"),
+    out: Path = typer.Option(..., help="output NetCDF file (.nc), or a Zarr store (.zarr) for large movies"),
+    times: Optional[str] = typer.Option(None, help="frame interval, e.g. 10s (default: from the file's metadata)"),
+    times_csv: Optional[Path] = typer.Option(None, help="CSV of frame time stamps (a time column, s or ISO dates)"),
     reference: int = typer.Option(0, help="reference frame (the start of the cycle)"),
-    pixel_size: Optional[str] = typer.Option(None, help="pixel size, e.g. 50nm (x, y in m; else pixels)"),
+    pixel_size: Optional[str] = typer.Option(None, help="pixel size, e.g. 50nm (x, y in m; else from the file or pixels)"),
+    mask: Optional[Path] = typer.Option(None, help="particle mask image (PNG/TIFF, non-zero = particle); default: automatic"),
+    line: str = typer.Option("major", help="kymograph line: major, minor, or y0,x0,y1,x1 in pixels"),
+    particles: bool = typer.Option(False, help="label every particle and add per-particle traces"),
+    register: bool = typer.Option(True, help="remove drift by sub-pixel phase correlation"),
+    log: Optional[Path] = typer.Option(None, help="cycler log recorded with the movie (.mpr, .mpt, .ndax, CSV, ...)"),
+    log_offset: str = typer.Option("0s", help="the log's time at the movie's first frame, e.g. 35s"),
+    mass: Optional[str] = typer.Option(None, help="active mass (with --log and --material): theta by coulomb counting"),
     rate: Optional[str] = typer.Option(None, help="constant C-rate during the movie (e.g. C/3; + = charge): calibrates theta"),
-    theta0: float = typer.Option(0.97, help="lithium fraction at the reference frame (with --rate)"),
-    material: Optional[str] = typer.Option(None, help="material preset giving the C-rate convention (with --rate)"),
+    theta0: float = typer.Option(0.97, help="lithium fraction at the reference frame (with --rate or --log)"),
+    material: Optional[str] = typer.Option(None, help="material preset: C-rate convention and theoretical capacity"),
+    calibration: Optional[Path] = typer.Option(None, help="CSV with columns total_contrast, theta: a given calibration"),
+    lazy: Optional[bool] = typer.Option(None, "--lazy/--in-memory",
+                                        help="stream the movie in chunks (default: when it exceeds a quarter of the RAM)"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
-    """Registered intensity, total contrast I_t/I_ref - 1, mask, drift, rings and traces of a movie;
-    with --rate, theta maps calibrated against coulomb counting."""
+    """Registered intensity, total contrast I_t/I_ref - 1, mask, drift, rings, centre trace and
+    kymograph of a movie; with --log the cycler's voltage and current on the movie's time axis;
+    theta maps with --rate, --log --mass --material, or --calibration."""
+    from .imaging.calibration import apply_calibration, calibrate_theta, synchronise, theta_from_charge, theta_from_log
     from .imaging.contrast import contrast_movie
+    from .imaging.profiles import parse_line
+    from .io.images import frame_times
     from .io.results import check_output_path, write_result
     from .units import parse_quantity
 
     check_output_path(out, overwrite=overwrite)
-    stack, meta = _read_movie(movie)
-    if times is not None:
-        dt = parse_quantity(times, "s", name="times")
-    elif "frame_interval_s" in meta:
-        dt = meta["frame_interval_s"]
-    else:
-        raise LithmapError(f"movie {movie!r} records no frame interval; give --times (e.g. 10s)")
-    if not dt > 0:
-        raise LithmapError(f"times={times!r} is invalid; expected a positive frame interval")
+    if sum(x is not None for x in (rate, mass, calibration)) > 1:
+        raise LithmapError("give one calibration: --rate, --mass (with --log), or --calibration")
+    profile = parse_line(line)
+    stack, meta = _read_movie(movie, lazy=True)
+    if lazy is None:
+        lazy = stack.nbytes > 0.25 * _total_memory()
+    if not lazy:
+        stack = stack.compute()
+    dt = parse_quantity(times, "s", name="times") if times is not None else None
+    t = frame_times(meta, stack.shape[0], interval=dt, times_csv=times_csv)
     px = parse_quantity(pixel_size, "m", name="pixel_size") if pixel_size else meta.get("pixel_size_m")
-    ds = contrast_movie(stack, np.arange(stack.shape[0] if stack.ndim == 3 else 1) * dt, reference=reference, pixel_size=px)
+    m = _read_mask(mask) if mask is not None else None
+    with _progress(float(stack.shape[0] * (2 if register else 1)), label="frames", unit="", absolute=False) as advance:
+        ds = contrast_movie(stack, t, reference=reference, pixel_size=px, mask=m, line=profile,
+                            particles=particles, register=register, progress=advance)
+    if log is not None:
+        from .io.cycler import read_cycler
+
+        ds = synchronise(ds, read_cycler(log), offset=parse_quantity(log_offset, "s", name="log_offset"))
     if rate is not None:
-        from .imaging.calibration import calibrate_theta, theta_from_charge
         from .physics.materials import get_material
         from .physics.protocol import _rate
 
@@ -379,19 +396,50 @@ def contrast(
         if c is None:
             raise LithmapError(f"rate={rate!r} is invalid; expected a C-rate such as C/3")
         frac = get_material(material).capacity_fraction if material else 1.0
-        t_rel = ds.time.values - ds.time.values[reference]
-        ds = calibrate_theta(ds, theta_from_charge(t_rel, theta0=theta0, c_rate=c, capacity_fraction=frac))
+        ds = calibrate_theta(ds, theta_from_charge(t - t[reference], theta0=theta0, c_rate=c, capacity_fraction=frac))
+    elif mass is not None:
+        from .physics.materials import get_material
+
+        if log is None or material is None:
+            raise LithmapError("--mass calibrates from the cycler log: give --log and --material too")
+        q_full = parse_quantity(mass, "g", name="mass") * get_material(material).theoretical_capacity
+        ds = calibrate_theta(ds, theta_from_log(ds, theta0=theta0, capacity_mAh=q_full))
+    elif calibration is not None:
+        from .io.tables import read_columns
+
+        _, rows = read_columns(calibration, ("total_contrast", "theta"), what="calibration table")
+        ds = apply_calibration(ds, [float(r["total_contrast"]) for r in rows], [float(r["theta"]) for r in rows])
     write_result(ds, out, overwrite=overwrite)
+    if ds.attrs.get("bad_frames"):
+        typer.echo(f"masked {int(ds.bad_pixels.sum())} NaN or saturated pixels in {ds.attrs['bad_frames']} frames "
+                   "(left out of the traces; see bad_pixels)")
+    if ds.attrs.get("frames_outside_log"):
+        typer.echo(f"{ds.attrs['frames_outside_log']} frames lie outside the cycler log (voltage, current NaN there)")
     typer.echo(f"wrote {out}: {ds.sizes['time']} frames, particle {int(ds['mask'].sum())} px, max drift "
                f"{float(np.abs(ds.drift).max()):.2f} px, final whole-particle intensity x{float(ds.intensity_normalised[-1]):.3f}")
 
 
-def _read_movie(movie: str):
-    """``(stack, meta)`` from a TIFF path, or the shipped synthetic example for 'example'."""
+def _total_memory() -> int:
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _read_mask(path: Path) -> np.ndarray:
     from .io.images import read_stack
 
-    path = Path(str(resources.files("lithmap") / "data" / "example_movie.tif")) if movie == "example" else Path(movie)
-    return read_stack(path)
+    img, _ = read_stack(path, require_stack=False)
+    if img.ndim != 2:
+        raise LithmapError(f"mask {str(path)!r} has shape {img.shape}; expected one 2D image")
+    return np.asarray(img) > 0
+
+
+def _read_movie(movie: str, *, lazy: bool = False):
+    """``(stack, meta)`` from any movie source, or the shipped synthetic example for 'example'."""
+    from .io.images import read_stack
+
+    path = str(resources.files("lithmap") / "data" / "example_movie.tif") if movie == "example" else movie
+    return read_stack(path, lazy=lazy)
 
 
 @app.command()
@@ -411,8 +459,11 @@ def particles(
         from .io.results import check_output_path
 
         check_output_path(out)
-    stack, meta = _read_movie(movie)
-    frame = stack[0] if stack.ndim == 3 else stack
+    from .io.images import read_stack
+
+    path = str(resources.files("lithmap") / "data" / "example_movie.tif") if movie == "example" else movie
+    stack, meta = read_stack(path, lazy=True, require_stack=False)
+    frame = np.asarray(stack[0] if stack.ndim == 3 else stack)
     px = parse_quantity(pixel_size, "m", name="pixel_size") if pixel_size else meta.get("pixel_size_m")
     _, table = find_particles(frame, min_area=min_area, exclude_edge=exclude_edge, pixel_size=px)
     unit = "um" if px else "px"
