@@ -17,6 +17,8 @@ stay lazy and stream to disk chunk by chunk when the Dataset is written.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import xarray as xr
 
@@ -128,10 +130,7 @@ class _Plan:
         self.mask = mask
         self.ring = equal_area_rings(mask, rings)
         self.rings = rings
-        self.inside = np.flatnonzero(mask)
-        onehot = np.zeros((self.inside.size, rings))
-        onehot[np.arange(self.inside.size), self.ring.ravel()[self.inside]] = 1.0
-        self.onehot = onehot
+        self.ring_of = self.ring.ravel().astype(np.int64)  # -1 outside the particle
         start, end = axis_line(mask, line) if isinstance(line, str) else line
         self.line = (tuple(map(float, start)), tuple(map(float, end)))
         self.distance, self.line_pixels, self.line_weights = line_sampler((ny, nx), start, end)
@@ -139,13 +138,8 @@ class _Plan:
             self.inv_ref = np.where(ref > 0, 1.0 / ref, np.nan).ravel()
         self.saturation = saturation
         self.labels = labels
-        if labels is not None:
-            lab = labels.ravel()
-            self.lab_pix = np.flatnonzero(lab)
-            n_lab = int(lab.max())
-            lo = np.zeros((self.lab_pix.size, n_lab))
-            lo[np.arange(self.lab_pix.size), lab[self.lab_pix] - 1] = 1.0
-            self.lab_onehot = lo
+        self.lab_of = (np.full(ny * nx, -1, np.int64) if labels is None else labels.ravel().astype(np.int64) - 1)
+        self.n_labels = 0 if labels is None else int(labels.max())
         self.flicker = flicker
         if flicker:
             # background = pixels more than `margin` px from anything bright (every particle in
@@ -157,57 +151,52 @@ class _Plan:
             self.background = far[:: max(1, far.size // max_background)]
             self.bg_ref = float(np.median(ref.ravel()[self.background]))
 
-    def process(self, raw, drift, dtype, total_contrast=None):
-        """Reduce frames (nf, y, x) → corrected intensity, total contrast and per-frame traces.
-        ``raw`` is a float array of precision ``dtype`` that becomes the corrected intensity (in
-        place unless the frames are shifted); ``total_contrast`` is an optional output buffer."""
+    def process(self, raw, drift, dtype, intensity=None, total_contrast=None):
+        """Reduce frames ``raw`` (nf, y, x; any real dtype, left untouched) → corrected intensity,
+        total contrast (into the given buffers, or new arrays of ``dtype``) and per-frame traces:
+        one fused pass per frame (:func:`lithmap.imaging._kernels.fused_contrast`)."""
+        from ._kernels import fused_contrast
+
         nf = raw.shape[0]
-        bad = ~np.isfinite(raw)
-        if self.saturation is not None:
-            bad |= raw >= self.saturation
-        n_bad = bad.reshape(nf, -1).sum(axis=1)
-        if n_bad.any():
-            raw[bad] = np.nan
-        f = _shift(raw, drift) if drift.any() else raw
-        flat = f.reshape(nf, -1)
+        sat = np.inf if self.saturation is None else float(self.saturation)
+        if drift.any():  # shift in float with bad pixels as NaN (counted before the shift)
+            f = np.array(raw, dtype=float)
+            badpix = ~np.isfinite(f) | (f >= sat)
+            pre_bad = badpix.reshape(nf, -1).sum(axis=1)
+            f[badpix] = np.nan
+            src, sat = _shift(f, drift).reshape(nf, -1), np.inf
+        else:
+            src, pre_bad = np.asarray(raw).reshape(nf, -1), None
         if self.flicker:
-            bg = flat[:, self.background]
-            level = np.nanmedian(bg, axis=1) if n_bad.any() else np.median(bg, axis=1)
-            factor = level / self.bg_ref
-            flat /= factor[:, None].astype(flat.dtype)
+            bg = src[:, self.background].astype(float)
+            bg[~np.isfinite(bg) | (bg >= sat)] = np.nan
+            factor = np.nanmedian(bg, axis=1) / self.bg_ref
         else:
             factor = np.ones(nf)
-        tc = np.empty_like(flat) if total_contrast is None else total_contrast.reshape(nf, -1)
-        np.multiply(flat, self.inv_ref.astype(flat.dtype, copy=False), out=tc)
-        tc -= 1.0
-        inside_i, inside_tc = flat[:, self.inside], tc[:, self.inside]
-        if n_bad.any():
-            ok = np.isfinite(inside_tc)
-            count = ok @ self.onehot
-            inside_i, inside_tc = np.where(ok, inside_i, 0.0), np.where(ok, inside_tc, 0.0)
-        else:
-            count = np.broadcast_to(self.onehot.sum(axis=0), (nf, self.rings))
+        shape = (nf, src.shape[1])
+        out_i = np.empty(shape, dtype) if intensity is None else intensity.reshape(shape)
+        out_tc = np.empty(shape, dtype) if total_contrast is None else total_contrast.reshape(shape)
+        ring_sum, ring_cnt = np.zeros((nf, self.rings)), np.zeros((nf, self.rings), np.int64)
+        int_sum, int_cnt, bad = np.zeros(nf), np.zeros(nf, np.int64), np.zeros(nf, np.int64)
+        lab_sum, lab_cnt = np.zeros((nf, self.n_labels)), np.zeros((nf, self.n_labels), np.int64)
+        fused_contrast(src, (1.0 / factor).astype(dtype), self.inv_ref.astype(dtype, copy=False), sat, self.ring_of,
+                       self.lab_of, out_i, out_tc, ring_sum, ring_cnt, int_sum, int_cnt, lab_sum, lab_cnt, bad)
         with np.errstate(invalid="ignore", divide="ignore"):
-            trace = inside_i.sum(axis=1, dtype=float) / count.sum(axis=1)
-            ring = (inside_tc @ self.onehot) / count
-        out = {
-            "intensity": flat.reshape(raw.shape).astype(dtype, copy=False),
-            "total_contrast": tc.reshape(raw.shape).astype(dtype, copy=False),
-            "trace": trace, "ring": ring, "factor": factor, "bad": n_bad,
-            "kymograph": sample_line(tc.reshape(raw.shape), self.line_pixels, self.line_weights),
-        }
-        if self.labels is not None:
-            li = flat[:, self.lab_pix]
-            lok = np.isfinite(li)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out["particles"] = (np.where(lok, li, 0.0) @ self.lab_onehot) / (lok @ self.lab_onehot)
+            out = {
+                "intensity": out_i.reshape(raw.shape), "total_contrast": out_tc.reshape(raw.shape),
+                "trace": int_sum / int_cnt, "ring": ring_sum / ring_cnt, "factor": factor,
+                "bad": bad if pre_bad is None else pre_bad,
+                "kymograph": sample_line(out_tc.reshape(raw.shape), self.line_pixels, self.line_weights),
+            }
+            if self.labels is not None:
+                out["particles"] = lab_sum / lab_cnt
         return out
 
 
 def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None = None, register: bool = True,
                    mask=None, flicker: bool = True, rings: int = 5, line="major", particles: bool = False,
                    saturation: float | None = None, chunk_frames: int = 16, dtype=np.float32,
-                   progress=None) -> xr.Dataset:
+                   workers: int | None = None, progress=None) -> xr.Dataset:
     """Total-contrast analysis of an operando movie (seed1).
 
     Parameters
@@ -236,6 +225,8 @@ def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None
         pixels are masked (NaN in the maps, left out of the traces) and counted in ``bad_pixels``.
     dtype
         Precision of the ``intensity`` and ``total_contrast`` maps (traces are float64).
+    chunk_frames, workers : int
+        Frames per chunk, and threads over chunks for an in-memory stack (default: all cores).
 
     Returns
     -------
@@ -293,20 +284,28 @@ def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None
     if not lazy:
         intensity = np.empty((n, ny, nx), dtype)
         tc = np.empty((n, ny, nx), dtype)
-    for a, b in _chunks(n, chunk_frames):
+    def one(span):
+        a, b = span
         if lazy:
-            res = plan.process(_read(s, a, b, dtype), drift[a:b], dtype)
-        else:  # read straight into the output, corrected in place
-            buf = intensity[a:b]
-            buf[...] = s[a:b]
-            res = plan.process(buf, drift[a:b], dtype, total_contrast=tc[a:b])
-            if not np.may_share_memory(res["intensity"], buf):  # shifted frames are a new array
-                buf[...] = res["intensity"]
+            res = plan.process(np.asarray(s[a:b]), drift[a:b], dtype)
+        else:  # straight into the output maps
+            res = plan.process(np.asarray(s[a:b]), drift[a:b], dtype, intensity=intensity[a:b], total_contrast=tc[a:b])
+        if progress is not None:
+            progress(b - a)
+        return {k: v for k, v in res.items() if k in small}  # the maps are in place, or made again lazily
+
+    spans = _chunks(n, chunk_frames)
+    if isinstance(s, np.ndarray):  # the fused kernel releases the GIL: chunks in parallel threads
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(len(spans), workers or os.cpu_count() or 1)) as pool:
+            results = list(pool.map(one, spans))
+    else:  # a lazy or on-disk array: one chunk at a time, in order
+        results = [one(span) for span in spans]
+    for res in results:
         for k in small:
             if k in res:
                 small[k].append(res[k])
-        if progress is not None:
-            progress(b - a)
     if lazy:
         intensity, tc = _lazy_maps(s, plan, drift, dtype, chunk_frames)
     trace, ring_tc, factor, bad, kymo = (np.concatenate(small[k]) for k in ("trace", "ring", "factor", "bad", "kymograph"))
@@ -352,16 +351,18 @@ def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None
 
 
 def _lazy_maps(stack, plan, drift, dtype, chunk_frames):
-    """``intensity`` and ``total_contrast`` as Dask arrays computed chunk by chunk from ``stack``
-    (one task per chunk of frames makes both, so writing them reads each frame once)."""
+    """``intensity`` and ``total_contrast`` as Dask arrays computed chunk by chunk from ``stack``.
+    Each map has its own tasks (the fused pass is cheap next to reading and writing): tasks
+    shared by two outputs would let the scheduler hold one map's blocks until the other is
+    written, and memory would grow with the movie."""
     import dask.array as da
 
     s = stack.rechunk({0: chunk_frames, 1: -1, 2: -1})
 
-    def both(block, block_info=None):
-        a, b = block_info[0]["array-location"][0]
-        res = plan.process(np.array(block, dtype=dtype), drift[a:b], dtype)
-        return np.stack([res["intensity"], res["total_contrast"]])
+    def make(key):
+        def block(frames, block_info=None):
+            a, b = block_info[0]["array-location"][0]
+            return plan.process(np.asarray(frames), drift[a:b], dtype)[key]
+        return da.map_blocks(block, s, dtype=dtype, name=f"lithmap-{key}-" + s.name)
 
-    pair = da.map_blocks(both, s, dtype=dtype, new_axis=0, chunks=((2,),) + s.chunks)
-    return pair[0], pair[1]
+    return make("intensity"), make("total_contrast")
