@@ -192,6 +192,11 @@ def test_movie_gif(tmp_path):
     assert res.exit_code == 0, res.output
     with Image.open(gif) as im:
         assert im.n_frames == 31
+    short = tmp_path / "short.gif"
+    res = runner.invoke(app, ["movie", str(nc), "--out", str(short), "--max-frames", "10"])
+    assert res.exit_code == 0, res.output
+    with Image.open(short) as im:
+        assert im.n_frames == 10
     bad = tmp_path / "m.avi"
     res = runner.invoke(app, ["movie", str(nc), "--out", str(bad)])
     assert res.exit_code != 0 and not bad.exists()

@@ -211,6 +211,9 @@ def test_contrast_cli_with_a_log_mask_line_and_coulomb_counting(tmp_path):
     # the movie was made with I/I_ref - 1 = 0.62 (0.97 - θ) / 0.77 (examples/make_example_movie.py)
     assert ds.attrs["calibration_slope"] == pytest.approx(-0.77 / 0.62, rel=0.05)
     assert int(ds["mask"].sum()) == int((np.asarray(Image.open(mask)) > 0).sum())
+    gif = tmp_path / "with_voltage.gif"
+    res = runner.invoke(app, ["movie", str(out), "--out", str(gif), "--max-frames", "5"])
+    assert res.exit_code == 0 and gif.exists(), res.output
     # bad input: one line, non-zero exit, nothing written
     bad = tmp_path / "bad.nc"
     res = runner.invoke(app, ["contrast", "example", "--out", str(bad), "--log", str(log), "--log-offset", "1e6s"])

@@ -486,17 +486,19 @@ def particles(
 @app.command()
 @friendly
 def movie(
-    result: Path = typer.Argument(..., help="a NetCDF file written by 'lithmap contrast'"),
+    result: Path = typer.Argument(..., help="a NetCDF file (or .zarr) written by 'lithmap contrast'"),
     out: Path = typer.Option(..., help="output .gif (or .mp4 with ffmpeg installed)"),
     fps: float = typer.Option(5.0, help="frames per second"),
+    max_frames: int = typer.Option(300, help="at most this many frames, evenly picked"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
-    """Contrast frames with a centred diverging scale, a µm scale bar and the trace beneath."""
+    """Contrast frames with a centred diverging scale, a µm scale bar, and the trace (and the
+    cell voltage, when a log was synchronised) beneath."""
     from .io.results import check_output_path, read_result
     from .report.movie import write_movie
 
     check_output_path(out, overwrite=overwrite)
-    write_movie(read_result(result), out, fps=fps)
+    write_movie(read_result(result), out, fps=fps, max_frames=max_frames)
     typer.echo(f"wrote {out}")
 
 

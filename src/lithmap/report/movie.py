@@ -1,6 +1,7 @@
 """Contrast movies as animated GIF (or MP4 when ffmpeg is installed): total contrast on a
 diverging colour scale centred at zero (red brighter, blue darker; seed1 Fig. 2B), a µm scale
-bar, and the whole-particle trace beneath with a cursor at the current frame."""
+bar, and beneath it the whole-particle trace and, when a cycler log was synchronised, the cell
+voltage, with a cursor at the current frame."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import xarray as xr
 from ..errors import LithmapError
 
 
-def write_movie(ds: xr.Dataset, path, *, fps: float = 5.0) -> Path:
-    """Write ``ds`` (from :func:`lithmap.imaging.contrast_movie`) as a .gif or .mp4 movie."""
+def write_movie(ds: xr.Dataset, path, *, fps: float = 5.0, max_frames: int = 300) -> Path:
+    """Write ``ds`` (from :func:`lithmap.imaging.contrast_movie`) as a .gif or .mp4 movie of
+    at most ``max_frames`` frames (evenly picked from longer movies)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,7 +30,10 @@ def write_movie(ds: xr.Dataset, path, *, fps: float = 5.0) -> Path:
         raise LithmapError("an .mp4 needs ffmpeg, which is not installed; write a .gif instead")
     if "total_contrast" not in ds:
         raise LithmapError("the dataset has no total_contrast; make it with 'lithmap contrast'")
-    tc = ds.total_contrast.values
+    if max_frames < 2:
+        raise LithmapError(f"max_frames={max_frames!r} is invalid; expected at least 2")
+    pick = np.unique(np.linspace(0, ds.sizes["time"] - 1, min(max_frames, ds.sizes["time"])).round().astype(int))
+    tc = ds.total_contrast.isel(time=pick).values
     m = ds["mask"].values.astype(bool)
     lim = float(np.nanpercentile(np.abs(tc[:, m]), 99)) or 1e-3
     fig, (ax, axt) = plt.subplots(2, 1, figsize=(4.2, 5.4), gridspec_kw={"height_ratios": [3, 1]})
@@ -41,11 +46,16 @@ def write_movie(ds: xr.Dataset, path, *, fps: float = 5.0) -> Path:
         bar = 1e-6 / px_m  # 1 µm in pixels
         ax.plot([2, 2 + bar], [tc.shape[1] - 3] * 2, "k-", lw=3)
         ax.text(2 + bar / 2, tc.shape[1] - 5, "1 µm", ha="center", fontsize=8)
-    t = ds.time.values / 60.0
-    axt.plot(t, ds.intensity_normalised.values, "k-")
+    t_all = ds.time.values / 60.0
+    t = t_all[pick]
+    axt.plot(t_all, ds.intensity_normalised.values, "k-")
     cursor = axt.axvline(t[0], color="tab:red")
     axt.set_xlabel("time (min)")
     axt.set_ylabel("I / I_ref")
+    if "voltage" in ds and np.isfinite(ds.voltage.values).any():
+        axv = axt.twinx()
+        axv.plot(t_all, ds.voltage.values, color="tab:blue", lw=1)
+        axv.set_ylabel("voltage (V)", color="tab:blue")
     title = ax.set_title(f"{t[0]:.1f} min", fontsize=9)
     fig.tight_layout()
 
