@@ -502,6 +502,192 @@ def movie(
     typer.echo(f"wrote {out}")
 
 
+def _read_field(source: str, variable: str | None):
+    """``(values, mask_or_None, pixel_size_or_None)`` from a lithmap result (NetCDF/Zarr, with
+    ``variable``) or an image/volume file (TIFF, PNG, HDF5, ...)."""
+    from .io.images import read_stack
+
+    p = Path(source.split(":")[0] if ".h5:" in source or ".hdf5:" in source else source)
+    if p.suffix.lower() in (".nc", ".zarr"):
+        from .io.results import read_result
+
+        ds = read_result(p)
+        if variable not in ds:
+            raise LithmapError(f"{source!r} has no variable {variable!r}; it has {sorted(ds.data_vars)}")
+        mask = ds["mask"].values.astype(bool) if "mask" in ds else None
+        da = ds[variable]
+        px = None
+        if "x" in da.coords and da.x.attrs.get("units") == "m" and da.sizes["x"] > 1:
+            px = float(da.x[1] - da.x[0])
+        return da, mask, px
+    img, meta = read_stack(source, require_stack=False)
+    return np.asarray(img, float), None, meta.get("pixel_size_m")
+
+
+def _read_mask_any(path: Path) -> np.ndarray:
+    from .io.images import read_stack
+
+    img, _ = read_stack(path, require_stack=False)
+    return np.asarray(img) > 0
+
+
+@app.command()
+@friendly
+def shells(
+    source: str = typer.Argument(..., help="a map or volume: lithmap result (.nc/.zarr, see --variable), TIFF, PNG or HDF5"),
+    out: Path = typer.Option(..., help="output CSV, one row per shell (a PNG profile is written beside it)"),
+    variable: str = typer.Option("mean_valence", help="variable of a result file"),
+    mask: Optional[Path] = typer.Option(None, help="particle mask (non-zero = particle); default: the result's "
+                                                   "mask, else the finite pixels"),
+    n: int = typer.Option(5, help="number of equal-area (2D) / equal-volume (3D) shells"),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+):
+    """Statistics of a map in equal-area (2D) or equal-volume (3D) shells from the surface inward
+    (seed2: 0-20 %, ..., 80-100 %)."""
+    from .io.results import check_output_path
+    from .io.tables import write_table
+    from .report.maps import plot_shells
+    from .spectro.shells import shell_statistics
+
+    check_output_path(out, overwrite=overwrite)
+    field, m, _ = _read_field(source, variable)
+    values = field.values if hasattr(field, "values") else field
+    if mask is not None:
+        m = _read_mask_any(mask)
+    elif m is None:
+        spatial = values.shape[-2:] if values.ndim <= 3 and not hasattr(field, "dims") else None
+        m = np.isfinite(values) if spatial is None else np.isfinite(values).all(axis=tuple(range(values.ndim - 2)))
+    ds = shell_statistics(field, m, n)
+    stats = [v for v in ("mean", "std", "median", "count") if v in ds]
+    lead = [d for d in ds["mean"].dims if d != "shell"]
+    rows = []
+    for idx in np.ndindex(*[ds.sizes[d] for d in lead]):
+        sel = dict(zip(lead, idx))
+        for k in range(ds.sizes["shell"]):
+            sub = ds.isel(shell=k, **sel)
+            rows.append([*[str(ds[d].values[i]) if d in ds.coords else str(i) for d, i in zip(lead, idx)], k,
+                         str(sub["label"].values), float(sub["fraction_outer"]), float(sub["fraction_inner"]),
+                         int(sub["size"]), *[float(sub[v]) for v in stats]])
+    write_table(out, [*lead, "shell", "label", "fraction_outer", "fraction_inner", "size", *stats], rows)
+    fig = plot_shells(ds, out.with_suffix(".png"), label=variable if source.endswith((".nc", ".zarr")) else "value")
+    means = ", ".join(f"{float(v):.4g}" for v in np.asarray(ds["mean"].values).reshape(-1, ds.sizes["shell"])[0])
+    typer.echo(f"wrote {out} and {fig}: {n} shells of {int(m.sum())} pixels/voxels; means from the surface inward: {means}")
+
+
+def _element_spec(text: str):
+    from .io.images import read_stack
+    from .units import parse_quantity
+
+    parts = [t.strip() for t in text.split(",")]
+    if len(parts) != 5:
+        raise LithmapError(f"--element {text!r} is invalid; expected EL,BELOW_IMAGE,E_BELOW,ABOVE_IMAGE,E_ABOVE "
+                           "(e.g. Ni,ni_845.tif,845eV,ni_856.tif,856eV)")
+    el, below, e_below, above, e_above = parts
+    imgs = tuple(np.asarray(read_stack(f, require_stack=False)[0], float) for f in (below, above))
+    return el, imgs, (parse_quantity(e_below, "eV", name="energy"), parse_quantity(e_above, "eV", name="energy"))
+
+
+@app.command()
+@friendly
+def composition(
+    out: Path = typer.Option(..., help="output NetCDF (element densities, TM/O ratio, phases, fractions) + PNG"),
+    element: List[str] = typer.Option(..., help="EL,BELOW_IMAGE,E_BELOW,ABOVE_IMAGE,E_ABOVE (optical density "
+                                                "images or volumes), once per element"),
+    target: str = typer.Option("Li1.2Mn0.56Ni0.16Co0.08O2", help="target composition"),
+    threshold: str = typer.Option("5%", help="TM/O deviation separating target from oxygen-poor/-rich"),
+    voxel_size: Optional[str] = typer.Option(None, help="voxel (pixel) size, e.g. 25nm: densities in kg/m^3"),
+    mask: Optional[Path] = typer.Option(None, help="particle mask (default: Otsu threshold of the total density)"),
+    method: str = typer.Option("lstsq", help="lstsq (all images, least squares) or jump (edge jumps)"),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+):
+    """Element maps from two photon energies per element, the TM/O ratio per voxel and its
+    segmentation into target / oxygen-poor / oxygen-rich (seed2), overall and per shell."""
+    from .io.results import check_output_path, write_result
+    from .report.maps import plot_map
+    from .spectro.composition import composition_maps
+
+    check_output_path(out, overwrite=overwrite)
+    t = threshold.strip()
+    thr = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    specs = [_element_spec(e) for e in element]
+    vs = None
+    if voxel_size:
+        from .units import parse_quantity
+
+        vs = parse_quantity(voxel_size, "m", name="voxel_size")
+    ds = composition_maps({e: i for e, i, _ in specs}, {e: en for e, _, en in specs}, target=target, threshold=thr,
+                          mask=_read_mask_any(mask) if mask else None, method=method, path_length=vs, pixel_size=vs)
+    write_result(ds, out, overwrite=overwrite)
+    fig = plot_map(ds["phase"].values, out.with_suffix(".png"), title=f"TM/O phases (±{100 * thr:g} %)", label="",
+                   pixel_size=vs, categories={0: "target", 1: "oxygen-poor", 2: "oxygen-rich"})
+    fr = ", ".join(f"{str(n)} {100 * float(v):.1f} %" for n, v in zip(ds["phase_name"].values, ds["volume_fraction"].values))
+    typer.echo(f"wrote {out} and {fig}: {fr}")
+
+
+@app.command()
+@friendly
+def pores(
+    volume: str = typer.Argument(..., help="particle volume or image: TIFF stack, HDF5 (file.h5:/dataset), PNG; "
+                                           "solid = non-zero, or grey with --threshold"),
+    out: Path = typer.Option(..., help="output NetCDF (pore table, local thickness, labels) + PNG"),
+    threshold: Optional[float] = typer.Option(None, help="grey level: solid = value above it"),
+    closing: int = typer.Option(0, help="closing radius (voxels) for the particle envelope: bridges crack mouths"),
+    envelope: Optional[Path] = typer.Option(None, help="particle envelope mask (default: solid with holes filled)"),
+    voxel_size: Optional[str] = typer.Option(None, help="voxel size, e.g. 50nm (else voxels)"),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+):
+    """Porosity, pore sizes (equivalent diameter, local thickness) and connectivity (largest
+    network, surface-connected vs isolated void) of a particle volume (seed2's cracks)."""
+    from .io.images import read_stack
+    from .io.results import check_output_path, write_result
+    from .report.maps import plot_map
+    from .spectro.pores import pore_analysis
+    from .units import parse_quantity
+
+    check_output_path(out, overwrite=overwrite)
+    vol, meta = read_stack(volume, require_stack=False)
+    vs = parse_quantity(voxel_size, "m", name="voxel_size") if voxel_size else meta.get("pixel_size_m")
+    ds = pore_analysis(np.asarray(vol), envelope=_read_mask_any(envelope) if envelope else None, threshold=threshold,
+                       closing=closing, voxel_size=vs)
+    write_result(ds, out, overwrite=overwrite)
+    fig = plot_map(ds["local_thickness"].values, out.with_suffix(".png"), title="pore local thickness",
+                   label="local thickness (m)" if vs else "local thickness (voxels)", pixel_size=vs, cmap="magma")
+    typer.echo(f"wrote {out} and {fig}: porosity {100 * float(ds.porosity):.2f} %, {int(ds.n_pores)} pores, "
+               f"largest network {100 * float(ds.largest_network_fraction):.1f} % of the void, surface-connected "
+               f"{100 * float(ds.surface_connected_fraction):.1f} %")
+
+
+def _valences(items: List[str], what: str) -> dict:
+    out = {}
+    for text in items:
+        el, sep, value = text.partition("=")
+        if not sep or not el.strip():
+            raise LithmapError(f"--{what} {text!r} is invalid; expected EL=VALENCE or EL=lcf.nc")
+        try:
+            out[el.strip()] = float(value)
+        except ValueError:
+            field, _, _ = _read_field(value.strip(), "mean_valence")
+            out[el.strip()] = field
+    return out
+
+
+@app.command()
+@friendly
+def charge(
+    before: List[str] = typer.Option(..., help="EL=VALENCE or EL=lcf.nc (its mean_valence map), e.g. Ni=2"),
+    after: List[str] = typer.Option(..., help="the same elements after, e.g. Ni=lcf_charged.nc"),
+    formula: str = typer.Option("Li1.2Mn0.56Ni0.16Co0.08O2", help="composition of the material"),
+):
+    """Capacity (mAh/g) implied by the change of mean oxidation states between two states."""
+    from .spectro.charge import charge_balance
+
+    ds = charge_balance(_valences(before, "before"), _valences(after, "after"), formula)
+    for k, el in enumerate(ds["element"].values):
+        typer.echo(f"{el}: {float(ds.valence_before[k]):.3f} -> {float(ds.valence_after[k]):.3f}, "
+                   f"{float(ds.capacity[k]):.1f} mAh/g")
+    typer.echo(f"total: {float(ds.total_capacity):.1f} mAh/g ({float(ds.total_electrons):.3f} e per formula unit of {formula})")
+
+
 @app.command()
 def materials():
     """List the material presets and where their numbers come from."""
