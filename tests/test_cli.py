@@ -415,3 +415,12 @@ def test_failed_overwrite_keeps_the_old_file(runner, tmp_path):
     result = invoke(runner, *simulate_args(out, "--overwrite", diffusivity="0"))
     assert_one_line_failure(result, None, "diffusivity=")
     assert out.read_bytes() == original
+
+
+def test_the_python_api_offers_every_function_the_cli_calls():
+    import lithmap
+
+    for name in lithmap.__all__:
+        assert callable(getattr(lithmap, name)), name
+    with pytest.raises(AttributeError):
+        lithmap.no_such_function  # noqa: B018
