@@ -502,6 +502,50 @@ def movie(
     typer.echo(f"wrote {out}")
 
 
+@app.command()
+@friendly
+def lcf(
+    samples: List[str] = typer.Argument(..., help="spectrum files (XDI, file.prj[:GROUP], two-column text), a TIFF "
+                                                  "stack with --energies, or NetCDF/HDF5 with 'absorbance' (energy, y, x)"),
+    standard: List[str] = typer.Option(..., help="FILE:VALENCE, once per standard, e.g. MnO.xdi:2"),
+    out: Path = typer.Option(..., help="output NetCDF: weights (…, standard), mean_valence, residual, r_factor"),
+    window: Optional[str] = typer.Option(None, help="fitting window, e.g. 6535:6580eV (default: the common range)"),
+    energies: Optional[Path] = typer.Option(None, help="for a TIFF stack: text file, one energy in eV per line"),
+    mask: Optional[Path] = typer.Option(None, help="particle mask image (non-zero = fitted; others NaN)"),
+    free_sum: bool = typer.Option(False, help="do not force the weights to sum to one"),
+    offset: bool = typer.Option(False, help="fit a constant offset too"),
+    normalize: bool = typer.Option(True, help="edge-step normalise every spectrum before fitting"),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+):
+    """Linear-combination fitting of every spectrum, pixel or voxel with reference spectra of
+    known oxidation states: exact non-negative weights summing to one, and the mean valence."""
+    from .io.results import check_output_path, write_result
+    from .spectro.lcf import lcf_from_files
+
+    check_output_path(out, overwrite=overwrite)
+    ds = lcf_from_files(samples if len(samples) > 1 else samples[0], list(standard), window=window,
+                        energies=str(energies) if energies else None, normalize=normalize,
+                        sum_to_one=not free_sum, offset=offset, mask=_read_mask_any(mask) if mask else None)
+    write_result(ds, out, overwrite=overwrite)
+    mv = ds["mean_valence"].values
+    finite = mv[np.isfinite(mv)]
+    what = (f"mean valence {float(finite[0]):.3f}" if mv.size == 1 else
+            f"mean valence {np.mean(finite):.3f} (range {np.min(finite):.3f}-{np.max(finite):.3f}) over {finite.size} "
+            "spectra/pixels") if finite.size else "no finite fit"
+    msg = f"wrote {out}: {what}, R-factor median {float(np.nanmedian(ds['r_factor'].values)):.2g}"
+    if ds.attrs.get("n_nan_pixels"):
+        msg += f"; {ds.attrs['n_nan_pixels']} NaN pixels masked"
+    typer.echo(msg)
+    spatial = [d for d in ds["mean_valence"].dims if d in ("y", "x", "z")]
+    if len(spatial) >= 2:
+        from .report.maps import plot_map
+
+        px = float(ds.x[1] - ds.x[0]) if "x" in ds.coords and ds.x.attrs.get("units") == "m" else None
+        fig = plot_map(ds["mean_valence"].values, out.with_suffix(".png"), title="mean oxidation state",
+                       label="mean valence", pixel_size=px, cmap="viridis")
+        typer.echo(f"wrote {fig}")
+
+
 def _read_field(source: str, variable: str | None):
     """``(values, mask_or_None, pixel_size_or_None)`` from a lithmap result (NetCDF/Zarr, with
     ``variable``) or an image/volume file (TIFF, PNG, HDF5, ...)."""
