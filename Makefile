@@ -32,6 +32,8 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/bench_particle.py
 	$(BIN)/python benchmarks/bench_echem.py
+	$(BIN)/python benchmarks/bench_imaging.py
+	$(BIN)/python benchmarks/bench_lcf.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
