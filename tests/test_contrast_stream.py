@@ -226,6 +226,8 @@ def test_contrast_cli_with_a_log_mask_line_and_coulomb_counting(tmp_path):
     Image.fromarray(np.zeros((80, 80), np.uint8)).save(empty)
     res = runner.invoke(app, ["contrast", "example", "--out", str(bad), "--mask", str(empty)])
     assert res.exit_code != 0 and not bad.exists()
+    res = runner.invoke(app, ["contrast", "example", "--out", str(bad), "--reference-time", "10h"])
+    assert res.exit_code != 0 and "outside the movie" in res.output and not bad.exists()
     res = runner.invoke(app, ["contrast", "example", "--out", str(bad), "--reference", "500"])
     assert res.exit_code != 0 and "outside the movie" in res.output and not bad.exists()
     trunc = tmp_path / "cut.tif"
@@ -243,7 +245,8 @@ def test_contrast_cli_streams_lazily_to_zarr(tmp_path):
 
     runner = CliRunner()
     a, b = tmp_path / "mem.nc", tmp_path / "lazy.zarr"
-    assert runner.invoke(app, ["contrast", "example", "--out", str(a), "--in-memory"]).exit_code == 0
-    res = runner.invoke(app, ["contrast", "example", "--out", str(b), "--lazy"])
+    assert runner.invoke(app, ["contrast", "example", "--out", str(a), "--in-memory", "--reference-time", "250s"]).exit_code == 0
+    assert read_result(a).attrs["reference_frame"] == 2  # frames every 120 s: 240 s is the nearest
+    res = runner.invoke(app, ["contrast", "example", "--out", str(b), "--lazy", "--reference", "2"])
     assert res.exit_code == 0, res.output
     np.testing.assert_array_equal(read_result(a).total_contrast.values, read_result(b).total_contrast.values)

@@ -342,6 +342,7 @@ def contrast(
     times: Optional[str] = typer.Option(None, help="frame interval, e.g. 10s (default: from the file's metadata)"),
     times_csv: Optional[Path] = typer.Option(None, help="CSV of frame time stamps (a time column, s or ISO dates)"),
     reference: int = typer.Option(0, help="reference frame (the start of the cycle)"),
+    reference_time: Optional[str] = typer.Option(None, help="reference by time instead, e.g. 5min: the frame nearest to it"),
     pixel_size: Optional[str] = typer.Option(None, help="pixel size, e.g. 50nm (x, y in m; else from the file or pixels)"),
     mask: Optional[Path] = typer.Option(None, help="particle mask image (PNG/TIFF, non-zero = particle); default: automatic"),
     line: str = typer.Option("major", help="kymograph line: major, minor, or y0,x0,y1,x1 in pixels"),
@@ -380,6 +381,11 @@ def contrast(
     dt = parse_quantity(times, "s", name="times") if times is not None else None
     t = frame_times(meta, stack.shape[0], interval=dt, times_csv=times_csv)
     px = parse_quantity(pixel_size, "m", name="pixel_size") if pixel_size else meta.get("pixel_size_m")
+    if reference_time is not None:
+        tr = parse_quantity(reference_time, "s", name="reference_time")
+        if not t[0] <= tr <= t[-1]:
+            raise LithmapError(f"reference_time={reference_time!r} is outside the movie ({t[0]:g}-{t[-1]:g} s)")
+        reference = int(np.argmin(np.abs(t - tr)))
     m = _read_mask(mask) if mask is not None else None
     with _progress(float(stack.shape[0] * (2 if register else 1)), label="frames", unit="", absolute=False) as advance:
         ds = contrast_movie(stack, t, reference=reference, pixel_size=px, mask=m, line=profile,
