@@ -250,3 +250,105 @@ def test_contrast_cli_streams_lazily_to_zarr(tmp_path):
     res = runner.invoke(app, ["contrast", "example", "--out", str(b), "--lazy", "--reference", "2"])
     assert res.exit_code == 0, res.output
     np.testing.assert_array_equal(read_result(a).total_contrast.values, read_result(b).total_contrast.values)
+
+
+def test_results_get_ordinary_permissions_and_a_zarr_is_replaced_safely(tmp_path):
+    import os
+    import stat
+
+    from lithmap.io.results import read_result, write_result
+
+    ds = xr.Dataset({"a": ("x", np.arange(3.0))})
+    nc = write_result(ds, tmp_path / "r.nc")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(nc.stat().st_mode) == 0o666 & ~umask
+    z = write_result(ds, tmp_path / "r.zarr")
+    write_result(ds + 1, z, overwrite=True)
+    np.testing.assert_array_equal(read_result(z).a.values, [1.0, 2.0, 3.0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.nc", "r.zarr"]
+    with pytest.raises(lm.LithmapError, match="exists as a folder"):
+        write_result(ds, _dir(tmp_path / "d.nc"), overwrite=True)
+
+
+def _dir(p):
+    p.mkdir()
+    return p
+
+
+def test_registration_and_flicker_together_and_bad_pixels_on_the_lazy_path():
+    import dask.array as da
+
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[0:72, 0:72]
+    from scipy import ndimage
+
+    base = ndimage.gaussian_filter(300.0 + 1500.0 * (np.hypot(y - 36, x - 36) < 14), 1.5)  # a microscope's blur
+    shifts = [(0, 0), (2, -1), (-1, 3), (3, 2), (1, -2)]
+    flick = np.array([1.0, 1.02, 0.97, 1.01, 0.99])
+    frames = np.array([np.roll(base, s, axis=(0, 1)) * f for s, f in zip(shifts, flick)])
+    frames += rng.normal(0, 2, frames.shape)
+    frames[3, 36, 36] = np.nan  # a NaN pixel inside the particle (after registration: near (33, 34))
+    eager = contrast_movie(frames, np.arange(5.0), dtype=np.float64)
+    np.testing.assert_allclose(eager.drift.values, shifts, atol=0.1)
+    np.testing.assert_allclose(eager.flicker.values, flick, rtol=2e-3)
+    assert eager.bad_pixels.values[3] >= 1 and eager.bad_pixels.values[[0, 1, 2, 4]].tolist() == [0, 0, 0, 0]
+    assert eager.bad_pixels.values[3] == int(np.isnan(eager.intensity.values[3]).sum())  # the count is what is masked
+    # registered and flicker-normalised frames equal the first frame away from the particle's edge
+    interior = np.hypot(y - 36, x - 36) < 10
+    for k in (1, 2, 4):
+        np.testing.assert_allclose(eager.intensity.values[k][interior], frames[0][interior], rtol=0.01)
+    lazy = contrast_movie(da.from_array(frames, chunks=(2, -1, -1)), np.arange(5.0), dtype=np.float64)
+    for v in ("intensity", "total_contrast", "bad_pixels", "intensity_normalised", "ring_contrast", "drift"):
+        np.testing.assert_array_equal(np.asarray(lazy[v].values), eager[v].values, err_msg=v)
+
+
+def test_reference_outside_a_partly_overlapping_log_is_refused():
+    movie = tifffile.imread(EXAMPLE)[:10]
+    ds = contrast_movie(movie, np.arange(10) * 120.0, register=False)
+    sync = synchronise(ds, _log(2000.0, 1e-4, t0=500.0), offset=0.0)  # the log starts at the movie's 500 s
+    assert sync.attrs["frames_outside_log"] == 5
+    with pytest.raises(lm.LithmapError, match="reference frame 0 .* outside the cycler log"):
+        theta_from_log(sync, theta0=0.97, capacity_mAh=1.0)
+
+
+def test_contrast_cli_reports_masked_pixels_and_calibrates_lazily(tmp_path):
+    from typer.testing import CliRunner
+
+    from lithmap.cli import app
+    from lithmap.io.results import read_result
+
+    runner = CliRunner()
+    movie = tifffile.imread(EXAMPLE).copy()
+    movie[5, 40, 40] = 65535  # saturated
+    movie[6, 0:2, 0:2] = 65535
+    src = tmp_path / "sat.tif"
+    tifffile.imwrite(src, movie, metadata={"frame_interval_s": 120.0})
+    mem, lazy = tmp_path / "mem.nc", tmp_path / "lazy.zarr"
+    args = ["--rate", "C/3", "--material", "nmc811"]
+    res = runner.invoke(app, ["contrast", str(src), "--out", str(mem), "--in-memory", *args])
+    assert res.exit_code == 0, res.output
+    a = read_result(mem)
+    n_nan = int(np.isnan(a.intensity.values).sum())  # 5 bad pixels, spread by the sub-pixel drift correction
+    assert n_nan >= 5 and f"masked {n_nan} NaN or saturated pixels in 2 frames" in res.output
+    res = runner.invoke(app, ["contrast", str(src), "--out", str(lazy), "--lazy", *args])
+    assert res.exit_code == 0, res.output
+    b = read_result(lazy)
+    np.testing.assert_array_equal(a.theta.values, b.theta.values)
+    assert np.nanmean(a.theta.values[-1]) == pytest.approx(0.97 - lm.nmc811().capacity_fraction / 3, abs=0.01)
+    bad = tmp_path / "bad.nc"
+    notimage = tmp_path / "notes.tif"
+    notimage.write_text("this is not a TIFF\n")
+    for extra, message in ((["--mask", str(tmp_path / "m.png")], "mask is empty"), ([], None)):
+        if extra:
+            from PIL import Image
+
+            Image.fromarray(np.zeros(movie.shape[1:], np.uint8)).save(tmp_path / "m.png")
+            res = runner.invoke(app, ["contrast", str(src), "--out", str(bad), *extra])
+        else:
+            res = runner.invoke(app, ["contrast", str(notimage), "--out", str(bad), "--times", "1s"])
+            message = "notes.tif"
+        assert res.exit_code != 0 and message in res.output and not bad.exists(), res.output
+        assert len(res.output.strip().splitlines()) == 1
+    res = runner.invoke(app, ["contrast", str(src), "--out", str(bad), "--rate", "fast"])
+    assert res.exit_code != 0 and "-C/3" in res.output

@@ -73,3 +73,40 @@ def test_lcf_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, case, messag
     res = runner.invoke(app, ["lcf", *std, "--window", window, sample, "--out", str(out)])
     assert res.exit_code != 0 and not out.exists()
     assert message in res.output.lower() and len(res.output.strip().splitlines()) == 1, res.output
+
+
+def test_lcf_cli_more_bad_input_and_a_netcdf_volume(tmp_path):
+    # a standard that stops at 6575 eV does not cover the window 6535-6580 eV
+    lines = (D / "MnO_rt_01.xdi").read_text().splitlines()
+    keep = [ln for ln in lines if ln.startswith("#") or not ln.strip() or float(ln.split()[0]) <= 6575]
+    short = tmp_path / "MnO_short.xdi"
+    short.write_text("\n".join(keep) + "\n")
+    out = tmp_path / "bad.nc"
+    std = ["--standard", f"{short}:2", "--standard", f"{D}/Mn2O3_rt_01.xdi:3", "--standard", f"{D}/MnO2_rt_01.xdi:4"]
+    res = runner.invoke(app, ["lcf", *std, "--window", "6535:6580eV", str(D / "Mn3O4_rt_02.xdi"), "--out", str(out)])
+    assert res.exit_code != 0 and "MnO_short" in res.output and not out.exists(), res.output
+    # a TIFF stack whose energies file is not increasing
+    e = read_xdi(D / "Mn3O4_rt_02.xdi").energy.values
+    stack, energies = tmp_path / "s.tif", tmp_path / "e.txt"
+    tifffile.imwrite(stack, np.ones((e.size, 2, 2), np.float32))
+    bad_e = e.copy()
+    bad_e[[20, 21]] = bad_e[[21, 20]]
+    energies.write_text("\n".join(f"{v}" for v in bad_e) + "\n")
+    res = runner.invoke(app, ["lcf", *STD, str(stack), "--energies", str(energies), "--out", str(out)])
+    assert res.exit_code != 0 and "increas" in res.output and not out.exists(), res.output
+    # a NetCDF volume (energy, z, y, x) of raw absorbance: half MnO2, half Mn2O3
+    mno2, mn2o3 = read_xdi(D / "MnO2_rt_03.xdi"), read_xdi(D / "Mn2O3_rt_03.xdi")
+    a = mno2.mu.values
+    b = np.interp(mno2.energy.values, mn2o3.energy.values, mn2o3.mu.values)
+    vol = np.empty((a.size, 3, 4, 5))
+    vol[..., :2] = a[:, None, None, None]
+    vol[..., 2:] = b[:, None, None, None]
+    src = tmp_path / "volume.nc"
+    xr.Dataset({"absorbance": (("energy", "z", "y", "x"), vol)},
+               coords={"energy": ("energy", mno2.energy.values, {"units": "eV"})}).to_netcdf(src, engine="h5netcdf")
+    res = runner.invoke(app, ["lcf", *STD, "--window", "6535:6580eV", str(src), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        assert ds.mean_valence.dims == ("z", "y", "x")
+        mv = ds.mean_valence.values
+        assert np.all(np.abs(mv[..., :2] - 4) < 0.15) and np.all(np.abs(mv[..., 2:] - 3) < 0.15)

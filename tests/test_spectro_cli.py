@@ -95,3 +95,47 @@ def test_charge_cli_by_hand():
     assert f"total: {expected:.1f} mAh/g" in res.output
     res = runner.invoke(app, ["charge", "--before", "Ni2", "--after", "Ni=4"])
     assert res.exit_code != 0 and "EL=VALENCE" in res.output
+
+
+def test_shells_cli_on_a_volume_and_refusing_to_overwrite_its_input(tmp_path):
+    z, y, x = np.mgrid[-12:13, -12:13, -12:13]
+    r = np.sqrt(x**2 + y**2 + z**2)
+    vol = np.where(r <= 11, r, np.nan).astype(np.float32)  # NaN outside the particle
+    src = tmp_path / "volume.tif"
+    tifffile.imwrite(src, vol)
+    out = tmp_path / "volume_shells.csv"
+    res = runner.invoke(app, ["shells", str(src), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(out.open()))
+    sizes = np.array([int(r["size"]) for r in rows])
+    assert len(rows) == 5 and sizes.sum() == int((r <= 11).sum()) and sizes.max() - sizes.min() <= 1  # equal volumes
+    assert np.all(np.diff([float(r["mean"]) for r in rows]) < 0)
+    from PIL import Image
+
+    png = tmp_path / "valence.png"
+    Image.fromarray(np.full((20, 20), 3, np.uint8)).save(png)
+    before = png.read_bytes()
+    res = runner.invoke(app, ["shells", str(png), "--out", str(tmp_path / "valence.csv")])
+    assert res.exit_code != 0 and "overwrite an input" in res.output
+    assert png.read_bytes() == before and not (tmp_path / "valence.csv").exists()
+
+
+def test_composition_threshold_is_checked():
+    for text, message in (("abc%", "percentage"), ("5", "ambiguous")):
+        res = runner.invoke(app, ["composition", "--out", "x.nc", "--threshold", text,
+                                  "--element", "Ni,a.tif,845eV,b.tif,860eV"])
+        assert res.exit_code != 0 and message in res.output, res.output
+
+
+def test_charge_cli_reads_mean_valence_maps(tmp_path):
+    from lithmap.io.results import write_result
+
+    for name, v in (("pristine", 2.0), ("charged", 3.5)):
+        m = np.full((4, 5), v)
+        m[0, 0] = np.nan  # outside the particle
+        write_result(xr.Dataset({"mean_valence": (("y", "x"), m)}), tmp_path / f"{name}.nc")
+    res = runner.invoke(app, ["charge", "--before", f"Ni={tmp_path / 'pristine.nc'}", "--after",
+                              f"Ni={tmp_path / 'charged.nc'}"])
+    assert res.exit_code == 0, res.output
+    expected = 96485.33212 * 0.16 * 1.5 / 85.197 / 3.6  # 0.24 e per formula unit
+    assert f"total: {expected:.1f} mAh/g" in res.output

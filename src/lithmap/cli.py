@@ -69,6 +69,35 @@ def _progress(total: float | None, *, label: str = "simulating", unit: str = "s"
             yield lambda d: prog.advance(task, d)
 
 
+def _outputs(out: Path, *, overwrite: bool, inputs=(), figure: bool = True) -> Path | None:
+    """Check the output and its figure (OUT with .png) before any work: neither may exist unless
+    ``overwrite``, and neither may be one of the ``inputs``. Returns the figure path."""
+    from .io.results import check_output_path
+
+    given = {Path(str(i).split(".h5:")[0]).resolve() for i in inputs if i is not None}
+    paths = [out] + ([out.with_suffix(".png")] if figure else [])
+    for p in paths:
+        if p.resolve() in given:
+            raise LithmapError(f"output {str(p)!r} would overwrite an input; choose another --out")
+        check_output_path(p, overwrite=overwrite)
+    return paths[1] if figure else None
+
+
+@contextlib.contextmanager
+def _all_or_nothing(out: Path):
+    """Remove ``out`` again when what follows its writing (a figure) fails."""
+    try:
+        yield
+    except BaseException:
+        if out.is_dir():
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        elif out.exists():
+            out.unlink()
+        raise
+
+
 def _times(spec: Optional[str]):
     """'10s' → every 10 s; '0,60,120' → those times; None → automatic."""
     import numpy as np
@@ -246,7 +275,7 @@ def gitt(
     from .report.plots import plot_gitt
     from .units import parse_quantity
 
-    check_output_path(out, overwrite=overwrite)
+    figure = _outputs(out, overwrite=overwrite, inputs=files)
     r = parse_quantity(radius, "m", name="radius")
     lo, _, hi = fit_window.partition(":")
     window = (parse_quantity(lo, "s", name="fit_window"), parse_quantity(hi, "s", name="fit_window"))
@@ -264,7 +293,8 @@ def gitt(
     ds = analyse_gitt(t, e, i, radius=r, fit_window=window, drift_limit=drift_limit, capacity_mAh=cap,
                       theta_start=theta_start, step=step)
     write_gitt_csv(ds, out)
-    fig = plot_gitt(ds, out.with_suffix(".png"))
+    with _all_or_nothing(out):
+        fig = plot_gitt(ds, figure)
     flagged = int(sum(bool(f) for f in ds.flags.values))
     d = ds.diffusivity_m2_s.values
     span = f"D {np.nanmin(d):.3g}-{np.nanmax(d):.3g} m^2/s" if np.isfinite(d).any() else "no D (no rests found)"
@@ -287,7 +317,7 @@ def cycles(
     from .report.plots import plot_cycler
     from .units import parse_quantity
 
-    check_output_path(out, overwrite=overwrite)
+    figure = _outputs(out, overwrite=overwrite, inputs=[file])
     m = parse_quantity(mass, "mg", name="mass") if mass is not None else None
     if m is not None and not m > 0:
         raise LithmapError(f"mass={mass!r} is invalid; expected a positive active mass such as 5mg")
@@ -299,7 +329,8 @@ def cycles(
     rec = read_cycler(file, mass_mg=m)
     res = analyse_cycles(rec, mass_mg=m, specific_capacity=spec)
     write_cycles_csv(res, out)
-    fig = plot_cycler(rec, out.with_suffix(".png"))
+    with _all_or_nothing(out):
+        fig = plot_cycler(rec, figure)
     for c in res.cycle.values:
         r = res.sel(cycle=c)
         typer.echo(f"cycle {int(c)}: charge {float(r.charge_capacity_mAh):.4g} mAh (CV {float(r.charge_cv_mAh):.3g}), "
@@ -323,7 +354,7 @@ def pitt(
     from .io.results import check_output_path
     from .units import parse_quantity
 
-    check_output_path(out, overwrite=overwrite)
+    _outputs(out, overwrite=overwrite, inputs=[file], figure=False)
     rec = read_cycler(file)
     ds = analyse_pitt(rec.time.values, rec.voltage.values, rec.current.values,
                       radius=parse_quantity(radius, "m", name="radius"))
@@ -341,17 +372,21 @@ def contrast(
     out: Path = typer.Option(..., help="output NetCDF file (.nc), or a Zarr store (.zarr) for large movies"),
     times: Optional[str] = typer.Option(None, help="frame interval, e.g. 10s (default: from the file's metadata)"),
     times_csv: Optional[Path] = typer.Option(None, help="CSV of frame time stamps (a time column, s or ISO dates)"),
-    reference: int = typer.Option(0, help="reference frame (the start of the cycle)"),
+    reference: Optional[int] = typer.Option(None, help="reference frame (the start of the cycle; default 0)"),
     reference_time: Optional[str] = typer.Option(None, help="reference by time instead, e.g. 5min: the frame nearest to it"),
     pixel_size: Optional[str] = typer.Option(None, help="pixel size, e.g. 50nm (x, y in m; else from the file or pixels)"),
     mask: Optional[Path] = typer.Option(None, help="particle mask image (PNG/TIFF, non-zero = particle); default: automatic"),
     line: str = typer.Option("major", help="kymograph line: major, minor, or y0,x0,y1,x1 in pixels"),
     particles: bool = typer.Option(False, help="label every particle and add per-particle traces"),
     register: bool = typer.Option(True, help="remove drift by sub-pixel phase correlation"),
+    flicker: bool = typer.Option(True, help="divide out lamp/camera flicker by the background level"),
+    saturation: Optional[float] = typer.Option(None, help="counts at or above which a pixel is masked "
+                                                           "(default: the maximum of an integer format)"),
     log: Optional[Path] = typer.Option(None, help="cycler log recorded with the movie (.mpr, .mpt, .ndax, CSV, ...)"),
     log_offset: str = typer.Option("0s", help="the log's time at the movie's first frame, e.g. 35s"),
     mass: Optional[str] = typer.Option(None, help="active mass (with --log and --material): theta by coulomb counting"),
-    rate: Optional[str] = typer.Option(None, help="constant C-rate during the movie (e.g. C/3; + = charge): calibrates theta"),
+    rate: Optional[str] = typer.Option(None, help="constant C-rate during the movie: C/3 (charge) or -C/3 "
+                                                  "(discharge); calibrates theta"),
     theta0: float = typer.Option(0.97, help="lithium fraction at the reference frame (with --rate or --log)"),
     material: Optional[str] = typer.Option(None, help="material preset: C-rate convention and theoretical capacity"),
     calibration: Optional[Path] = typer.Option(None, help="CSV with columns total_contrast, theta: a given calibration"),
@@ -369,13 +404,17 @@ def contrast(
     from .io.results import check_output_path, write_result
     from .units import parse_quantity
 
-    check_output_path(out, overwrite=overwrite)
+    _outputs(out, overwrite=overwrite, inputs=[movie, mask, log, times_csv, calibration], figure=False)
     if sum(x is not None for x in (rate, mass, calibration)) > 1:
         raise LithmapError("give one calibration: --rate, --mass (with --log), or --calibration")
+    if times is not None and times_csv is not None:
+        raise LithmapError("give the frame times once: --times or --times-csv")
+    if reference is not None and reference_time is not None:
+        raise LithmapError("give the reference once: --reference or --reference-time")
     profile = parse_line(line)
     stack, meta = _read_movie(movie, lazy=True)
-    if lazy is None:
-        lazy = stack.nbytes > 0.25 * _total_memory()
+    if lazy is None:  # the stack plus two float32 maps must fit with room to spare
+        lazy = stack.nbytes * (1 + 8 / stack.dtype.itemsize) > 0.5 * _available_memory()
     if not lazy:
         stack = stack.compute()
     dt = parse_quantity(times, "s", name="times") if times is not None else None
@@ -386,10 +425,12 @@ def contrast(
         if not t[0] <= tr <= t[-1]:
             raise LithmapError(f"reference_time={reference_time!r} is outside the movie ({t[0]:g}-{t[-1]:g} s)")
         reference = int(np.argmin(np.abs(t - tr)))
+    reference = 0 if reference is None else reference
     m = _read_mask(mask) if mask is not None else None
     with _progress(float(stack.shape[0] * (2 if register else 1)), label="frames", unit="", absolute=False) as advance:
         ds = contrast_movie(stack, t, reference=reference, pixel_size=px, mask=m, line=profile,
-                            particles=particles, register=register, progress=advance)
+                            particles=particles, register=register, flicker=flicker, saturation=saturation,
+                            progress=advance)
     if log is not None:
         from .io.cycler import read_cycler
 
@@ -398,9 +439,15 @@ def contrast(
         from .physics.materials import get_material
         from .physics.protocol import _rate
 
-        c, _ = _rate(rate, f"--rate {rate}")
+        text = rate.strip()
+        sign = -1.0 if text.startswith("-") else 1.0
+        try:
+            c, _ = _rate(text.lstrip("+-"), f"--rate {rate}")
+        except LithmapError:
+            c = None
         if c is None:
-            raise LithmapError(f"rate={rate!r} is invalid; expected a C-rate such as C/3")
+            raise LithmapError(f"rate={rate!r} is invalid; expected a C-rate such as C/3 (charge) or -C/3 (discharge)")
+        c *= sign
         frac = get_material(material).capacity_fraction if material else 1.0
         ds = calibrate_theta(ds, theta_from_charge(t - t[reference], theta0=theta0, c_rate=c, capacity_fraction=frac))
     elif mass is not None:
@@ -425,10 +472,25 @@ def contrast(
                f"{float(np.abs(ds.drift).max()):.2f} px, final whole-particle intensity x{float(ds.intensity_normalised[-1]):.3f}")
 
 
-def _total_memory() -> int:
+def _available_memory() -> int:
+    """Bytes this process may use: the smallest of the physical memory, a container (cgroup)
+    limit and an address-space / data-segment limit."""
     import os
+    import resource
 
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limits = [os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")]
+    for f in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(f).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            limits.append(int(text))
+    for r in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
+        soft = resource.getrlimit(r)[0]
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            limits.append(soft)
+    return min(limits)
 
 
 def _read_mask(path: Path) -> np.ndarray:
@@ -464,7 +526,7 @@ def particles(
     if out is not None:
         from .io.results import check_output_path
 
-        check_output_path(out)
+        _outputs(out, overwrite=False, inputs=[movie], figure=False)
     from .io.images import read_stack
 
     path = str(resources.files("lithmap") / "data" / "example_movie.tif") if movie == "example" else movie
@@ -503,7 +565,7 @@ def movie(
     from .io.results import check_output_path, read_result
     from .report.movie import write_movie
 
-    check_output_path(out, overwrite=overwrite)
+    _outputs(out, overwrite=overwrite, inputs=[result], figure=False)
     write_movie(read_result(result), out, fps=fps, max_frames=max_frames)
     typer.echo(f"wrote {out}")
 
@@ -528,7 +590,7 @@ def lcf(
     from .io.results import check_output_path, write_result
     from .spectro.lcf import lcf_from_files
 
-    check_output_path(out, overwrite=overwrite)
+    figure = _outputs(out, overwrite=overwrite, inputs=[*samples, *(x.rsplit(":", 1)[0] for x in standard), energies, mask])
     ds = lcf_from_files(samples if len(samples) > 1 else samples[0], list(standard), window=window,
                         energies=str(energies) if energies else None, normalize=normalize,
                         sum_to_one=not free_sum, offset=offset, mask=_read_mask_any(mask) if mask else None)
@@ -547,8 +609,9 @@ def lcf(
         from .report.maps import plot_map
 
         px = float(ds.x[1] - ds.x[0]) if "x" in ds.coords and ds.x.attrs.get("units") == "m" else None
-        fig = plot_map(ds["mean_valence"].values, out.with_suffix(".png"), title="mean oxidation state",
-                       label="mean valence", pixel_size=px, cmap="viridis")
+        with _all_or_nothing(out):
+            fig = plot_map(ds["mean_valence"].values, figure, title="mean oxidation state",
+                           label="mean valence", pixel_size=px, cmap="viridis")
         typer.echo(f"wrote {fig}")
 
 
@@ -599,14 +662,23 @@ def shells(
     from .report.maps import plot_shells
     from .spectro.shells import shell_statistics
 
-    check_output_path(out, overwrite=overwrite)
+    figure = _outputs(out, overwrite=overwrite, inputs=[source, mask])
     field, m, _ = _read_field(source, variable)
-    values = field.values if hasattr(field, "values") else field
+    if hasattr(field, "dims"):  # a result variable: its z/y/x dims are the particle, others lead
+        spatial = [d for d in field.dims if d in ("z", "y", "x")]
+        if len(spatial) < 2:
+            raise LithmapError(f"variable {variable!r} has dims {field.dims}; shells need a map (y, x) or volume (z, y, x)")
+        lead = [d for d in field.dims if d not in spatial]
+        field = field.transpose(*lead, *spatial)
+        finite = np.isfinite(field.values).any(axis=tuple(range(len(lead))))
+    else:  # an image (y, x) or a volume (z, y, x)
+        if field.ndim not in (2, 3):
+            raise LithmapError(f"{source!r} has shape {field.shape}; shells need a 2D map or a 3D volume")
+        finite = np.isfinite(field)
     if mask is not None:
         m = _read_mask_any(mask)
-    elif m is None:
-        spatial = values.shape[-2:] if values.ndim <= 3 and not hasattr(field, "dims") else None
-        m = np.isfinite(values) if spatial is None else np.isfinite(values).all(axis=tuple(range(values.ndim - 2)))
+    elif m is None or m.shape != finite.shape:
+        m = finite
     ds = shell_statistics(field, m, n)
     stats = [v for v in ("mean", "std", "median", "count") if v in ds]
     lead = [d for d in ds["mean"].dims if d != "shell"]
@@ -619,9 +691,22 @@ def shells(
                          str(sub["label"].values), float(sub["fraction_outer"]), float(sub["fraction_inner"]),
                          int(sub["size"]), *[float(sub[v]) for v in stats]])
     write_table(out, [*lead, "shell", "label", "fraction_outer", "fraction_inner", "size", *stats], rows)
-    fig = plot_shells(ds, out.with_suffix(".png"), label=variable if source.endswith((".nc", ".zarr")) else "value")
+    with _all_or_nothing(out):
+        fig = plot_shells(ds, figure, label=variable if source.endswith((".nc", ".zarr")) else "value")
     means = ", ".join(f"{float(v):.4g}" for v in np.asarray(ds["mean"].values).reshape(-1, ds.sizes["shell"])[0])
     typer.echo(f"wrote {out} and {fig}: {n} shells of {int(m.sum())} pixels/voxels; means from the surface inward: {means}")
+
+
+def _fraction(text: str, name: str) -> float:
+    """'5%' or '0.05' → 0.05 (a bare number must be a fraction below 1)."""
+    t = text.strip()
+    try:
+        value = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        raise LithmapError(f"{name}={text!r} is invalid; expected a percentage such as 5% or a fraction such as 0.05") from None
+    if not t.endswith("%") and value >= 1:
+        raise LithmapError(f"{name}={text!r} is ambiguous; write a percentage such as {t}% or a fraction below 1")
+    return value
 
 
 def _element_spec(text: str):
@@ -656,9 +741,9 @@ def composition(
     from .report.maps import plot_map
     from .spectro.composition import composition_maps
 
-    check_output_path(out, overwrite=overwrite)
-    t = threshold.strip()
-    thr = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    files = [f for e in element for f in e.split(",")[1::2]]
+    figure = _outputs(out, overwrite=overwrite, inputs=[*files, mask])
+    thr = _fraction(threshold, "threshold")
     specs = [_element_spec(e) for e in element]
     vs = None
     if voxel_size:
@@ -668,8 +753,9 @@ def composition(
     ds = composition_maps({e: i for e, i, _ in specs}, {e: en for e, _, en in specs}, target=target, threshold=thr,
                           mask=_read_mask_any(mask) if mask else None, method=method, path_length=vs, pixel_size=vs)
     write_result(ds, out, overwrite=overwrite)
-    fig = plot_map(ds["phase"].values, out.with_suffix(".png"), title=f"TM/O phases (±{100 * thr:g} %)", label="",
-                   pixel_size=vs, categories={0: "target", 1: "oxygen-poor", 2: "oxygen-rich"})
+    with _all_or_nothing(out):
+        fig = plot_map(ds["phase"].values, figure, title=f"TM/O phases (±{100 * thr:g} %)", label="",
+                       pixel_size=vs, categories={0: "target", 1: "oxygen-poor", 2: "oxygen-rich"})
     fr = ", ".join(f"{str(n)} {100 * float(v):.1f} %" for n, v in zip(ds["phase_name"].values, ds["volume_fraction"].values))
     typer.echo(f"wrote {out} and {fig}: {fr}")
 
@@ -694,14 +780,15 @@ def pores(
     from .spectro.pores import pore_analysis
     from .units import parse_quantity
 
-    check_output_path(out, overwrite=overwrite)
+    figure = _outputs(out, overwrite=overwrite, inputs=[volume, envelope])
     vol, meta = read_stack(volume, require_stack=False)
     vs = parse_quantity(voxel_size, "m", name="voxel_size") if voxel_size else meta.get("pixel_size_m")
     ds = pore_analysis(np.asarray(vol), envelope=_read_mask_any(envelope) if envelope else None, threshold=threshold,
                        closing=closing, voxel_size=vs)
     write_result(ds, out, overwrite=overwrite)
-    fig = plot_map(ds["local_thickness"].values, out.with_suffix(".png"), title="pore local thickness",
-                   label="local thickness (m)" if vs else "local thickness (voxels)", pixel_size=vs, cmap="magma")
+    with _all_or_nothing(out):
+        fig = plot_map(ds["local_thickness"].values, figure, title="pore local thickness",
+                       label="local thickness (m)" if vs else "local thickness (voxels)", pixel_size=vs, cmap="magma")
     typer.echo(f"wrote {out} and {fig}: porosity {100 * float(ds.porosity):.2f} %, {int(ds.n_pores)} pores, "
                f"largest network {100 * float(ds.largest_network_fraction):.1f} % of the void, surface-connected "
                f"{100 * float(ds.surface_connected_fraction):.1f} %")

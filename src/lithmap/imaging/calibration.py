@@ -1,8 +1,9 @@
 """Intensity ↔ lithium content (seed1 fig. S4): a monotone map fitted from the whole-particle
 intensity trace against the particle's mean θ from coulomb counting, applied to every pixel.
 
-The map is linear in the normalised intensity, θ = θ_ref + slope · (I/I_ref − 1), fitted by
-least squares; seed1 reports a monotone, roughly linear brightening on delithiation. A pixel's
+The map is linear in the total contrast, θ = θ_ref + slope · (I/I_ref − 1), fitted by least
+squares to the particle's mean total contrast (so the θ map's mean is the coulomb-counted θ);
+seed1 reports a monotone, roughly linear brightening on delithiation. A pixel's
 θ then comes from its own total contrast, so ``theta`` has the same dims (time, y, x) as a
 2D simulation of the same particle.
 """
@@ -13,6 +14,10 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
+
+
+def _is_dask(da) -> bool:
+    return type(da.data).__module__.split(".")[0] == "dask"
 
 
 def theta_from_charge(times, *, theta0: float, c_rate: float, capacity_fraction: float = 1.0) -> np.ndarray:
@@ -26,7 +31,9 @@ def calibrate_theta(ds: xr.Dataset, theta_mean) -> xr.Dataset:
     tm = np.asarray(theta_mean, float)
     if tm.shape != (ds.sizes["time"],):
         raise LithmapError(f"{tm.size} mean-theta values for {ds.sizes['time']} frames")
-    x = ds.intensity_normalised.values - 1.0
+    # fitted on the particle's mean total contrast, the quantity the map is applied to pixel by
+    # pixel, so the mean of the θ map is the coulomb-counted θ (I_ref varies across the particle)
+    x = ds.mean_contrast.values if "mean_contrast" in ds else ds.intensity_normalised.values - 1.0
     use = np.isfinite(tm) & np.isfinite(x)  # frames outside the log or with no valid pixels
     if np.any((tm[use] < 0) | (tm[use] > 1)):
         raise LithmapError("mean theta outside [0, 1]: check theta0 and the rate or capacity")
@@ -37,21 +44,26 @@ def calibrate_theta(ds: xr.Dataset, theta_mean) -> xr.Dataset:
         raise LithmapError("intensity rises with lithium content here; lithmap's calibration expects the "
                            "particle to brighten on delithiation (seed1)")
     resid = tm[use] - (icpt + slope * x[use])
-    theta = (icpt + slope * ds.total_contrast).where(ds["mask"].astype(bool))  # stays lazy for Dask-backed movies
+    tc = ds.total_contrast
+    if _is_dask(tc):  # its own tasks: shared with total_contrast, the scheduler would hold blocks
+        from dask.graph_manipulation import clone
+
+        tc = tc.copy(data=clone(tc.data))
+    theta = (icpt + slope * tc).where(ds["mask"].astype(bool))
     out = ds.copy()
     out["theta"] = theta.assign_attrs(long_name="lithium fraction from intensity", units="1")
     out["theta_mean_calibration"] = ("time", tm, {"long_name": "mean theta used for the calibration", "units": "1"})
     out.attrs.update(calibration_slope=float(slope), calibration_intercept=float(icpt),
                      calibration_rms=float(np.sqrt(np.mean(resid**2))),
-                     calibration="theta = intercept + slope * (I/I_ref - 1), least squares on the whole-particle trace")
+                     calibration="theta = intercept + slope * (I/I_ref - 1), least squares on the particle's mean total contrast")
     return out
 
 
 def synchronise(ds: xr.Dataset, log: xr.Dataset, *, offset: float = 0.0) -> xr.Dataset:
     """Put a cycler log (:func:`lithmap.io.cycler.read_cycler`) on the movie's time axis.
 
-    ``offset`` is the log's time (s) at the movie's t = 0, so a frame at ``t`` reads the log at
-    ``t + offset``. Adds ``voltage`` (V), ``current`` (A, + = charge) and ``charge_passed`` (mAh
+    ``offset`` is the log's time (s) at the movie's first frame, so a frame at ``t`` reads the
+    log at ``t − t_first + offset`` (movie times from a file need not start at 0). Adds ``voltage`` (V), ``current`` (A, + = charge) and ``charge_passed`` (mAh
     since the reference frame) on dim ``time``, linearly interpolated; frames outside the log
     get NaN and are counted in the attr ``frames_outside_log``. A log that does not overlap the
     movie at all is an error.
@@ -62,7 +74,7 @@ def synchronise(ds: xr.Dataset, log: xr.Dataset, *, offset: float = 0.0) -> xr.D
     if not np.isfinite(offset):
         raise LithmapError(f"log offset={offset!r} s is not finite")
     lt = log.time.values.astype(float)
-    t = ds.time.values.astype(float) + offset
+    t = ds.time.values.astype(float) - float(ds.time.values[0]) + offset
     inside = (t >= lt[0]) & (t <= lt[-1])
     if not inside.any():
         raise LithmapError(f"the cycler log ({lt[0]:g}-{lt[-1]:g} s) does not overlap the movie "
@@ -91,6 +103,10 @@ def theta_from_log(ds: xr.Dataset, *, theta0: float, capacity_mAh: float) -> np.
     mass × theoretical specific capacity): the particle is assumed to follow the electrode."""
     if "charge_passed" not in ds:
         raise LithmapError("no cycler log on the movie; synchronise one first (--log)")
+    ref = int(ds.attrs.get("reference_frame", 0))
+    if not np.isfinite(ds.voltage.values[ref]):
+        raise LithmapError(f"the reference frame {ref} (t = {float(ds.time[ref]):g} s) is outside the cycler log; "
+                           "check --log-offset or choose a reference inside the log")
     if not (np.isfinite(capacity_mAh) and capacity_mAh > 0):
         raise LithmapError(f"capacity={capacity_mAh!r} mAh is invalid; expected a positive capacity")
     if not 0 <= theta0 <= 1:
@@ -105,6 +121,9 @@ def apply_calibration(ds: xr.Dataset, contrast, theta) -> xr.Dataset:
     c, th = np.asarray(contrast, float), np.asarray(theta, float)
     if c.ndim != 1 or c.shape != th.shape or c.size < 2:
         raise LithmapError(f"calibration table needs two equal-length columns of at least 2 rows; got {c.size} and {th.size}")
+    bad = ~(np.isfinite(c) & np.isfinite(th))
+    if bad.any():
+        raise LithmapError(f"calibration table row {int(np.flatnonzero(bad)[0]) + 1} is not a finite number")
     if np.any(np.diff(c) <= 0):
         raise LithmapError("calibration total_contrast values must strictly increase")
     if np.any(np.diff(th) >= 0) and np.any(np.diff(th) <= 0) or np.any(np.diff(th) == 0):
@@ -115,7 +134,12 @@ def apply_calibration(ds: xr.Dataset, contrast, theta) -> xr.Dataset:
 
     tc = ds.total_contrast.data
     interp = (lambda a: np.interp(a, c, th))
-    theta = da.map_blocks(interp, tc, dtype=float) if isinstance(tc, da.Array) else interp(tc)
+    if isinstance(tc, da.Array):
+        from dask.graph_manipulation import clone
+
+        theta = da.map_blocks(interp, clone(tc), dtype=float)
+    else:
+        theta = interp(tc)
     out = ds.copy()
     out["theta"] = xr.DataArray(theta, dims=ds.total_contrast.dims).where(ds["mask"].astype(bool)).assign_attrs(
         long_name="lithium fraction from intensity", units="1")

@@ -9,10 +9,11 @@
   lithium in seed1), the mask, the per-frame drift, the whole-particle trace, equal-area rings,
   the centre trace, a kymograph along a line, per-particle traces and bad-pixel counts.
 
-The movie is processed in chunks of frames, each read, corrected and reduced once, so a
-numpy array, a memory map, an HDF5 dataset or a lazy Dask array larger than memory all go
-through the same code. Given a Dask array, the big outputs (``intensity``, ``total_contrast``)
-stay lazy and stream to disk chunk by chunk when the Dataset is written.
+The movie is processed in chunks of frames, each read, corrected and reduced once, so a numpy
+array, a memory map, an HDF5 dataset or a Dask array all go through the same code. The maps
+(``intensity``, ``total_contrast``) are allocated in memory except for a Dask array: then they
+stay lazy and stream to disk chunk by chunk when the Dataset is written, so only a Dask stack
+(``read_stack(..., lazy=True)``) may be larger than memory.
 """
 
 from __future__ import annotations
@@ -141,6 +142,9 @@ class _Plan:
         self.lab_of = (np.full(ny * nx, -1, np.int64) if labels is None else labels.ravel().astype(np.int64) - 1)
         self.n_labels = 0 if labels is None else int(labels.max())
         self.flicker = flicker
+        from dask.base import tokenize
+
+        self.token = tokenize(ref, mask, rings, self.line, flicker, saturation, labels)
         if flicker:
             # background = pixels more than `margin` px from anything bright (every particle in
             # the field, not only the analysed one), up to `max_background` of them, evenly spread
@@ -149,28 +153,34 @@ class _Plan:
             if far.size < 10:
                 raise LithmapError("too little background around the particle to normalise flicker")
             self.background = far[:: max(1, far.size // max_background)]
-            self.bg_ref = float(np.median(ref.ravel()[self.background]))
+            self.bg_ref = float(np.nanmedian(ref.ravel()[self.background]))
+            if not self.bg_ref > 0:
+                raise LithmapError(f"the reference frame's background level is {self.bg_ref:g}: flicker cannot be "
+                                   "normalised by it (a dark-subtracted movie?); turn flicker normalisation off")
 
-    def process(self, raw, drift, dtype, intensity=None, total_contrast=None):
+    def process(self, raw, drift, dtype, intensity=None, total_contrast=None, first=0):
         """Reduce frames ``raw`` (nf, y, x; any real dtype, left untouched) → corrected intensity,
         total contrast (into the given buffers, or new arrays of ``dtype``) and per-frame traces:
-        one fused pass per frame (:func:`lithmap.imaging._kernels.fused_contrast`)."""
+        one fused pass per frame (:func:`lithmap.imaging._kernels.fused_contrast`). ``first`` is
+        the movie index of ``raw[0]`` (for messages)."""
         from ._kernels import fused_contrast
 
         nf = raw.shape[0]
         sat = np.inf if self.saturation is None else float(self.saturation)
-        if drift.any():  # shift in float with bad pixels as NaN (counted before the shift)
+        if drift.any():  # shift in float with bad pixels as NaN (a bad pixel spoils its neighbours)
             f = np.array(raw, dtype=float)
-            badpix = ~np.isfinite(f) | (f >= sat)
-            pre_bad = badpix.reshape(nf, -1).sum(axis=1)
-            f[badpix] = np.nan
+            f[~np.isfinite(f) | (f >= sat)] = np.nan
             src, sat = _shift(f, drift).reshape(nf, -1), np.inf
         else:
-            src, pre_bad = np.asarray(raw).reshape(nf, -1), None
+            src = np.asarray(raw).reshape(nf, -1)
         if self.flicker:
             bg = src[:, self.background].astype(float)
             bg[~np.isfinite(bg) | (bg >= sat)] = np.nan
             factor = np.nanmedian(bg, axis=1) / self.bg_ref
+            if not np.all(factor > 0):  # also catches NaN: a frame with no valid background pixel
+                k = int(np.flatnonzero(~(factor > 0))[0])
+                raise LithmapError(f"frame {first + k} has background level "
+                                   f"{factor[k] * self.bg_ref:g}; flicker cannot be normalised by it")
         else:
             factor = np.ones(nf)
         shape = (nf, src.shape[1])
@@ -185,7 +195,8 @@ class _Plan:
             out = {
                 "intensity": out_i.reshape(raw.shape), "total_contrast": out_tc.reshape(raw.shape),
                 "trace": int_sum / int_cnt, "ring": ring_sum / ring_cnt, "factor": factor,
-                "bad": bad if pre_bad is None else pre_bad,
+                "mean_tc": ring_sum.sum(axis=1) / ring_cnt.sum(axis=1),
+                "bad": bad,
                 "kymograph": sample_line(out_tc.reshape(raw.shape), self.line_pixels, self.line_weights),
             }
             if self.labels is not None:
@@ -262,34 +273,33 @@ def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None
     ref_bad = ~np.isfinite(ref) | ((ref >= saturation) if saturation is not None else False)
     drift = frame_drift(s, reference=reference, chunk_frames=chunk_frames, progress=progress) if register \
         else np.zeros((n, 2))
+    filled = np.where(ref_bad, np.median(ref[~ref_bad]) if (~ref_bad).any() else 0.0, ref)  # for segmentation only
     if mask is None:
-        if ref_bad.any():
-            raise LithmapError(f"the reference frame {reference} has {int(ref_bad.sum())} NaN or saturated pixels; "
-                               "choose another reference or give a mask")
-        m = particle_mask(ref)
+        m = particle_mask(filled)
     else:
         m = np.asarray(mask, bool)
         if m.shape != (ny, nx):
             raise LithmapError(f"mask has shape {m.shape}; the movie's frames are {(ny, nx)}")
         if not m.any():
             raise LithmapError("the particle mask is empty")
-        if ref_bad[m].any():
-            raise LithmapError(f"the reference frame {reference} has {int(ref_bad[m].sum())} NaN or saturated pixels "
-                               "inside the particle; choose another reference")
-    labels = find_particles(ref)[0] if particles else None
+    if ref_bad[m].any():
+        raise LithmapError(f"the reference frame {reference} has {int(ref_bad[m].sum())} NaN or saturated pixels "
+                           "inside the particle; choose another reference")
+    labels = find_particles(filled)[0] if particles else None
     plan = _Plan(np.where(ref_bad, np.nan, ref), m, rings=rings, line=line, flicker=flicker,
                  saturation=saturation, labels=labels)
     lazy = _is_lazy(s)
-    small = {k: [] for k in ("trace", "ring", "factor", "bad", "kymograph", "particles")}
+    small = {k: [] for k in ("trace", "ring", "factor", "bad", "kymograph", "particles", "mean_tc")}
     if not lazy:
         intensity = np.empty((n, ny, nx), dtype)
         tc = np.empty((n, ny, nx), dtype)
     def one(span):
         a, b = span
         if lazy:
-            res = plan.process(np.asarray(s[a:b]), drift[a:b], dtype)
+            res = plan.process(np.asarray(s[a:b]), drift[a:b], dtype, first=a)
         else:  # straight into the output maps
-            res = plan.process(np.asarray(s[a:b]), drift[a:b], dtype, intensity=intensity[a:b], total_contrast=tc[a:b])
+            res = plan.process(np.asarray(s[a:b]), drift[a:b], dtype, intensity=intensity[a:b], total_contrast=tc[a:b],
+                               first=a)
         if progress is not None:
             progress(b - a)
         return {k: v for k, v in res.items() if k in small}  # the maps are in place, or made again lazily
@@ -308,7 +318,8 @@ def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None
                 small[k].append(res[k])
     if lazy:
         intensity, tc = _lazy_maps(s, plan, drift, dtype, chunk_frames)
-    trace, ring_tc, factor, bad, kymo = (np.concatenate(small[k]) for k in ("trace", "ring", "factor", "bad", "kymograph"))
+    trace, ring_tc, factor, bad, kymo, mean_tc = (np.concatenate(small[k]) for k in
+                                                  ("trace", "ring", "factor", "bad", "kymograph", "mean_tc"))
     if not np.isfinite(trace[reference]):
         raise LithmapError("the reference frame has no valid particle pixels")
     p = 1.0 if pixel_size is None else float(pixel_size)
@@ -323,6 +334,8 @@ def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None
             "drift": (("time", "axis"), drift, {"long_name": "drift removed (dy, dx)", "units": "pixel"}),
             "intensity_normalised": ("time", trace / trace[reference],
                                      {"long_name": "whole-particle intensity / reference", "units": "1"}),
+            "mean_contrast": ("time", mean_tc, {"long_name": "mean total contrast over the particle's pixels",
+                                                "units": "1"}),
             "flicker": ("time", factor, {"long_name": "background level / reference (divided out)", "units": "1"}),
             "bad_pixels": ("time", bad.astype(np.int64), {"long_name": "NaN or saturated pixels (masked)"}),
             "ring": (("y", "x"), plan.ring, {"long_name": "equal-area ring from the edge (0) inward; -1 outside"}),
@@ -356,13 +369,15 @@ def _lazy_maps(stack, plan, drift, dtype, chunk_frames):
     shared by two outputs would let the scheduler hold one map's blocks until the other is
     written, and memory would grow with the movie."""
     import dask.array as da
+    from dask.base import tokenize
 
     s = stack.rechunk({0: chunk_frames, 1: -1, 2: -1})
 
     def make(key):
         def block(frames, block_info=None):
             a, b = block_info[0]["array-location"][0]
-            return plan.process(np.asarray(frames), drift[a:b], dtype)[key]
-        return da.map_blocks(block, s, dtype=dtype, name=f"lithmap-{key}-" + s.name)
+            return plan.process(np.asarray(frames), drift[a:b], dtype, first=a)[key]
+        token = tokenize(s.name, key, drift, np.dtype(dtype).str, plan.token)
+        return da.map_blocks(block, s, dtype=dtype, name=f"lithmap-{key}-{token}")
 
     return make("intensity"), make("total_contrast")

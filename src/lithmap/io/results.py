@@ -28,6 +28,14 @@ def _clean_attrs(attrs: dict) -> dict:
     return out
 
 
+def _default_mode(path) -> None:
+    """Give a temporary file (created 0600) the permissions a new file would get (umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = (0o777 if os.path.isdir(path) else 0o666) & ~umask
+    os.chmod(path, mode)
+
+
 def check_output_path(path, *, overwrite: bool = False) -> Path:
     """Fail early (before any work) when ``path`` exists and ``overwrite`` is False."""
     p = Path(path)
@@ -48,24 +56,35 @@ def write_result(ds: xr.Dataset, path, *, overwrite: bool = False) -> Path:
     for v in ds.variables.values():
         v.attrs = _clean_attrs(v.attrs)
     zarr = p.suffix.lower() == ".zarr"
-    tmp = tempfile.mkdtemp(suffix=".zarr.tmp", dir=p.parent) if zarr else None
-    if not zarr:
+    if p.exists() and p.is_dir() != zarr:
+        raise LithmapError(f"output {str(p)!r} exists as a {'folder' if p.is_dir() else 'file'}; "
+                           f"a {'Zarr store is a folder' if zarr else 'NetCDF result is a file'}: choose another name")
+    if zarr:
+        tmp = tempfile.mkdtemp(suffix=".zarr.tmp", dir=p.parent)
+    else:
         fd, tmp = tempfile.mkstemp(suffix=".nc.tmp", dir=p.parent)
         os.close(fd)
+    old = None
     try:
         if zarr:
             ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)  # readable by every Zarr library
-            if p.exists():
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
-            os.replace(tmp, p)
+            if p.exists():  # keep the old store until the new one is in place
+                old = tempfile.mkdtemp(suffix=".zarr.old", dir=p.parent)
+                os.replace(p, os.path.join(old, "store"))
         else:
             ds.to_netcdf(tmp, engine="h5netcdf")
-            os.replace(tmp, p)
+        _default_mode(tmp)
+        os.replace(tmp, p)
+    except BaseException:
+        if old is not None and not p.exists():
+            os.replace(os.path.join(old, "store"), p)
+        raise
     finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp)
-        elif os.path.exists(tmp):
-            os.remove(tmp)
+        for leftover in (tmp, old):
+            if leftover is not None and os.path.isdir(leftover):
+                shutil.rmtree(leftover)
+            elif leftover is not None and os.path.exists(leftover):
+                os.remove(leftover)
     return p
 
 

@@ -31,6 +31,8 @@ def write_table(path, header, rows) -> Path:
     import os
     import tempfile
 
+    from .results import _default_mode
+
     p = Path(path)
     fd, tmp = tempfile.mkstemp(suffix=".csv.tmp", dir=p.parent)
     try:
@@ -39,6 +41,7 @@ def write_table(path, header, rows) -> Path:
             w.writerow(header)
             for row in rows:
                 w.writerow([v if isinstance(v, str) else f"{float(v):.10g}" for v in row])
+        _default_mode(tmp)
         os.replace(tmp, p)
     finally:
         if os.path.exists(tmp):

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .plots import save_figure
+
 
 def _plt():
     import matplotlib
@@ -69,10 +71,7 @@ def plot_map(values, path, *, title: str, label: str, pixel_size: float | None =
     ax.set_axis_off()
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def plot_shells(ds: xr.Dataset, path, *, label: str) -> Path:
@@ -90,7 +89,4 @@ def plot_shells(ds: xr.Dataset, path, *, label: str) -> Path:
     ax.set_xlabel("shell (share of the area/volume from the surface)")
     ax.set_ylabel(label)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

@@ -17,6 +17,23 @@ def _mpl():
     return plt
 
 
+def save_figure(fig, path, **kwargs) -> Path:
+    """Save ``fig`` to ``path`` through a temporary file beside it (a failed save leaves
+    nothing), then close it."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        fig.savefig(tmp, **kwargs)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+        _mpl().close(fig)
+    return path
+
+
 def _pick_times(time: np.ndarray, n: int) -> np.ndarray:
     targets = np.linspace(time[0], time[-1], n)
     return np.unique(np.searchsorted(time, targets).clip(0, time.size - 1))
@@ -50,8 +67,7 @@ def plot_traces(ds: xr.Dataset, path: Path) -> Path:
         axi.set_ylim(min(0.0, float(np.nanmin(cur))) - 0.1 * span, max(0.0, float(np.nanmax(cur))) + 0.1 * span)
     axes[-1, 0].set_xlabel("time (min)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path
 
 
@@ -80,8 +96,7 @@ def plot_fields(ds: xr.Dataset, path: Path, *, n: int = 6) -> Path:
             ax.set_xlabel("x (µm)")
         axes[0, 0].set_ylabel("y (µm)")
         fig.colorbar(im, ax=axes[0].tolist(), label="1 − θ (degree of delithiation)", shrink=0.85)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=120, bbox_inches="tight")
     return path
 
 
@@ -101,8 +116,7 @@ def plot_kymograph(ds: xr.Dataset, path: Path) -> Path:
     ax.set_ylabel("time (min)")
     fig.colorbar(mesh, ax=ax, label="θ")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path
 
 
@@ -132,8 +146,7 @@ def plot_gitt(ds: xr.Dataset, path) -> Path:
     ax.set_ylabel("D (m²/s)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return Path(path)
 
 
@@ -151,6 +164,5 @@ def plot_cycler(rec: xr.Dataset, path) -> Path:
     axes[2].set_xlabel("time (h)")
     axes[0].set_title(str(rec.attrs.get("source", "")).split("/")[-1], fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return Path(path)
