@@ -718,6 +718,9 @@ def _element_spec(text: str):
         raise LithmapError(f"--element {text!r} is invalid; expected EL,BELOW_IMAGE,E_BELOW,ABOVE_IMAGE,E_ABOVE "
                            "(e.g. Ni,ni_845.tif,845eV,ni_856.tif,856eV)")
     el, below, e_below, above, e_above = parts
+    for f in (below, above):
+        if not Path(f).exists():
+            raise LithmapError(f"image {f!r} for {el} does not exist")
     imgs = tuple(np.asarray(read_stack(f, require_stack=False)[0], float) for f in (below, above))
     return el, imgs, (parse_quantity(e_below, "eV", name="energy"), parse_quantity(e_above, "eV", name="energy"))
 
@@ -730,7 +733,9 @@ def composition(
                                                 "images or volumes), once per element"),
     target: str = typer.Option("Li1.2Mn0.56Ni0.16Co0.08O2", help="target composition"),
     threshold: str = typer.Option("5%", help="TM/O deviation separating target from oxygen-poor/-rich"),
-    voxel_size: Optional[str] = typer.Option(None, help="voxel (pixel) size, e.g. 25nm: densities in kg/m^3"),
+    voxel_size: Optional[str] = typer.Option(None, help="voxel size of reconstructed volumes whose values are optical "
+                                                        "density per voxel, e.g. 25nm: also the path length for "
+                                                        "densities in kg/m^3 (the TM/O ratio does not need it)"),
     mask: Optional[Path] = typer.Option(None, help="particle mask (default: Otsu threshold of the total density)"),
     method: str = typer.Option("lstsq", help="lstsq (all images, least squares) or jump (edge jumps)"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
