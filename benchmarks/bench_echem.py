@@ -14,25 +14,17 @@ Run: .venv/bin/python benchmarks/bench_echem.py
 
 import json
 import platform
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from timing import best  # noqa: E402  (benchmarks/ is the script's folder)
+
 ROOT = Path(__file__).resolve().parents[1]
 GITT = sorted((ROOT / "tests/data/gitt-halfcell").glob("pulse_*.csv"))
 CYC = ROOT / "tests/data/cycler"
 
-
-def best(fn, n=5):
-    fn()
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return min(out)
 
 
 def main():
@@ -45,7 +37,7 @@ def main():
         t, e, i = read_gitt_csv(GITT, voltage_column="Positive electrode potential [V]")
         return analyse_gitt(t, e, i, radius=5.22e-6)
 
-    res["gitt_40_pulses_s"] = best(gitt)
+    res["gitt_40_pulses_s"] = best(gitt, n=5)
 
     from galvani import BioLogic
     import NewareNDA
@@ -67,8 +59,8 @@ def main():
         p = CYC / name if isinstance(name, str) else name
         name = p.name
         n = read_cycler(p).sizes["record"]
-        t_lm = best(lambda: read_cycler(p))
-        t_raw = best(lambda: raw(p))
+        t_lm = best(lambda: read_cycler(p), n=5)
+        t_raw = best(lambda: raw(p), n=5)
         rows.append({"file": name, "records": n, "lithmap_s": t_lm, "raw_reader_s": t_raw,
                      "lithmap_over_raw": t_lm / t_raw, "lithmap_records_per_s": n / t_lm})
     nav = _navani([CYC / r["file"] if r["file"] != big.name else big for r in rows])

@@ -18,10 +18,11 @@ import json
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+
+from timing import best  # noqa: E402  (benchmarks/ is the script's folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -41,14 +42,6 @@ def movie(n, size=512, seed=0):
         out[k] = frame + noise[k % 8]
     return out, r < radius
 
-
-def best(fn, n=3):
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return min(out)
 
 
 def speed():

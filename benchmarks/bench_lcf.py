@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from timing import best  # noqa: E402  (benchmarks/ is the script's folder)
+
 ROOT = Path(__file__).resolve().parents[1]
 STD = ROOT / "tests" / "data" / "xanes-standards"
 N_LARCH = 300
@@ -43,15 +45,6 @@ def standards_matrix(n_energy=100):
     A = interpolate_standards(stds, energy)
     return energy, np.asarray(A.values, float)
 
-
-def best(fn, n=3):
-    fn()
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return min(out)
 
 
 def main():

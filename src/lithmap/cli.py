@@ -271,7 +271,6 @@ def gitt(
 ):
     """GITT: D by Weppner-Huggins per pulse with flags; CSV (feeds simulate --diffusivity) + D plot."""
     from .echem.gitt import analyse_gitt, read_gitt_csv, write_gitt_csv
-    from .io.results import check_output_path
     from .report.plots import plot_gitt
     from .units import parse_quantity
 
@@ -313,7 +312,6 @@ def cycles(
     """Per-cycle charge/discharge capacity, CV parts and coulombic efficiency; CSV + plot."""
     from .echem.cycling import analyse_cycles, write_cycles_csv
     from .io.cycler import read_cycler
-    from .io.results import check_output_path
     from .report.plots import plot_cycler
     from .units import parse_quantity
 
@@ -351,7 +349,6 @@ def pitt(
     from .echem.gitt import write_gitt_csv
     from .echem.pitt import analyse_pitt
     from .io.cycler import read_cycler
-    from .io.results import check_output_path
     from .units import parse_quantity
 
     _outputs(out, overwrite=overwrite, inputs=[file], figure=False)
@@ -401,7 +398,7 @@ def contrast(
     from .imaging.contrast import contrast_movie
     from .imaging.profiles import parse_line
     from .io.images import frame_times
-    from .io.results import check_output_path, write_result
+    from .io.results import write_result
     from .units import parse_quantity
 
     _outputs(out, overwrite=overwrite, inputs=[movie, mask, log, times_csv, calibration], figure=False)
@@ -524,7 +521,6 @@ def particles(
     from .units import parse_quantity
 
     if out is not None:
-        from .io.results import check_output_path
 
         _outputs(out, overwrite=False, inputs=[movie], figure=False)
     from .io.images import read_stack
@@ -562,7 +558,7 @@ def movie(
 ):
     """Contrast frames with a centred diverging scale, a µm scale bar, and the trace (and the
     cell voltage, when a log was synchronised) beneath."""
-    from .io.results import check_output_path, read_result
+    from .io.results import read_result
     from .report.movie import write_movie
 
     _outputs(out, overwrite=overwrite, inputs=[result], figure=False)
@@ -587,7 +583,7 @@ def lcf(
 ):
     """Linear-combination fitting of every spectrum, pixel or voxel with reference spectra of
     known oxidation states: exact non-negative weights summing to one, and the mean valence."""
-    from .io.results import check_output_path, write_result
+    from .io.results import write_result
     from .spectro.lcf import lcf_from_files
 
     figure = _outputs(out, overwrite=overwrite, inputs=[*samples, *(x.rsplit(":", 1)[0] for x in standard), energies, mask])
@@ -657,7 +653,6 @@ def shells(
 ):
     """Statistics of a map in equal-area (2D) or equal-volume (3D) shells from the surface inward
     (seed2: 0-20 %, ..., 80-100 %)."""
-    from .io.results import check_output_path
     from .io.tables import write_table
     from .report.maps import plot_shells
     from .spectro.shells import shell_statistics
@@ -742,7 +737,7 @@ def composition(
 ):
     """Element maps from two photon energies per element, the TM/O ratio per voxel and its
     segmentation into target / oxygen-poor / oxygen-rich (seed2), overall and per shell."""
-    from .io.results import check_output_path, write_result
+    from .io.results import write_result
     from .report.maps import plot_map
     from .spectro.composition import composition_maps
 
@@ -780,7 +775,7 @@ def pores(
     """Porosity, pore sizes (equivalent diameter, local thickness) and connectivity (largest
     network, surface-connected vs isolated void) of a particle volume (seed2's cracks)."""
     from .io.images import read_stack
-    from .io.results import check_output_path, write_result
+    from .io.results import write_result
     from .report.maps import plot_map
     from .spectro.pores import pore_analysis
     from .units import parse_quantity
