@@ -206,7 +206,7 @@ def test_netcdf_absorbance_2d_and_3d_and_plain_hdf5(tmp_path):
 def test_netcdf_without_absorbance(tmp_path):
     xr.Dataset({"od": (("energy", "y", "x"), np.ones((2, 2, 2)))},
                coords={"energy": [1.0, 2.0]}).to_netcdf(tmp_path / "x.nc", engine="h5netcdf")
-    with pytest.raises(LithmapError, match="no variable 'absorbance'.*od"):
+    with pytest.raises(LithmapError, match="no dataset 'absorbance'.*od"):
         read_spectra(tmp_path / "x.nc")
 
 
@@ -318,3 +318,24 @@ def test_select_window_and_interpolation_never_extrapolate():
         interpolate_standards({"MnO": mno, "Mn2O3": shifted}, sample.energy)
     with pytest.raises(LithmapError, match="window 7000:7100 eV holds 0 energies"):
         select_window(mno, 7000, 7100)
+
+
+def test_a_nexus_nxdata_stack_is_read_with_its_energy_axis(tmp_path):
+    import h5py
+
+    from lithmap.spectro import read_spectra
+
+    e_kev = np.linspace(6.53, 6.58, 12)
+    stack = np.random.default_rng(0).random((12, 3, 4))
+    p = tmp_path / "scan.nxs.h5"
+    with h5py.File(p, "w") as f:
+        entry = f.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        data = entry.create_group("data")
+        data.attrs.update(NX_class="NXdata", signal="optical_density", axes=["photon_energy", ".", "."])
+        data["optical_density"] = stack
+        data["photon_energy"] = e_kev
+        data["photon_energy"].attrs["units"] = "keV"
+    ds = read_spectra(p)
+    np.testing.assert_allclose(ds.energy.values, e_kev * 1000)
+    np.testing.assert_array_equal(ds.mu.transpose("energy", ...).values, stack)

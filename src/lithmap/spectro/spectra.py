@@ -475,17 +475,15 @@ def read_absorbance(path) -> xr.DataArray:
     (energy, z, y, x) and an ``energy`` coordinate (eV, or keV when its ``units`` say so).
 
     Plain HDF5 files (no NetCDF dimensions) need datasets ``absorbance`` and ``energy``; the
-    first axis of ``absorbance`` is the energy.
+    first axis of ``absorbance`` is the energy. A NeXus file instead gives its stack as the
+    ``signal`` of an NXdata group, the first of its ``axes`` being the energy (eV or keV).
     """
     p = _require_file(path, "absorbance file")
     src = f"absorbance file {str(p)!r}"
     da = None
     try:
         with xr.open_dataset(p, engine="h5netcdf", phony_dims="access") as ds:
-            if "absorbance" not in ds.variables:
-                names = ", ".join(map(str, ds.variables))
-                raise LithmapError(f"{src} has no variable 'absorbance' (variables: {names})")
-            if "energy" in ds["absorbance"].dims:
+            if "absorbance" in ds.variables and "energy" in ds["absorbance"].dims:
                 da = ds["absorbance"].load()
     except LithmapError:
         raise
@@ -505,21 +503,55 @@ def read_absorbance(path) -> xr.DataArray:
     return da
 
 
+def _text(v) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _nexus_signal(f):
+    """``(signal, energy, units)`` of the first NeXus NXdata group (depth first) whose ``signal``
+    attribute names a 3D/4D dataset and whose first axis (``axes`` attribute, or a dataset named
+    energy) gives the photon energies; None when there is none."""
+    found = []
+
+    def visit(name, obj):
+        if found or not hasattr(obj, "keys") or _text(obj.attrs.get("NX_class", "")) != "NXdata":
+            return
+        sig = obj.attrs.get("signal")
+        if sig is None or _text(sig) not in obj or obj[_text(sig)].ndim not in (3, 4):
+            return
+        axes = obj.attrs.get("axes")
+        first = _text(axes[0] if axes is not None and not isinstance(axes, (str, bytes)) else axes) if axes is not None \
+            else "energy"
+        first = first.split(":")[0]
+        if first not in obj:
+            return
+        energy = obj[first]
+        found.append((obj[_text(sig)][()], energy[()], _text(energy.attrs.get("units", "eV"))))
+
+    f.visititems(visit)
+    return found[0] if found else None
+
+
 def _read_absorbance_h5py(p: Path, src: str) -> xr.DataArray:
     import h5py
 
     try:
         with h5py.File(p, "r") as f:
             if "absorbance" not in f:
-                raise LithmapError(f"{src} has no dataset 'absorbance' (top level: {', '.join(f.keys())})")
-            a = f["absorbance"][()]
-            if "energy" in f:
-                e = f["energy"][()]
-                units = f["energy"].attrs.get("units", "eV")
-            elif "energy" in f["absorbance"].attrs:
-                e, units = f["absorbance"].attrs["energy"], "eV"
+                nx = _nexus_signal(f)
+                if nx is None:
+                    raise LithmapError(f"{src} has no dataset 'absorbance' and no NeXus NXdata group with a signal "
+                                       f"(top level: {', '.join(f.keys())})")
+                a, e, units = nx
             else:
-                raise LithmapError(f"{src} has no 'energy' dataset beside 'absorbance'")
+                a = f["absorbance"][()]
+                if "energy" in f:
+                    e = f["energy"][()]
+                    units = f["energy"].attrs.get("units", "eV")
+                elif "energy" in f["absorbance"].attrs:
+                    e, units = f["absorbance"].attrs["energy"], "eV"
+                else:
+                    raise LithmapError(f"{src} has no 'energy' dataset beside 'absorbance'")
     except LithmapError:
         raise
     except Exception as exc:
