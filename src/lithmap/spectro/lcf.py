@@ -189,7 +189,6 @@ def _stats_first(B, A, proj, bb):  # pragma: no cover - compiled
     """Pixels on columns of B (n, npix): blocks of pixels are transposed into a small buffer
     (in cache) and reduced like :func:`_stats_last`."""
     n, npix = B.shape
-    k = A.shape[1]
     AT = np.ascontiguousarray(A.T)
     blk = 256
     buf = np.empty((blk, n))
@@ -198,22 +197,7 @@ def _stats_first(B, A, proj, bb):  # pragma: no cover - compiled
         for e in range(n):
             for q in range(m):
                 buf[q, e] = B[e, p0 + q]
-        for q in range(m):
-            row = buf[q]
-            for j in range(k):
-                a = AT[j]
-                s = 0.0
-                for e in range(n):
-                    s += a[e] * row[e]
-                proj[p0 + q, j] = s
-            s1 = 0.0
-            s2 = 0.0
-            for e in range(n):
-                x = row[e]
-                s1 += x
-                s2 += x * x
-            proj[p0 + q, k] = s1
-            bb[p0 + q] = s2
+        _stats_last(buf[:m], AT, proj[p0:p0 + m], bb[p0:p0 + m])
 
 
 def _sufficient_stats(arr, axis, A, *, use_numba=None):
