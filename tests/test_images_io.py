@@ -12,7 +12,6 @@ from PIL import Image
 from lithmap.errors import LithmapError
 from lithmap.io import images
 from lithmap.io.images import (
-    frame_quality,
     frame_times,
     natural_key,
     read_frame_times,
@@ -422,35 +421,6 @@ def test_frame_times_precedence_and_checks(tmp_path):
         frame_times(meta, 3, interval=-1)
     with pytest.raises(LithmapError, match="'m.tif' records no frame times"):
         frame_times({"source": "m.tif"}, 3)
-
-
-# -- frame quality ------------------------------------------------------------------------------
-
-
-def test_frame_quality_numpy_and_dask(tmp_path, movie):
-    import dask.array as da
-
-    s = movie.copy()
-    s[1, :3, :2] = 65535
-    s[4, 0, 0] = 65535
-    q = frame_quality(s)
-    expected = (s == 65535).sum(axis=(1, 2))
-    assert q.saturation == 65535 and q.saturated_pixels.tolist() == expected.tolist()
-    assert q.nan_pixels.tolist() == [0] * 6
-    assert frame_quality(da.from_array(s, chunks=(4, 32, 40))).saturated_pixels.tolist() == expected.tolist()
-    assert frame_quality(s, saturation=59000).saturated_pixels.tolist() == (s >= 59000).sum(axis=(1, 2)).tolist()
-    f = s.astype(float)
-    f[2, 5, 5] = np.nan
-    f[2, 6, 6] = np.inf
-    for arr in (f, da.from_array(f, chunks=(2, 32, 40))):
-        qf = frame_quality(arr)
-        assert qf.nan_pixels.tolist() == [0, 0, 2, 0, 0, 0] and qf.saturation is None
-        assert qf.saturated_pixels.tolist() == [0] * 6
-    # lazily read files work the same
-    p = tmp_path / "m.tif"
-    tifffile.imwrite(p, s, compression="zlib", metadata={"axes": "TYX"})
-    lazy, _ = read_stack(p, lazy=True, chunk_frames=4)
-    assert frame_quality(lazy).saturated_pixels.tolist() == expected.tolist()
 
 
 def test_lazy_uncompressed_tiff_is_memory_mapped(tmp_path, movie):

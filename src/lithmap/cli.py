@@ -423,7 +423,7 @@ def contrast(
             raise LithmapError(f"reference_time={reference_time!r} is outside the movie ({t[0]:g}-{t[-1]:g} s)")
         reference = int(np.argmin(np.abs(t - tr)))
     reference = 0 if reference is None else reference
-    m = _read_mask(mask) if mask is not None else None
+    m = _read_mask(mask, image=True) if mask is not None else None
     with _progress(float(stack.shape[0] * (2 if register else 1)), label="frames", unit="", absolute=False) as advance:
         ds = contrast_movie(stack, t, reference=reference, pixel_size=px, mask=m, line=profile,
                             particles=particles, register=register, flicker=flicker, saturation=saturation,
@@ -490,21 +490,22 @@ def _available_memory() -> int:
     return min(limits)
 
 
-def _read_mask(path: Path) -> np.ndarray:
+def _read_mask(path: Path, *, image: bool = False) -> np.ndarray:
+    """A mask image or volume (non-zero = inside); ``image`` requires one 2D image."""
     from .io.images import read_stack
 
     img, _ = read_stack(path, require_stack=False)
-    if img.ndim != 2:
+    if image and img.ndim != 2:
         raise LithmapError(f"mask {str(path)!r} has shape {img.shape}; expected one 2D image")
     return np.asarray(img) > 0
 
 
-def _read_movie(movie: str, *, lazy: bool = False):
+def _read_movie(movie: str, *, lazy: bool = False, require_stack: bool = True):
     """``(stack, meta)`` from any movie source, or the shipped synthetic example for 'example'."""
     from .io.images import read_stack
 
     path = str(resources.files("lithmap") / "data" / "example_movie.tif") if movie == "example" else movie
-    return read_stack(path, lazy=lazy)
+    return read_stack(path, lazy=lazy, require_stack=require_stack)
 
 
 @app.command()
@@ -523,10 +524,7 @@ def particles(
     if out is not None:
 
         _outputs(out, overwrite=False, inputs=[movie], figure=False)
-    from .io.images import read_stack
-
-    path = str(resources.files("lithmap") / "data" / "example_movie.tif") if movie == "example" else movie
-    stack, meta = read_stack(path, lazy=True, require_stack=False)
+    stack, meta = _read_movie(movie, lazy=True, require_stack=False)
     frame = np.asarray(stack[0] if stack.ndim == 3 else stack)
     px = parse_quantity(pixel_size, "m", name="pixel_size") if pixel_size else meta.get("pixel_size_m")
     _, table = find_particles(frame, min_area=min_area, exclude_edge=exclude_edge, pixel_size=px)
@@ -589,7 +587,7 @@ def lcf(
     figure = _outputs(out, overwrite=overwrite, inputs=[*samples, *(x.rsplit(":", 1)[0] for x in standard), energies, mask])
     ds = lcf_from_files(samples if len(samples) > 1 else samples[0], list(standard), window=window,
                         energies=str(energies) if energies else None, normalize=normalize,
-                        sum_to_one=not free_sum, offset=offset, mask=_read_mask_any(mask) if mask else None)
+                        sum_to_one=not free_sum, offset=offset, mask=_read_mask(mask) if mask else None)
     write_result(ds, out, overwrite=overwrite)
     mv = ds["mean_valence"].values
     finite = mv[np.isfinite(mv)]
@@ -633,13 +631,6 @@ def _read_field(source: str, variable: str | None):
     return np.asarray(img, float), None, meta.get("pixel_size_m")
 
 
-def _read_mask_any(path: Path) -> np.ndarray:
-    from .io.images import read_stack
-
-    img, _ = read_stack(path, require_stack=False)
-    return np.asarray(img) > 0
-
-
 @app.command()
 @friendly
 def shells(
@@ -671,7 +662,7 @@ def shells(
             raise LithmapError(f"{source!r} has shape {field.shape}; shells need a 2D map or a 3D volume")
         finite = np.isfinite(field)
     if mask is not None:
-        m = _read_mask_any(mask)
+        m = _read_mask(mask)
     elif m is None or m.shape != finite.shape:
         m = finite
     ds = shell_statistics(field, m, n)
@@ -751,7 +742,7 @@ def composition(
 
         vs = parse_quantity(voxel_size, "m", name="voxel_size")
     ds = composition_maps({e: i for e, i, _ in specs}, {e: en for e, _, en in specs}, target=target, threshold=thr,
-                          mask=_read_mask_any(mask) if mask else None, method=method, path_length=vs, pixel_size=vs)
+                          mask=_read_mask(mask) if mask else None, method=method, path_length=vs, pixel_size=vs)
     write_result(ds, out, overwrite=overwrite)
     with _all_or_nothing(out):
         fig = plot_map(ds["phase"].values, figure, title=f"TM/O phases (±{100 * thr:g} %)", label="",
@@ -783,7 +774,7 @@ def pores(
     figure = _outputs(out, overwrite=overwrite, inputs=[volume, envelope])
     vol, meta = read_stack(volume, require_stack=False)
     vs = parse_quantity(voxel_size, "m", name="voxel_size") if voxel_size else meta.get("pixel_size_m")
-    ds = pore_analysis(np.asarray(vol), envelope=_read_mask_any(envelope) if envelope else None, threshold=threshold,
+    ds = pore_analysis(np.asarray(vol), envelope=_read_mask(envelope) if envelope else None, threshold=threshold,
                        closing=closing, voxel_size=vs)
     write_result(ds, out, overwrite=overwrite)
     with _all_or_nothing(out):

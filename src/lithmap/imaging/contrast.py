@@ -43,9 +43,9 @@ def _is_lazy(stack) -> bool:
     return type(stack).__module__.split(".")[0] == "dask"
 
 
-def _read(stack, a: int, b: int, dtype=float) -> np.ndarray:
-    """Frames a..b-1 as a new float array (reads only those frames from a lazy or on-disk array)."""
-    return np.array(stack[a:b], dtype=dtype)
+def _read(stack, a: int, b: int) -> np.ndarray:
+    """Frames a..b-1 as a new float64 array (reads only those frames from a lazy or on-disk array)."""
+    return np.array(stack[a:b], dtype=float)
 
 
 def _chunks(n: int, size: int):
@@ -75,8 +75,9 @@ def frame_drift(stack, *, reference: int = 0, upsample: int = 20, chunk_frames: 
     n = s.shape[0]
     if not 0 <= reference < n:
         raise LithmapError(f"reference={reference!r} is outside the movie (frames 0-{n - 1})")
-    sil = _silhouette(_read(s, reference, reference + 1)[0])
-    ref_sil = sil(_read(s, reference, reference + 1)[0])
+    ref = _read(s, reference, reference + 1)[0]
+    sil = _silhouette(ref)
+    ref_sil = sil(ref)
     drift = np.zeros((n, 2))
     for a, b in _chunks(n, chunk_frames):
         for k, f in enumerate(_read(s, a, b), start=a):

@@ -45,8 +45,9 @@ open file handle kept by the array (under a lock); frame folders read their file
 Damaged files (truncated data, a broken page chain, missing bytes) are detected up front.
 
 Frame times for an analysis come from :func:`frame_times` (explicit CSV > explicit interval >
-file times > file interval); :func:`read_frame_times` reads a CSV of time stamps;
-:func:`frame_quality` counts NaN and saturated pixels per frame.
+file times > file interval); :func:`read_frame_times` reads a CSV of time stamps.
+NaN and saturated pixels are counted (and masked) by the contrast pipeline itself
+(``bad_pixels`` of :func:`lithmap.imaging.contrast_movie`).
 """
 
 from __future__ import annotations
@@ -60,13 +61,12 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import LithmapError
 
-__all__ = ["FrameQuality", "frame_quality", "frame_times", "natural_key", "read_frame_times", "read_stack"]
+__all__ = ["frame_times", "natural_key", "read_frame_times", "read_stack"]
 
 _FRAME_SUFFIXES = (".tif", ".tiff", ".png")
 _MAX_CHUNK_FRAMES = 64
@@ -249,60 +249,6 @@ def frame_times(meta: dict, n_frames: int, *, interval: float | None = None, tim
         raise LithmapError(f"{what} is not increasing: time {k} = {times[k]:g} s does not exceed "
                            f"time {k - 1} = {times[k - 1]:g} s")
     return np.asarray(times, dtype=float)
-
-
-class FrameQuality(NamedTuple):
-    """Per-frame pixel counts from :func:`frame_quality`."""
-
-    nan_pixels: np.ndarray  #: (time,) pixels that are NaN or infinite
-    saturated_pixels: np.ndarray  #: (time,) pixels at or above ``saturation``
-    saturation: float | None  #: the level used (None: not counted, float stack without a level)
-
-
-def frame_quality(stack, *, saturation: float | None = None) -> FrameQuality:
-    """Count NaN (or infinite) and saturated pixels in each frame of a (time, y, x) stack.
-
-    ``saturation`` defaults to the dtype's maximum for integer stacks; float stacks count
-    saturated pixels only when it is given. Works on numpy arrays and, chunk by chunk, on dask
-    arrays (one pass over the data). A (y, x) image counts as one frame.
-
-    >>> q = frame_quality(np.array([[[0, 65535]], [[1, 2]]], dtype=np.uint16))
-    >>> q.saturated_pixels.tolist(), q.nan_pixels.tolist()
-    ([1, 0], [0, 0])
-    """
-    dtype = np.dtype(stack.dtype)
-    if stack.ndim == 2:
-        stack = stack[None]
-    if stack.ndim != 3:
-        raise LithmapError(f"stack of shape {tuple(stack.shape)} is invalid; expected frames (time, y, x)")
-    if saturation is None and dtype.kind in "iu":
-        saturation = np.iinfo(dtype).max
-    if saturation is not None:
-        s = float(saturation)
-        if math.isnan(s):
-            raise LithmapError(f"saturation={saturation!r} is invalid; expected a number")
-        saturation = s
-    floating = dtype.kind in "fc"
-    n = stack.shape[0]
-    if not isinstance(stack, np.ndarray) and hasattr(stack, "dask"):
-        import dask
-        import dask.array as da
-
-        bad = (~da.isfinite(stack)).sum(axis=(1, 2)) if floating else da.zeros(n, dtype=np.int64, chunks=stack.chunks[0])
-        sat = ((stack >= saturation).sum(axis=(1, 2)) if saturation is not None
-               else da.zeros(n, dtype=np.int64, chunks=stack.chunks[0]))
-        bad, sat = dask.compute(bad, sat)
-    else:
-        stack = np.asarray(stack)
-        bad, sat = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-        step = max(1, _CHUNK_BYTES // max(1, stack[0].nbytes))  # bound the temporaries
-        for i in range(0, n, step):
-            block = stack[i:i + step]
-            if floating:
-                bad[i:i + step] = (~np.isfinite(block)).sum(axis=(1, 2))
-            if saturation is not None:
-                sat[i:i + step] = (block >= saturation).sum(axis=(1, 2))
-    return FrameQuality(np.asarray(bad, dtype=np.int64), np.asarray(sat, dtype=np.int64), saturation)
 
 
 # ---------------------------------------------------------------------------------------------
