@@ -39,8 +39,8 @@ def main():
 
     res["gitt_40_pulses_s"] = best(gitt, n=5)
 
-    from galvani import BioLogic
     import NewareNDA
+    from galvani import BioLogic
 
     def raw_mpr(p):
         with warnings.catch_warnings():

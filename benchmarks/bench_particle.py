@@ -61,14 +61,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
+import pybamm  # noqa: E402
 import scipy  # noqa: E402
 
 import lithmap as lm  # noqa: E402
+import pybamm_particle as pb  # noqa: E402
 from lithmap.physics.engine import run_batch  # noqa: E402
 from lithmap.physics.simulate import resolve_material  # noqa: E402
-
-import pybamm  # noqa: E402
-import pybamm_particle as pb  # noqa: E402
 
 THETA0 = pb.THETA0
 THETA_STOP = pb.THETA_STOP
@@ -227,7 +226,7 @@ def machine_info():
         "lithmap_src_uncommitted_changes": dirty,
         "thread_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
                        if k in os.environ},
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from analytic import disc_theta, sphere_theta
 
 import lithmap as lm
+from analytic import disc_theta, sphere_theta
 
 R = 1e-6
 D = 1e-15  # tau = D t / R^2 = 1e-3 t

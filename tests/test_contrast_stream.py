@@ -339,7 +339,7 @@ def test_contrast_cli_reports_masked_pixels_and_calibrates_lazily(tmp_path):
     bad = tmp_path / "bad.nc"
     notimage = tmp_path / "notes.tif"
     notimage.write_text("this is not a TIFF\n")
-    for extra, message in ((["--mask", str(tmp_path / "m.png")], "mask is empty"), ([], None)):
+    for extra, message in ((["--mask", str(tmp_path / "m.png")], "is empty"), ([], None)):
         if extra:
             from PIL import Image
 

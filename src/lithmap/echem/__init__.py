@@ -1,6 +1,11 @@
-"""Electrochemistry: cycler records, cycling analysis (segments, capacities, CE, dQ/dV), GITT, PITT."""
-from .cycling import analyse_cycles, dqdv, segment
-from .gitt import analyse_gitt, read_gitt_csv
-from .pitt import analyse_pitt
+"""Electrochemistry: cycling analysis (segments, capacities, CE, dQ/dV), GITT, PITT."""
 
-__all__ = ["analyse_cycles", "analyse_gitt", "analyse_pitt", "dqdv", "read_gitt_csv", "segment"]
+#: Public names of this room (name → module); ``lithmap`` exports them too.
+EXPORTS = {
+    "analyse_cycles": "cycling", "dqdv": "cycling", "segment": "cycling",
+    "analyse_gitt": "gitt", "read_gitt_csv": "gitt", "analyse_pitt": "pitt",
+}
+
+from .._lazy import attach  # noqa: E402
+
+__getattr__, __dir__, __all__ = attach(__name__, EXPORTS)

@@ -1,4 +1,13 @@
-"""Operando image analysis: registration, particle masks, total contrast."""
-from .contrast import contrast_movie, particle_mask, register_stack
+"""Operando image analysis: registration, particle masks, total contrast, rings, calibration."""
 
-__all__ = ["contrast_movie", "particle_mask", "register_stack"]
+#: Public names of this room (name → module); ``lithmap`` exports them too.
+EXPORTS = {
+    "contrast_movie": "contrast", "register_stack": "contrast", "particle_mask": "contrast",
+    "find_particles": "regions", "equal_area_rings": "regions",
+    "synchronise": "calibration", "calibrate_theta": "calibration", "theta_from_log": "calibration",
+    "theta_from_charge": "calibration", "apply_calibration": "calibration",
+}
+
+from .._lazy import attach  # noqa: E402
+
+__getattr__, __dir__, __all__ = attach(__name__, EXPORTS)

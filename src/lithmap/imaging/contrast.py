@@ -27,6 +27,7 @@ from ..errors import LithmapError
 from .profiles import axis_line, line_sampler, sample_line
 from .regions import equal_area_rings, find_particles
 
+
 def _check_stack(stack):
     shape = getattr(stack, "shape", None)
     if shape is None:

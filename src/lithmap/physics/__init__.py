@@ -1,1 +1,16 @@
 """Particle physics: materials, geometry, protocols and the diffusion engine."""
+
+#: Public names of this room (name → module); ``lithmap`` exports them too.
+EXPORTS = {
+    "SolverOptions": "engine",
+    "Cylinder": "geometry", "Disc": "geometry", "Ellipse": "geometry", "Polygon": "geometry", "Sphere": "geometry",
+    "from_mask": "geometry", "parse_shape": "geometry",
+    "ConstantDiffusivity": "materials", "FunctionDiffusivity": "materials", "Material": "materials",
+    "TabulatedDiffusivity": "materials", "get_material": "materials", "nmc811": "materials",
+    "Step": "protocol", "parse_protocol": "protocol",
+    "simulate": "simulate", "sweep": "simulate",
+}
+
+from .._lazy import attach  # noqa: E402
+
+__getattr__, __dir__, __all__ = attach(__name__, EXPORTS)

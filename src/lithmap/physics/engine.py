@@ -29,9 +29,9 @@ from scipy.linalg import lapack
 from scipy.sparse.linalg import splu
 
 from ..errors import LithmapError, SolverError
+from . import _kernels
 from .materials import FARADAY, GAS_CONSTANT, Material
 from .mesh import Mesh
-from . import _kernels
 from .protocol import Step
 
 GAMMA = 2.0 - np.sqrt(2.0)

@@ -259,7 +259,7 @@ def from_mask(mask, pixel_size: float, *, source: str = "mask") -> MaskShape:
 def parse_shape(text: str, *, pixel_size: float | None = None):
     """Parse the CLI shape: ``sphere:8um``, ``cylinder:1um``, ``disc:1um``, ``ellipse:2umx1.2um``
     (semi-axes) or a mask image path (needs ``pixel_size``)."""
-    from ..units import parse_quantity
+    from ..io.units import parse_quantity
 
     s = text.strip()
     m = re.fullmatch(r"(?i)(sphere|cylinder|disc|disk|ellipse):(.+)", s)

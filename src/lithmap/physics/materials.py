@@ -107,7 +107,7 @@ class TabulatedDiffusivity(Diffusivity):
         return d, np.where(tc == theta, d * slope, 0.0)
 
     @classmethod
-    def from_csv(cls, path: str | Path) -> "TabulatedDiffusivity":
+    def from_csv(cls, path: str | Path) -> TabulatedDiffusivity:
         """Read a CSV with columns ``theta`` and ``diffusivity_m2_s`` (other columns ignored).
 
         Rows whose diffusivity is empty or not a number are skipped (a GITT table marks
@@ -271,7 +271,7 @@ class Material:
             )
         return "1C moves the whole particle's theta by 1 in one hour"
 
-    def replace(self, **changes) -> "Material":
+    def replace(self, **changes) -> Material:
         return dataclasses.replace(self, **changes)
 
 

@@ -52,7 +52,7 @@ class Step:
     def __repr__(self):
         return f"Step({self.text!r})"
 
-    def with_c_rate(self, practical_capacity_mAh_g: float | None) -> "Step":
+    def with_c_rate(self, practical_capacity_mAh_g: float | None) -> Step:
         """Resolve a specific current (mA/g) into a C-rate."""
         if self.specific_current is None:
             return self

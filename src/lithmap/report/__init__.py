@@ -1,4 +1,8 @@
 """Figures and reports."""
-from .plots import plot_simulation
 
-__all__ = ["plot_simulation"]
+#: Public names of this room (name → module); ``lithmap`` exports them too.
+EXPORTS = {"plot_simulation": "plots"}
+
+from .._lazy import attach  # noqa: E402
+
+__getattr__, __dir__, __all__ = attach(__name__, EXPORTS)

@@ -1,0 +1,145 @@
+"""Particle masks: one reader and one rule for every command that takes a mask.
+
+**The rule.** A pixel (or voxel) belongs to the particle when its value is above half of the
+image's maximum. For the usual binary masks (0/1, 0/255, 0/65535, True/False) that is "non-zero";
+for anti-aliased or probability masks it is the 50 % level, so a soft edge does not grow the
+particle. RGB(A) images are averaged over their colour channels first. A mask may also be the
+``mask`` variable of a lithmap result (``lithmap contrast`` writes one); then its own ``y``/``x``
+coordinates are kept, so a simulation of it lands on exactly the movie's grid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import LithmapError
+
+__all__ = ["as_mask", "read_mask"]
+
+_RESULT_SUFFIXES = (".nc", ".nc4", ".zarr")
+
+
+def as_mask(values, *, source: str = "mask") -> np.ndarray:
+    """Boolean particle mask from an array by lithmap's one rule (above half the maximum).
+
+    Parameters
+    ----------
+    values : array_like
+        A 2D image or 3D volume (bool, integer or float; an RGB(A) image is averaged over colour).
+    source : str
+        What the mask is, for error messages.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+
+    Examples
+    --------
+    >>> as_mask([[0, 255], [255, 0]])
+    array([[False,  True],
+           [ True, False]])
+    >>> as_mask([[0.0, 0.4], [0.6, 1.0]])
+    array([[False, False],
+           [ True,  True]])
+    """
+    m = np.asarray(values)
+    if m.dtype == bool:
+        return m
+    if m.ndim == 3 and m.shape[-1] in (3, 4) and m.shape[0] > 4:
+        m = m[..., :3].mean(axis=-1)
+    m = m.astype(float)
+    if np.isnan(m).any():
+        m = np.where(np.isnan(m), 0.0, m)
+    top = float(m.max()) if m.size else 0.0
+    if not top > 0:
+        raise LithmapError(f"mask {source!r} is empty (no pixel above zero)")
+    return m > 0.5 * top
+
+
+def read_mask(path, *, pixel_size: float | None = None, ndim: int | None = 2) -> xr.DataArray:
+    """Read a particle mask as a boolean DataArray.
+
+    Parameters
+    ----------
+    path : str, Path or xarray.DataArray
+        A mask image (PNG, TIFF, BMP), a volume (TIFF stack, ``file.h5:/dataset``), a lithmap
+        result with a ``mask`` variable (``.nc``/``.zarr``), or a DataArray (returned as a mask).
+    pixel_size : float, optional
+        Pixel size in m for an image that does not record one. Without it, coordinates are
+        pixel indices (``units`` attr ``"pixel"``).
+    ndim : int or None
+        Required number of dimensions: 2 (the default, an image ``(y, x)``), 3 (a volume
+        ``(z, y, x)``) or None for either.
+
+    Returns
+    -------
+    xarray.DataArray of bool
+        Dims ``(y, x)`` or ``(z, y, x)``, coordinates in m (or pixels), attrs ``source`` and
+        ``rule``.
+
+    Raises
+    ------
+    LithmapError
+        Missing or unreadable file, wrong number of dimensions, or an empty mask.
+
+    Examples
+    --------
+    >>> import lithmap
+    >>> m = read_mask(lithmap.example_file("example_particle.png"), pixel_size=50e-9)
+    >>> m.dims, m.dtype.name, int(m.sum()) > 100
+    (('y', 'x'), 'bool', True)
+    >>> float(m.x[1] - m.x[0])
+    5e-08
+    """
+    if isinstance(path, xr.DataArray):
+        da = path
+        source = str(da.attrs.get("source", da.name or "mask"))
+        values = as_mask(da.values, source=source)
+        out = xr.DataArray(values, dims=da.dims, coords={k: v for k, v in da.coords.items() if k in da.dims},
+                           name="mask", attrs={"source": source})
+        return _finish(out, ndim, source)
+    text = str(path)
+    p = Path(text.split(".h5:")[0] + ".h5" if ".h5:" in text else text)
+    if not p.exists():
+        raise LithmapError(f"mask file {text!r} does not exist")
+    if p.suffix.lower() in _RESULT_SUFFIXES:
+        from .results import read_result
+
+        ds = read_result(p)
+        if "mask" not in ds:
+            raise LithmapError(f"result {text!r} has no 'mask' variable; it has {sorted(ds.data_vars)}")
+        da = ds["mask"]
+        out = xr.DataArray(as_mask(da.values, source=text), dims=da.dims,
+                           coords={k: v for k, v in da.coords.items() if k in da.dims}, name="mask",
+                           attrs={"source": text})
+        return _finish(out, ndim, text)
+    from .images import read_stack
+
+    img, meta = read_stack(text, require_stack=False)
+    img = np.asarray(img)
+    if img.ndim == 3 and img.shape[-1] in (3, 4) and img.shape[0] > 4:  # RGB(A) picture of a mask
+        img = img[..., :3].mean(axis=-1)
+    values = as_mask(img, source=text)
+    px = pixel_size if pixel_size is not None else meta.get("pixel_size_m")
+    dims = ("y", "x") if values.ndim == 2 else ("z", "y", "x")[-values.ndim:]
+    coords = {}
+    for d, n in zip(dims, values.shape):
+        if px:
+            coords[d] = (d, np.arange(n) * float(px), {"units": "m"})
+        else:
+            coords[d] = (d, np.arange(n, dtype=float), {"units": "pixel"})
+    out = xr.DataArray(values, dims=dims, coords=coords, name="mask", attrs={"source": text})
+    return _finish(out, ndim, text)
+
+
+def _finish(da: xr.DataArray, ndim: int | None, source: str) -> xr.DataArray:
+    if ndim is not None and da.ndim != ndim:
+        want = "one 2D image (y, x)" if ndim == 2 else "a 3D volume (z, y, x)"
+        raise LithmapError(f"mask {source!r} has shape {da.shape}; expected {want}")
+    if not da.values.any():
+        raise LithmapError(f"mask {source!r} is empty (no particle pixels)")
+    da.attrs["rule"] = "particle = value above half the image maximum"
+    return da
