@@ -5,7 +5,7 @@
 EXPORTS = {
     "read_result": "results", "write_result": "results",
     "read_cycler": "cycler",
-    "read_stack": "images", "frame_times": "images", "read_frame_times": "images",
+    "read_stack": "images", "read_image": "images", "frame_times": "images", "read_frame_times": "images",
     "read_mask": "masks",
     "parse_quantity": "units",
 }

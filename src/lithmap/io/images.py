@@ -66,7 +66,7 @@ import numpy as np
 
 from ..errors import LithmapError
 
-__all__ = ["frame_times", "natural_key", "read_frame_times", "read_stack"]
+__all__ = ["frame_times", "natural_key", "read_frame_times", "read_image", "read_stack"]
 
 _FRAME_SUFFIXES = (".tif", ".tiff", ".png")
 _MAX_CHUNK_FRAMES = 64
@@ -124,6 +124,46 @@ def read_stack(path, *, lazy: bool = False, require_stack: bool = True,
         return src.read_all(), src.meta
     finally:
         src.close()
+
+
+def read_image(path, *, pixel_size: float | None = None) -> "xr.DataArray":
+    """Read one image (y, x) or volume (z, y, x) — a map, a mask, a tomogram — as a DataArray.
+
+    Parameters
+    ----------
+    path : str or Path
+        PNG/TIFF image, TIFF stack (a volume), or HDF5 ``file.h5:/dataset``.
+    pixel_size : float, optional
+        Pixel (voxel) size in m, when the file does not record it. Without either, coordinates
+        are pixel indices (``units`` attr ``"pixel"``).
+
+    Returns
+    -------
+    xarray.DataArray
+        The values as stored, dims ``(y, x)`` or ``(z, y, x)``, coordinates in m (or pixels),
+        attrs ``source``, ``format`` and, when known, ``pixel_size`` (m).
+
+    Examples
+    --------
+    >>> import lithmap
+    >>> img = read_image(lithmap.example_file("example_particle.png"), pixel_size=50e-9)
+    >>> img.dims, img.shape
+    (('y', 'x'), (56, 56))
+    """
+    import xarray as xr
+
+    values, meta = read_stack(path, require_stack=False)
+    values = np.asarray(values)
+    px = pixel_size if pixel_size is not None else meta.get("pixel_size_m")
+    dims = ("z", "y", "x")[-values.ndim:] if values.ndim in (2, 3) else None
+    if dims is None:
+        raise LithmapError(f"image {str(path)!r} has shape {values.shape}; expected an image (y, x) or a volume (z, y, x)")
+    coords = {d: (d, np.arange(n) * float(px) if px else np.arange(n, dtype=float), {"units": "m" if px else "pixel"})
+              for d, n in zip(dims, values.shape)}
+    attrs = {"source": str(path), "format": meta.get("format", "")}
+    if px:
+        attrs["pixel_size"] = float(px)
+    return xr.DataArray(values, dims=dims, coords=coords, attrs=attrs)
 
 
 def natural_key(text) -> tuple:
