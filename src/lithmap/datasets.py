@@ -19,6 +19,13 @@ EXAMPLE_PIXEL_SIZE = 50e-9
 def example_files() -> list[str]:
     """Names of the shipped example files.
 
+    Returns
+    -------
+    list of str
+        File names to pass to :func:`example_file`.
+
+    Examples
+    --------
     >>> "example_movie.tif" in example_files()
     True
     """

@@ -37,7 +37,14 @@ def _default_mode(path) -> None:
 
 
 def check_output_path(path, *, overwrite: bool = False) -> Path:
-    """Fail early (before any work) when ``path`` exists and ``overwrite`` is False."""
+    """Fail early (before any work) when ``path`` exists and ``overwrite`` is False, or when its
+    folder does not exist.
+
+    >>> check_output_path("no/such/folder/run.nc")
+    Traceback (most recent call last):
+    ...
+    lithmap.errors.LithmapError: output folder 'no/such/folder' does not exist
+    """
     p = Path(path)
     if p.exists() and not overwrite:
         raise LithmapError(f"output {str(p)!r} already exists; pass --overwrite to replace it")
@@ -47,9 +54,41 @@ def check_output_path(path, *, overwrite: bool = False) -> Path:
 
 
 def write_result(ds: xr.Dataset, path, *, overwrite: bool = False) -> Path:
-    """Write ``ds`` to ``path`` (NetCDF; Zarr when the name ends in ``.zarr``) via a temporary
-    file or folder beside it, so a failed write leaves nothing behind and an existing result is
-    replaced only when ``overwrite``."""
+    """Write a result Dataset to NetCDF, or to Zarr when the name ends in ``.zarr``.
+
+    The file is written to a temporary name beside ``path`` and moved into place, so a failed
+    write leaves nothing behind, and an existing result is replaced only when ``overwrite``.
+    Dask-backed variables stream to disk chunk by chunk. Booleans in attrs become 0/1 and
+    ``None`` attrs are dropped (NetCDF cannot store them).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The result (any lithmap function's output).
+    path : str or Path
+        ``run.nc`` (NetCDF via h5netcdf) or ``movie.zarr`` (a Zarr v2 store, a folder).
+    overwrite : bool
+        Replace an existing file or store.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    LithmapError
+        ``path`` exists and ``overwrite`` is False, or its folder does not exist.
+
+    Examples
+    --------
+    >>> import tempfile, xarray as xr
+    >>> ds = xr.Dataset({"theta": ("time", [0.97, 0.9])}, coords={"time": ("time", [0.0, 60.0], {"units": "s"})})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = write_result(ds, f"{d}/run.nc")
+    ...     float(read_result(p).theta[-1])
+    0.9
+    """
     p = check_output_path(path, overwrite=overwrite)
     ds = ds.copy()
     ds.attrs = _clean_attrs(ds.attrs)
@@ -89,7 +128,30 @@ def write_result(ds: xr.Dataset, path, *, overwrite: bool = False) -> Path:
 
 
 def read_result(path) -> xr.Dataset:
-    """Open a lithmap result file (loaded into memory)."""
+    """Read a lithmap result (NetCDF file or Zarr store) into memory.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by :func:`write_result` (or any NetCDF-4 / Zarr dataset).
+
+    Returns
+    -------
+    xarray.Dataset
+        Loaded into memory (the file is closed again).
+
+    Raises
+    ------
+    LithmapError
+        The file does not exist or is not readable NetCDF/Zarr (the message names it).
+
+    Examples
+    --------
+    >>> read_result("no/such/run.nc")
+    Traceback (most recent call last):
+    ...
+    lithmap.errors.LithmapError: result file 'no/such/run.nc' does not exist
+    """
     p = Path(path)
     if not p.exists():
         raise LithmapError(f"result file {str(p)!r} does not exist")
