@@ -4,12 +4,13 @@
 - A 250 000-row Neware .ndax (issue target < 1 s), written by tests/ndax_writer.py from the
   real file's framing with a 1 s-sampled CC-CV cycling series, parsed by lithmap, NewareNDA and
   navani in the same run.
-- Cycler parsing: lithmap.io.cycler.read_cycler against the raw reader it wraps (galvani for
+- Cycler parsing: lithmap.read_cycler against the raw reader it wraps (galvani for
   .mpr, NewareNDA for .ndax) and against navani's echem_file_loader, on the real files in
   tests/data/cycler. navani pins numpy < 2, so it runs in its own venv (benchmarks/.venv-navani,
   created on first use) as a subprocess of this same run.
 
-Run: .venv/bin/python benchmarks/bench_echem.py
+Run: .venv/bin/python benchmarks/bench_echem.py [--no-navani]   (navani columns NaN when skipped or
+when its venv cannot be built, e.g. offline)
 """
 
 import json
@@ -27,15 +28,14 @@ CYC = ROOT / "tests/data/cycler"
 
 
 
-def main():
-    from lithmap.echem import analyse_gitt, read_gitt_csv
-    from lithmap.io.cycler import read_cycler
+def main(navani: bool = True):
+    from lithmap import analyse_gitt, read_cycler
 
     res = {"machine": {"platform": platform.platform(), "python": platform.python_version(), "numpy": np.__version__}}
 
     def gitt():
-        t, e, i = read_gitt_csv(GITT, voltage_column="Positive electrode potential [V]")
-        return analyse_gitt(t, e, i, radius=5.22e-6)
+        rec = read_cycler(GITT, columns={"voltage": "Positive electrode potential [V]"})
+        return analyse_gitt(rec, radius=5.22e-6)
 
     res["gitt_40_pulses_s"] = best(gitt, n=5)
 
@@ -54,16 +54,16 @@ def main():
 
     big = _big_ndax(ROOT / "benchmarks" / "results" / "big_250k.ndax")
     rows = []
-    for name, raw in (("jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr", raw_mpr), ("00_test_04_MB_C01.mpr", raw_mpr),
-                      ("test.ndax", raw_ndax), (big, raw_ndax)):
+    for name, raw in (("jdb11-1_c3_gcpl_5cycles_2V-3p8V_C-24_data_C09.mpr", raw_mpr),
+                      ("00_test_04_MB_C01.mpr", raw_mpr), ("test.ndax", raw_ndax), (big, raw_ndax)):
         p = CYC / name if isinstance(name, str) else name
         name = p.name
         n = read_cycler(p).sizes["record"]
-        t_lm = best(lambda: read_cycler(p), n=5)
-        t_raw = best(lambda: raw(p), n=5)
+        t_lm = best(lambda p=p: read_cycler(p), n=5)
+        t_raw = best(lambda p=p, raw=raw: raw(p), n=5)
         rows.append({"file": name, "records": n, "lithmap_s": t_lm, "raw_reader_s": t_raw,
                      "lithmap_over_raw": t_lm / t_raw, "lithmap_records_per_s": n / t_lm})
-    nav = _navani([CYC / r["file"] if r["file"] != big.name else big for r in rows])
+    nav = _navani([CYC / r["file"] if r["file"] != big.name else big for r in rows]) if navani else {}
     for r in rows:
         r["navani_s"] = nav.get(r["file"], {}).get("seconds", float("nan"))
         r["navani_over_lithmap"] = r["navani_s"] / r["lithmap_s"]
@@ -104,13 +104,19 @@ def _navani(paths):
 
     venv = ROOT / "benchmarks" / ".venv-navani"
     py = venv / "bin" / "python"
-    if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "--quiet", "navani>=0.1.20,<0.2"], check=True)
-    out = subprocess.run([str(py), str(ROOT / "benchmarks" / "navani_parse.py"), *map(str, paths)],
-                         check=True, capture_output=True, text=True)
+    try:
+        if not py.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(py), "-m", "pip", "install", "--quiet", "navani>=0.1.20,<0.2"], check=True)
+        out = subprocess.run([str(py), str(ROOT / "benchmarks" / "navani_parse.py"), *map(str, paths)],
+                             check=True, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"navani skipped ({exc})")
+        return {}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(navani="--no-navani" not in sys.argv[1:])

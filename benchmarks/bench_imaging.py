@@ -1,7 +1,7 @@
 """Operando-movie timings and memory, side by side in one run (not tests).
 
 1. Speed: a 1 000-frame 512×512 uint16 stack through registration-free contrast + traces +
-   rings + kymograph (``contrast_movie(register=False)``, in memory), against plain numpy passes
+   rings + kymograph (``contrast_movie(movie, register=False)``, in memory), against plain numpy passes
    over the same stack in the same process: ``stack / ref - 1`` (the total contrast a user would
    write, allocating its float32 result like lithmap allocates its maps) and a pure read pass
    (``stack.sum()``). Issue target: lithmap ≤ 3× one plain numpy pass.
@@ -45,18 +45,21 @@ def movie(n, size=512, seed=0):
 
 
 def speed():
+    import xarray as xr
+
     from lithmap.imaging import contrast_movie
 
     stack, mask = movie(1000)
     t = np.arange(stack.shape[0]) * 10.0
+    labelled = xr.DataArray(stack, dims=("time", "y", "x"), coords={"time": ("time", t, {"units": "s"})})
     ref = stack[0].astype(np.float32)
     res = {"frames": stack.shape[0], "shape": list(stack.shape[1:]), "dtype": "uint16",
            "stack_GiB": stack.nbytes / 2**30}
     res["numpy_contrast_s"] = best(lambda: stack / ref - 1)
     res["numpy_sum_s"] = best(lambda: stack.sum(dtype=np.uint64))
-    res["lithmap_s"] = best(lambda: contrast_movie(stack, t, register=False, mask=mask))
-    res["lithmap_1_thread_s"] = best(lambda: contrast_movie(stack, t, register=False, mask=mask, workers=1))
-    res["lithmap_auto_mask_s"] = best(lambda: contrast_movie(stack, t, register=False), n=1)
+    res["lithmap_s"] = best(lambda: contrast_movie(labelled, register=False, mask=mask))
+    res["lithmap_1_thread_s"] = best(lambda: contrast_movie(labelled, register=False, mask=mask, workers=1))
+    res["lithmap_auto_mask_s"] = best(lambda: contrast_movie(labelled, register=False), n=1)
     res["ratio_vs_numpy_contrast"] = res["lithmap_s"] / res["numpy_contrast_s"]
     res["ratio_vs_numpy_sum"] = res["lithmap_s"] / res["numpy_sum_s"]
     res["ratio_1_thread_vs_numpy_contrast"] = res["lithmap_1_thread_s"] / res["numpy_contrast_s"]
@@ -68,9 +71,8 @@ import json, resource, sys, threading, time
 limit = int(sys.argv[2])
 resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 from lithmap.imaging import contrast_movie
-from lithmap.io.images import read_stack
+from lithmap.io.movies import read_movie
 from lithmap.io.results import write_result
-import numpy as np
 
 samples = []
 def rss():
@@ -89,14 +91,14 @@ def watch():
         time.sleep(0.25)
 threading.Thread(target=watch, daemon=True).start()
 t0 = time.perf_counter()
-stack, meta = read_stack(sys.argv[1], lazy=True)
-ds = contrast_movie(stack, np.arange(stack.shape[0]) * 10.0, register=False, chunk_frames=32)
+movie = read_movie(sys.argv[1], times=10.0, lazy=True)
+ds = contrast_movie(movie, register=False, chunk_frames=32)
 write_result(ds, sys.argv[3], overwrite=True)
 elapsed = time.perf_counter() - t0
 stop = True
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"seconds": elapsed, "peak_rss_bytes": peak, "samples": samples[::max(1, len(samples) // 40)],
-                  "frames": int(stack.shape[0])}))
+                  "frames": int(movie.shape[0])}))
 """
 
 
@@ -143,7 +145,8 @@ def main():
         st["peak_file_bytes"] = max(b["RssFile"] for _, b in st["samples"])
         print(f"stream: {st['stack_bytes'] / 2**30:.2f} GiB stack, limit {st['limit_bytes'] / 2**30:.2f} GiB, "
               f"{st['seconds']:.1f} s; peak RSS {st['peak_rss_bytes'] / 2**30:.2f} GiB = anonymous "
-              f"{st['peak_anon_bytes'] / 2**30:.2f} GiB + file-backed (mapped movie) {st['peak_file_bytes'] / 2**30:.2f} GiB; "
+              f"{st['peak_anon_bytes'] / 2**30:.2f} GiB + file-backed (mapped movie) "
+              f"{st['peak_file_bytes'] / 2**30:.2f} GiB; "
               f"anonymous at 10/25/50/75/100 % of the run "
               f"{[round(anon[int(f * (len(anon) - 1))] / 2**20) for f in (0.1, 0.25, 0.5, 0.75, 1.0)]} MiB")
     RESULTS.mkdir(exist_ok=True)

@@ -31,13 +31,13 @@ N_LARCH = 300
 
 
 def standards_matrix(n_energy=100):
-    from lithmap.spectro import interpolate_standards, normalize, read_xdi
+    from lithmap import interpolate_standards, normalise, read_xdi
 
     energy = np.linspace(6535.0, 6580.0, n_energy)
     groups = []
     for name in ("MnO_rt_01", "Mn2O3_rt_01", "MnO2_rt_01"):
         d = read_xdi(STD / f"{name}.xdi")
-        norm = normalize(d.mu.values, d.energy.values)
+        norm = normalise(d.mu.values, d.energy.values)
         groups.append((name, d.energy.values, np.asarray(norm)))
     import xarray as xr
 
@@ -46,9 +46,8 @@ def standards_matrix(n_energy=100):
     return energy, np.asarray(A.values, float)
 
 
-
 def main():
-    from lithmap.spectro import fit_lcf
+    from lithmap import fit_lcf
 
     energy, A = standards_matrix()
     rng = np.random.default_rng(0)

@@ -234,10 +234,10 @@ def machine_info():
 
 
 def lm_sphere(mesh_options=None, tol=None, radius=SPHERE_R):
-    opts = lm.SolverOptions(surface_limits=LIMITS) if tol is None else lm.SolverOptions(surface_limits=LIMITS, tol=tol)
+    opts = lm.SolverOptions() if tol is None else lm.SolverOptions(tol=tol)
     ds = lm.simulate(
         lm.Sphere(radius), SPHERE_PROTOCOL, diffusivity=D_TABLE, theta0=THETA0, times=SPHERE_TIMES,
-        options=opts, stop_at_limit=True, mesh_options=mesh_options,
+        options=opts, surface_limits=LIMITS, stop_at_limit=True, mesh_options=mesh_options,
     )
     t_out = list(pb.SPHERE_OUTPUT_TIMES)
     return {
@@ -307,10 +307,10 @@ def lm_batch(cases, mesh_fn=None):
             cache[R] = lm.Sphere(R).mesh(**mesh_fn(R))
         meshes.append(cache[R])
     protocols = [lm.parse_protocol(batch_protocol(c)) for c in cases["c_rate"]]
-    opts = lm.SolverOptions(surface_limits=LIMITS, on_limit="stop")
+    limits = lm.SurfaceLimits(*LIMITS, on_limit="stop")
     t1 = _now()
     recs, _ = run_batch(
-        meshes, mat, protocols, alpha=np.asarray(cases["alpha"], float), theta0=THETA0, options=opts,
+        meshes, mat, protocols, alpha=np.asarray(cases["alpha"], float), theta0=THETA0, limits=limits,
         record_fields=True,
     )
     t2 = _now()
@@ -338,7 +338,7 @@ def lm_batch(cases, mesh_fn=None):
 def lm_single_case(alpha, c, R, mesh_options, tol):
     ds = lm.simulate(
         lm.Sphere(float(R)), batch_protocol(c), diffusivity=D_TABLE, alpha=float(alpha), theta0=THETA0,
-        times=[0.0], options=lm.SolverOptions(surface_limits=LIMITS, tol=tol), stop_at_limit=True,
+        times=[0.0], options=lm.SolverOptions(tol=tol), surface_limits=LIMITS, stop_at_limit=True,
         mesh_options=mesh_options,
     )
     return {
@@ -371,10 +371,13 @@ def disc_errors(res, ref):
 
 def problem_sphere():
     print("[sphere] references ...", flush=True)
-    cmd = "lm.simulate(lm.Sphere(8e-6), 'Charge at C/3 for 2 hours', diffusivity=TabulatedDiffusivity([0.8,1],[1e-16,1e-18]), theta0=0.97, times=[0,131,393,655,917], options=SolverOptions(surface_limits=(0.005,1.0){tol}), stop_at_limit=True{mesh})"
-    ref = guarded("sphere reference", cmd.format(tol=f", tol={SPHERE_REF[1]}", mesh=f", mesh_options={SPHERE_REF[0]}"),
+    cmd = ("lm.simulate(lm.Sphere(8e-6), 'Charge at C/3 for 2 hours', "
+           "diffusivity=TabulatedDiffusivity([0.8,1],[1e-16,1e-18]), theta0=0.97, times=[0,131,393,655,917], "
+           "surface_limits=(0.005,1.0), options=SolverOptions({tol}), stop_at_limit=True{mesh})")
+    ref = guarded("sphere reference", cmd.format(tol=f"tol={SPHERE_REF[1]}", mesh=f", mesh_options={SPHERE_REF[0]}"),
                   lambda: lm_sphere(*SPHERE_REF))
-    chk = guarded("sphere reference check", cmd.format(tol=f", tol={SPHERE_REF_CHECK[1]}", mesh=f", mesh_options={SPHERE_REF_CHECK[0]}"),
+    chk = guarded("sphere reference check",
+                  cmd.format(tol=f"tol={SPHERE_REF_CHECK[1]}", mesh=f", mesh_options={SPHERE_REF_CHECK[0]}"),
                   lambda: lm_sphere(*SPHERE_REF_CHECK))
     print("[sphere] lithmap x3 ...", flush=True)
     lmr = timed_lm("sphere", cmd.format(tol="", mesh=""), lambda: lm.Sphere(SPHERE_R).mesh(), lambda: lm_sphere())
@@ -394,10 +397,14 @@ def problem_sphere():
 
 def problem_cylinder_and_disc():
     print("[disc] references (1D cylinder) ...", flush=True)
-    cmd_c = "lm.simulate(lm.Cylinder(1e-6), 'Charge at C/3 for 1 hour', diffusivity=..., theta0=0.97, times=[0,600,1200,2400,3600]{opt}{mesh})"
-    ref = guarded("cylinder reference", cmd_c.format(opt=f", options=SolverOptions(tol={CYL_REF[1]})", mesh=f", mesh_options={CYL_REF[0]}"),
+    cmd_c = ("lm.simulate(lm.Cylinder(1e-6), 'Charge at C/3 for 1 hour', diffusivity=..., theta0=0.97, "
+             "times=[0,600,1200,2400,3600]{opt}{mesh})")
+    ref = guarded("cylinder reference",
+                  cmd_c.format(opt=f", options=SolverOptions(tol={CYL_REF[1]})", mesh=f", mesh_options={CYL_REF[0]}"),
                   lambda: lm_radial_2dproblem(lm.Cylinder(DISC_R), *CYL_REF))
-    chk = guarded("cylinder reference check", cmd_c.format(opt=f", options=SolverOptions(tol={CYL_REF_CHECK[1]})", mesh=f", mesh_options={CYL_REF_CHECK[0]}"),
+    chk = guarded("cylinder reference check",
+                  cmd_c.format(opt=f", options=SolverOptions(tol={CYL_REF_CHECK[1]})",
+                               mesh=f", mesh_options={CYL_REF_CHECK[0]}"),
                   lambda: lm_radial_2dproblem(lm.Cylinder(DISC_R), *CYL_REF_CHECK))
 
     print("[cylinder_1d] lithmap x3, PyBaMM x3 ...", flush=True)
@@ -453,7 +460,7 @@ def problem_batch(n_cases):
     print(f"[batch] lithmap run_batch x{REPEATS} ({n} cases) ...", flush=True)
     cmd = ("lithmap.physics.engine.run_batch(meshes=[lm.Sphere(R).mesh(surface_spacing=R/400, max_spacing=R/40)], "
            "material=resolve_material(None, D), protocols=[parse_protocol(f'Charge at {c!r}C for {0.5*3600/c!r} s')], "
-           "alpha=..., theta0=0.97, options=SolverOptions(surface_limits=(0.005,1.0), on_limit='stop'), record_fields=True)")
+           "alpha=..., theta0=0.97, limits=SurfaceLimits(0.005, 1.0, on_limit='stop'), record_fields=True)")
     runs = guarded("batch", cmd, lambda: [lm_batch(cases) for _ in range(REPEATS)])
     lmb = None
     if runs is not None:
@@ -503,9 +510,9 @@ def problem_batch(n_cases):
         mo, tol = batch_ref_mesh(R)
         r = guarded("batch reference",
                     f"lm.simulate(lm.Sphere({R!r}), {batch_protocol(c)!r}, diffusivity=..., alpha={float(a)!r}, "
-                    f"theta0=0.97, times=[0], options=SolverOptions(surface_limits=(0.005,1.0), tol={tol}), "
+                    f"theta0=0.97, times=[0], surface_limits=(0.005,1.0), options=SolverOptions(tol={tol}), "
                     f"stop_at_limit=True, mesh_options={mo})",
-                    lambda: lm_single_case(a, c, R, mo, tol))
+                    lambda a=a, c=c, R=R, mo=mo, tol=tol: lm_single_case(a, c, R, mo, tol))
         if r is None:
             return out
         r["case"] = int(i)
@@ -634,7 +641,7 @@ def markdown(res):
         "| problem | lithmap error | PyBaMM error | reference uncertainty |",
         "|---|---|---|---|",
     ]
-    for name, lmr, lmesh, p, pmesh, keys in rows:
+    for name, lmr, _lmesh, p, pmesh, keys in rows:
         unc = (res["sphere"].get("reference_uncertainty") if keys is SPHERE_KEYS else
                res["disc_2d"].get("reference_uncertainty") if keys is DISC_KEYS else
                bat.get("reference", {}).get("uncertainty_on_check_case"))

@@ -3,7 +3,7 @@
 There is no public operando optical movie of a layered-oxide particle, so this one is made:
 1. lithmap's engine simulates the example particle outline (nmc811 preset, α = 2.7) charging at
    C/3 for one hour (θ(t, y, x) on 50 nm pixels);
-2. θ → intensity by a monotone law: the particle brightens as lithium leaves (seed1: ~62 %
+2. θ → intensity by a monotone law: the particle brightens as lithium leaves (Xu, Merryweather et al., Joule 2022: ~62 %
    brighter when delithiated), here I = 2000 · (1 + 0.62 · (0.97 − θ) / 0.77) counts on a dark
    matrix of 300 counts;
 3. a Gaussian point-spread function (σ = 1.5 px), a slow drift (up to ~2 px), frame-to-frame

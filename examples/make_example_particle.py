@@ -1,7 +1,8 @@
 """Make the example particle outline shipped with lithmap (src/lithmap/data/example_particle.png).
 
 A synthetic, documented outline: a single-crystal NMC particle seen along c is a rounded,
-slightly irregular hexagonal platelet about 2 µm across (seed1, Fig. 1B-C). We draw a hexagon
+slightly irregular hexagonal platelet about 2 µm across (Xu, Merryweather et al., Joule 2022,
+Fig. 1B-C). We draw a hexagon
 with rounded corners and unequal sides at 50 nm per pixel. It is not a measured particle.
 
 Run:  python examples/make_example_particle.py

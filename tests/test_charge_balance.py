@@ -1,4 +1,5 @@
-"""Charge balance: capacity from valence changes, against a hand calculation (seed2)."""
+"""Charge balance: capacity from valence changes, against a hand calculation (Liu, Zeng et al.,
+Nat. Nanotechnol. 2024)."""
 
 import numpy as np
 import pytest
@@ -23,7 +24,8 @@ def test_full_ni_and_co_oxidation_by_hand():
     assert float(ds["total_electrons"]) == pytest.approx(0.40)
     np.testing.assert_allclose(ds["capacity"].sel(element=["Ni", "Co", "Mn"]),
                                [0.32 * F / M_LRTMO / 3.6, 0.08 * F / M_LRTMO / 3.6, 0.0], rtol=1e-4)
-    assert ds["total_capacity"].attrs["units"] == "mAh/g" and ds.attrs["molar_mass"] == pytest.approx(M_LRTMO * 1e-3, rel=1e-4)
+    assert ds["total_capacity"].attrs["units"] == "mA h / g"
+    assert ds.attrs["molar_mass"] == pytest.approx(M_LRTMO * 1e-3, rel=1e-4)
 
 
 def test_sign_convention_and_oxygen():

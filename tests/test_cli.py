@@ -91,7 +91,8 @@ def test_installed_entry_point_runs():
         assert command in proc.stdout
 
 
-@pytest.mark.parametrize("command", [[], ["simulate"], ["plot"], ["sweep"], ["materials"]], ids=lambda c: c[0] if c else "lithmap")
+@pytest.mark.parametrize("command", [[], ["simulate"], ["plot"], ["sweep"], ["materials"]],
+                         ids=lambda c: c[0] if c else "lithmap")
 def test_help(runner, command):
     result = invoke(runner, *command, "--help")
     assert_ok(result)
@@ -120,13 +121,13 @@ def test_simulate_sphere(sphere_run):
     assert ds.theta.dims == ("time", "r")
     assert ds.r.attrs["units"] == "m"
     assert float(ds.r.max()) == pytest.approx(1e-6)
-    for name in ("theta_mean", "theta_centre", "theta_surface", "current"):
+    for name in ("theta_mean", "theta_centre", "theta_surface", "c_rate"):
         assert ds[name].dims == ("time",), name
     assert "voltage" not in ds  # no OCV without a material
     assert float(ds.theta_mean[0]) == pytest.approx(0.9)
     # --diffusivity alone: 1C moves theta by 1 per hour
     assert float(ds.theta_mean[-1]) == pytest.approx(0.9 - 1 / 6, abs=1e-6)
-    np.testing.assert_allclose(ds.current.values[1:], 1.0)
+    np.testing.assert_allclose(ds.c_rate.values[1:], 1.0)
     assert "1C moves the whole particle" in ds.attrs["c_rate_convention"]
     assert np.all(ds.theta_surface.values <= ds.theta_centre.values + 1e-12)  # charging empties the surface first
 
@@ -137,7 +138,7 @@ def test_simulate_with_material_has_voltage(runner, tmp_path):
     assert_ok(result)
     assert len(lines(result)) == 1
     ds = open_nc(out)
-    for name in ("theta", "theta_mean", "theta_centre", "theta_surface", "current", "voltage"):
+    for name in ("theta", "theta_mean", "theta_centre", "theta_surface", "c_rate", "voltage"):
         assert name in ds, name
     assert ds.voltage.dims == ("time",)
     assert ds.voltage.attrs["units"] == "V"
@@ -152,7 +153,8 @@ def test_simulate_with_material_has_voltage(runner, tmp_path):
 
 def test_simulate_disc_on_pixel_grid(runner, tmp_path):
     out = tmp_path / "disc.nc"
-    result = invoke(runner, *simulate_args(out, "--pixel-size", "50nm", "--surface-spacing", "20nm", shape="disc:0.5um"))
+    result = invoke(runner, *simulate_args(out, "--pixel-size", "50nm", "--surface-spacing", "20nm",
+                                           shape="disc:0.5um"))
     assert_ok(result)
     assert len(lines(result)) == 1
     ds = open_nc(out)
@@ -164,7 +166,7 @@ def test_simulate_disc_on_pixel_grid(runner, tmp_path):
     inside = ds.mask.values.astype(bool)
     assert np.all(np.isfinite(ds.theta.values[:, inside]))
     assert np.all(np.isnan(ds.theta.values[:, ~inside]))
-    for name in ("theta_mean", "theta_centre", "theta_surface", "current"):
+    for name in ("theta_mean", "theta_centre", "theta_surface", "c_rate"):
         assert ds[name].dims == ("time",)
     assert float(ds.theta_mean[-1]) == pytest.approx(0.9 - 1 / 6, abs=1e-6)
 
@@ -324,7 +326,8 @@ def test_simulate_unparseable_protocol(runner, tmp_path):
 def test_simulate_surface_empties_before_the_step_ends(runner, tmp_path):
     out = tmp_path / "bad.nc"
     step = "Charge at 1C for 2 hours"
-    result = invoke(runner, *simulate_args(out, "--material", "nmc811", shape="sphere:8um", protocol=step, diffusivity=None, theta0=None))
+    result = invoke(runner, *simulate_args(out, "--material", "nmc811", shape="sphere:8um", protocol=step,
+                                           diffusivity=None, theta0=None))
     line = assert_one_line_failure(result, out, f"'{step}'", "surface")
     assert "empties" in line and "--stop-at-limit" in line
 
@@ -344,14 +347,16 @@ def test_simulate_stop_at_limit_ends_the_run_instead(runner, tmp_path):
 def test_simulate_cut_off_never_reached(runner, tmp_path):
     out = tmp_path / "bad.nc"
     step = "Charge at C/1000 until 4.3 V"  # 100 h at C/1000 moves theta by only 0.08
-    result = invoke(runner, *simulate_args(out, "--material", "nmc811", shape="sphere:0.5um", protocol=step, diffusivity=None, theta0=None))
+    result = invoke(runner, *simulate_args(out, "--material", "nmc811", shape="sphere:0.5um", protocol=step,
+                                           diffusivity=None, theta0=None))
     assert_one_line_failure(result, out, f"'{step}'", "never reached")
 
 
 def test_simulate_unreachable_cut_off_surface_empties_first(runner, tmp_path):
     out = tmp_path / "bad.nc"
     step = "Charge at C/3 until 9 V"
-    result = invoke(runner, *simulate_args(out, "--material", "nmc811", shape="sphere:1um", protocol=step, diffusivity=None, theta0=None))
+    result = invoke(runner, *simulate_args(out, "--material", "nmc811", shape="sphere:1um", protocol=step,
+                                           diffusivity=None, theta0=None))
     assert_one_line_failure(result, out, f"'{step}'", "surface")
 
 
@@ -365,13 +370,15 @@ def test_simulate_voltage_cut_off_needs_an_ocv(runner, tmp_path):
 def test_simulate_cut_off_already_passed(runner, tmp_path):
     out = tmp_path / "bad.nc"
     step = "Discharge at C/3 until 4.3 V"
-    result = invoke(runner, *simulate_args(out, "--material", "nmc811", shape="sphere:0.5um", protocol=step, diffusivity=None, theta0=None))
+    result = invoke(runner, *simulate_args(out, "--material", "nmc811", shape="sphere:0.5um", protocol=step,
+                                           diffusivity=None, theta0=None))
     assert_one_line_failure(result, out, f"'{step}'", "already passed")
 
 
 @pytest.mark.parametrize(
     "shape, needle",
-    [("cube:1um", "'cube:1um'"), ("sphere:-1um", "radius=-1e-06"), ("sphere:1 kg", "'1 kg'"), ("ellipse:1um", "'ellipse:1um'")],
+    [("cube:1um", "'cube:1um'"), ("sphere:-1um", "radius=-1e-06"), ("sphere:1 kg", "'1 kg'"),
+     ("ellipse:1um", "'ellipse:1um'")],
 )
 def test_simulate_bad_shape(runner, tmp_path, shape, needle):
     out = tmp_path / "bad.nc"

@@ -1,4 +1,4 @@
-"""Element maps from two energies per element, TM/O segmentation (seed2 Fig. 2), forward-modelled
+"""Element maps from two energies per element, TM/O segmentation (Liu, Zeng et al. Fig. 2), forward-modelled
 with xraydb's coefficients from known element densities."""
 
 import numpy as np
@@ -18,7 +18,7 @@ from lithmap.spectro.composition import (
 
 ENERGIES = {"O": (530.0, 550.0), "Mn": (630.0, 650.0), "Co": (770.0, 790.0), "Ni": (845.0, 860.0)}
 MOLAR = {"O": 15.999e-3, "Mn": 54.938e-3, "Co": 58.933e-3, "Ni": 58.693e-3}  # kg/mol, written out here
-VOXEL = 25e-9  # m (seed2: 25 nm voxels)
+VOXEL = 25e-9  # m (Liu, Zeng et al.: 25 nm voxels)
 
 
 def _particle():
@@ -122,7 +122,8 @@ def test_bad_input_names_the_value():
         element_maps(images, {**ENERGIES, "Co": (780.0,)})
     with pytest.raises(LithmapError, match="no energies"):
         element_maps(images, {k: v for k, v in ENERGIES.items() if k != "Mn"})
-    with pytest.raises(LithmapError, match=r"800 and 840 eV do not bracket an absorption edge of Ni \(nearest: Ni L3 at 852.7 eV\)"):
+    with pytest.raises(LithmapError,
+                       match=r"800 and 840 eV do not bracket an absorption edge of Ni \(nearest: Ni L3 at 852.7 eV\)"):
         element_maps(images, {**ENERGIES, "Ni": (800.0, 840.0)})
     with pytest.raises(LithmapError, match="Ni"):
         element_maps(images, {**ENERGIES, "Ni": (870.0, 850.0)})

@@ -16,6 +16,12 @@ from lithmap.imaging import contrast_movie, particle_mask, register_stack
 EXAMPLE = Path(lm.__file__).parent / "data" / "example_movie.tif"
 
 
+def labelled(frames, times):
+    """A movie DataArray (time, y, x) with frame times in s, as lithmap.read_movie returns."""
+    t = ("time", np.asarray(times, float), {"units": "s"})
+    return xr.DataArray(frames, dims=("time", "y", "x"), coords={"time": t})
+
+
 def scene(n=64):
     y, x = np.mgrid[0:n, 0:n]
     blob = np.exp(-(((y - 30) / 9.0) ** 2 + ((x - 34) / 12.0) ** 2) ** 2)  # a flat-topped particle
@@ -36,7 +42,7 @@ def test_registration_recovers_known_subpixel_shifts():
 
 def test_example_movie_drift_and_contrast():
     movie = tifffile.imread(EXAMPLE)
-    ds = contrast_movie(movie, np.arange(movie.shape[0]) * 120.0)
+    ds = contrast_movie(labelled(movie, np.arange(movie.shape[0]) * 120.0))
     k = np.arange(movie.shape[0])
     true = np.column_stack([1.5 * np.sin(k / 7.0), 2.0 * k / movie.shape[0]])  # examples/make_example_movie.py
     assert np.abs(ds.drift.values - true).max() <= 0.1  # despite the brightening particle and shot noise
@@ -61,9 +67,10 @@ def test_total_contrast_equals_a_direct_computation():
     rng = np.random.default_rng(1)
     stack = 500 + 100 * rng.random((4, 16, 16))
     stack[:, 4:12, 4:12] += 1500
-    ds = contrast_movie(stack, [0, 10, 20, 30], reference=1, register=False, flicker=False, dtype=np.float64)
+    ds = contrast_movie(labelled(stack, [0, 10, 20, 30]), reference=1, register=False, flicker=False, dtype=np.float64)
     np.testing.assert_allclose(ds.total_contrast.values, stack / stack[1] - 1, rtol=0, atol=1e-14)
-    single = contrast_movie(stack, [0, 10, 20, 30], reference=1, register=False, flicker=False)  # float32 maps
+    # float32 maps
+    single = contrast_movie(labelled(stack, [0, 10, 20, 30]), reference=1, register=False, flicker=False)
     assert single.total_contrast.dtype == np.float32
     np.testing.assert_allclose(single.total_contrast.values, stack / stack[1] - 1, rtol=0, atol=1e-6)
     m = particle_mask(stack[1])
@@ -73,17 +80,17 @@ def test_total_contrast_equals_a_direct_computation():
 
 def test_contrast_bad_input():
     with pytest.raises(lm.LithmapError, match="single image"):
-        contrast_movie(scene(), [0.0])
+        contrast_movie(xr.DataArray(scene(), dims=("y", "x")))
     with pytest.raises(lm.LithmapError, match="reference"):
-        contrast_movie(np.stack([scene()] * 3), [0, 1, 2], reference=5)
+        contrast_movie(labelled(np.stack([scene()] * 3), [0, 1, 2]), reference=5)
     with pytest.raises(lm.LithmapError, match="increase"):
-        contrast_movie(np.stack([scene()] * 3), [0, 2, 1])
+        contrast_movie(labelled(np.stack([scene()] * 3), [0, 2, 1]))
     nan = np.stack([scene()] * 3)
     nan[0, 30, 34] = np.nan
     with pytest.raises(lm.LithmapError, match="reference frame 0 has 1 NaN"):
-        contrast_movie(nan, [0, 1, 2], register=False)
+        contrast_movie(labelled(nan, [0, 1, 2]), register=False)
     with pytest.raises(lm.LithmapError, match="mask is empty"):
-        contrast_movie(np.stack([scene()] * 3), [0, 1, 2], mask=np.zeros((64, 64), bool))
+        contrast_movie(labelled(np.stack([scene()] * 3), [0, 1, 2]), mask=np.zeros((64, 64), bool))
 
 
 def test_contrast_cli(tmp_path):
@@ -120,7 +127,8 @@ def test_equal_area_rings_flicker_normalisation_and_the_axis_line():
     clean = np.where(m, 2000.0, 300.0)[None] * np.linspace(1, 1.5, 6)[:, None, None] ** m[None]
     flick = 1 + 0.02 * rng.standard_normal(6)
     flick[0] = 1.0
-    ds = contrast_movie(clean * flick[:, None, None], np.arange(6.0), register=False, mask=m, dtype=np.float64)
+    ds = contrast_movie(labelled(clean * flick[:, None, None], np.arange(6.0)), register=False, mask=m,
+                        dtype=np.float64)
     np.testing.assert_allclose(ds.flicker.values, flick, rtol=1e-12)  # a flat matrix: exact
     np.testing.assert_allclose(ds.intensity.values, clean, rtol=1e-12)
     start, end = axis_line(m)
@@ -134,7 +142,7 @@ def test_calibration_inverts_the_forward_law_of_the_example_movie():
 
     movie = tifffile.imread(EXAMPLE)
     t = np.arange(movie.shape[0]) * 120.0
-    ds = contrast_movie(movie, t)
+    ds = contrast_movie(labelled(movie, t))
     frac = lm.nmc811().capacity_fraction
     cal = calibrate_theta(ds, theta_from_charge(t, theta0=0.97, c_rate=1 / 3, capacity_fraction=frac))
     # the movie was made with I/I_ref - 1 = 0.62 (0.97 - θ) / 0.77, i.e. slope dθ/d(I/I_ref) = -0.77/0.62

@@ -16,6 +16,12 @@ from lithmap.imaging.regions import equal_area_rings
 EXAMPLE = Path(lm.__file__).parent / "data" / "example_movie.tif"
 
 
+def labelled(frames, times):
+    """A movie DataArray (time, y, x) with frame times in s, as lithmap.read_movie returns."""
+    t = ("time", np.asarray(times, float), {"units": "s"})
+    return xr.DataArray(frames, dims=("time", "y", "x"), coords={"time": t})
+
+
 def field(n_frames=7, seed=0):
     """Two bright particles on a flat matrix; the big one brightens from its edge inward;
     every frame multiplied by a lamp flicker factor."""
@@ -37,7 +43,7 @@ def test_every_output_equals_a_direct_numpy_computation():
     from skimage.measure import profile_line
 
     stack, flick, big, _ = field()
-    ds = contrast_movie(stack, np.arange(7) * 10.0, register=False, mask=big, dtype=np.float64, line="minor",
+    ds = contrast_movie(labelled(stack, np.arange(7) * 10.0), register=False, mask=big, dtype=np.float64, line="minor",
                         chunk_frames=3)
     # background: a noisy flat matrix → its median tracks the flicker to the noise of a median
     np.testing.assert_allclose(ds.flicker.values, flick, rtol=2e-3)
@@ -61,12 +67,12 @@ def test_every_output_equals_a_direct_numpy_computation():
 
 def test_a_given_line_and_an_unreadable_one():
     stack, _, big, _ = field(3)
-    ds = contrast_movie(stack, [0, 1, 2], register=False, mask=big, line=((22, 5), (22, 35)))
+    ds = contrast_movie(labelled(stack, [0, 1, 2]), register=False, mask=big, line=((22, 5), (22, 35)))
     assert ds.sizes["distance"] == 31 and ds.distance.values[-1] == 30
     with pytest.raises(lm.LithmapError, match="zero length"):
-        contrast_movie(stack, [0, 1, 2], register=False, mask=big, line=((3, 3), (3, 3)))
+        contrast_movie(labelled(stack, [0, 1, 2]), register=False, mask=big, line=((3, 3), (3, 3)))
     with pytest.raises(lm.LithmapError, match="line='diagonal'"):
-        contrast_movie(stack, [0, 1, 2], register=False, mask=big, line="diagonal")
+        contrast_movie(labelled(stack, [0, 1, 2]), register=False, mask=big, line="diagonal")
 
 
 def test_saturated_and_nan_pixels_are_masked_and_counted():
@@ -74,7 +80,7 @@ def test_saturated_and_nan_pixels_are_masked_and_counted():
     u16 = np.clip(stack, 0, 65535).astype(np.uint16)
     u16[2, 22, 20] = 65535  # saturated, inside the particle
     u16[3, 0:2, 0:3] = 65535  # saturated matrix pixels
-    ds = contrast_movie(u16, np.arange(5.0), register=False, mask=big, dtype=np.float64)
+    ds = contrast_movie(labelled(u16, np.arange(5.0)), register=False, mask=big, dtype=np.float64)
     np.testing.assert_array_equal(ds.bad_pixels.values, [0, 0, 1, 6, 0])
     assert np.isnan(ds.total_contrast.values[2, 22, 20]) and ds.attrs["bad_frames"] == 2
     inten = ds.intensity.values
@@ -82,7 +88,7 @@ def test_saturated_and_nan_pixels_are_masked_and_counted():
     assert ds.intensity_normalised.values[2] == pytest.approx(expected, rel=1e-12)
     f = stack.copy()
     f[1, 5, 5] = np.nan
-    ds = contrast_movie(f, np.arange(5.0), register=False, mask=big)
+    ds = contrast_movie(labelled(f, np.arange(5.0)), register=False, mask=big)
     assert ds.bad_pixels.values.tolist() == [0, 1, 0, 0, 0] and np.isfinite(ds.intensity_normalised).all()
 
 
@@ -91,8 +97,8 @@ def test_lazy_dask_run_equals_the_in_memory_run_and_streams_to_disk(tmp_path):
 
     movie = tifffile.imread(EXAMPLE)[:12]
     t = np.arange(12) * 120.0
-    eager = contrast_movie(movie, t, chunk_frames=5)
-    lazy = contrast_movie(da.from_array(movie, chunks=(4, -1, -1)), t, chunk_frames=5)
+    eager = contrast_movie(labelled(movie, t), chunk_frames=5)
+    lazy = contrast_movie(labelled(da.from_array(movie, chunks=(4, -1, -1)), t), chunk_frames=5)
     assert isinstance(lazy.total_contrast.data, da.Array)
     for v in eager.data_vars:
         np.testing.assert_array_equal(np.asarray(lazy[v].values), eager[v].values, err_msg=v)
@@ -105,7 +111,7 @@ def test_lazy_dask_run_equals_the_in_memory_run_and_streams_to_disk(tmp_path):
 
 def test_many_particles_get_labels_and_their_own_traces():
     stack, _, big, small = field(4)
-    ds = contrast_movie(stack, np.arange(4.0), register=False, particles=True, dtype=np.float64)
+    ds = contrast_movie(labelled(stack, np.arange(4.0)), register=False, particles=True, dtype=np.float64)
     lab = ds.particle.values
     assert set(np.unique(lab)) == {0, 1, 2}
     inten = ds.intensity.values
@@ -128,7 +134,7 @@ def _log(t_end, current_a, *, t0=0.0, v0=3.6):
 def test_log_synchronisation_and_calibration_from_coulomb_counting():
     movie = tifffile.imread(EXAMPLE)
     t = np.arange(movie.shape[0]) * 120.0
-    ds = contrast_movie(movie, t)
+    ds = contrast_movie(labelled(movie, t))
     frac = lm.nmc811().capacity_fraction
     q_full = 2.0  # mAh: C/3 of the practical capacity moves θ by frac/3 per hour
     current = q_full * 1e-3 * frac / 3  # A
@@ -136,10 +142,11 @@ def test_log_synchronisation_and_calibration_from_coulomb_counting():
     sync = synchronise(ds, log, offset=-100.0)  # the movie started 100 s before the log's zero... on the log's clock
     np.testing.assert_allclose(sync.voltage.values, 3.6 + 1e-5 * (t - 100.0), rtol=1e-12)
     np.testing.assert_allclose(sync.charge_passed.values, current * t / 3.6, rtol=1e-9)
-    theta = theta_from_log(sync, theta0=0.97, capacity_mAh=q_full)
+    theta = theta_from_log(sync, theta0=0.97, capacity=q_full * 3.6)
     from lithmap.imaging.calibration import theta_from_charge
 
-    np.testing.assert_allclose(theta, theta_from_charge(t, theta0=0.97, c_rate=1 / 3, capacity_fraction=frac), atol=1e-12)
+    np.testing.assert_allclose(theta, theta_from_charge(t, theta0=0.97, c_rate=1 / 3, capacity_fraction=frac),
+                               atol=1e-12)
     cal = calibrate_theta(sync, theta)
     assert cal.attrs["calibration_slope"] == pytest.approx(-0.77 / 0.62, rel=0.05)  # the movie's forward law
     late = synchronise(ds, _log(t[-1] + 900, current, t0=2000.0), offset=0.0)  # log starts mid-movie
@@ -147,12 +154,12 @@ def test_log_synchronisation_and_calibration_from_coulomb_counting():
     with pytest.raises(lm.LithmapError, match="does not overlap"):
         synchronise(ds, log, offset=1e6)
     with pytest.raises(lm.LithmapError, match="capacity"):
-        theta_from_log(sync, theta0=0.97, capacity_mAh=0.0)
+        theta_from_log(sync, theta0=0.97, capacity=0.0)
 
 
 def test_a_user_calibration_table_inverts_its_forward_law():
     stack, _, big, _ = field(4)
-    ds = contrast_movie(stack, np.arange(4.0), register=False, mask=big, dtype=np.float64)
+    ds = contrast_movie(labelled(stack, np.arange(4.0)), register=False, mask=big, dtype=np.float64)
     # forward law: total contrast = 0.62 (0.97 - θ) / 0.77  → θ = 0.97 - 0.77/0.62 · contrast
     c = np.array([-0.02, 0.0, 0.6])
     out = apply_calibration(ds, c, 0.97 - 0.77 / 0.62 * c)
@@ -170,8 +177,8 @@ def test_a_lazy_movie_writes_to_zarr_and_reads_back(tmp_path):
     from lithmap.io.results import read_result, write_result
 
     stack, _, big, _ = field(6)
-    eager = contrast_movie(stack, np.arange(6.0), register=False, mask=big)
-    lazy = contrast_movie(da.from_array(stack, chunks=(2, -1, -1)), np.arange(6.0), register=False, mask=big)
+    eager = contrast_movie(labelled(stack, np.arange(6.0)), register=False, mask=big)
+    lazy = contrast_movie(labelled(da.from_array(stack, chunks=(2, -1, -1)), np.arange(6.0)), register=False, mask=big)
     out = write_result(lazy, tmp_path / "movie.zarr")
     back = read_result(out)
     np.testing.assert_array_equal(back.total_contrast.values, eager.total_contrast.values)
@@ -245,7 +252,8 @@ def test_contrast_cli_streams_lazily_to_zarr(tmp_path):
 
     runner = CliRunner()
     a, b = tmp_path / "mem.nc", tmp_path / "lazy.zarr"
-    assert runner.invoke(app, ["contrast", "example", "--out", str(a), "--in-memory", "--reference-time", "250s"]).exit_code == 0
+    res = runner.invoke(app, ["contrast", "example", "--out", str(a), "--in-memory", "--reference-time", "250s"])
+    assert res.exit_code == 0, res.output
     assert read_result(a).attrs["reference_frame"] == 2  # frames every 120 s: 240 s is the nearest
     res = runner.invoke(app, ["contrast", "example", "--out", str(b), "--lazy", "--reference", "2"])
     assert res.exit_code == 0, res.output
@@ -289,7 +297,7 @@ def test_registration_and_flicker_together_and_bad_pixels_on_the_lazy_path():
     frames = np.array([np.roll(base, s, axis=(0, 1)) * f for s, f in zip(shifts, flick)])
     frames += rng.normal(0, 2, frames.shape)
     frames[3, 36, 36] = np.nan  # a NaN pixel inside the particle (after registration: near (33, 34))
-    eager = contrast_movie(frames, np.arange(5.0), dtype=np.float64)
+    eager = contrast_movie(labelled(frames, np.arange(5.0)), dtype=np.float64)
     np.testing.assert_allclose(eager.drift.values, shifts, atol=0.1)
     np.testing.assert_allclose(eager.flicker.values, flick, rtol=2e-3)
     assert eager.bad_pixels.values[3] >= 1 and eager.bad_pixels.values[[0, 1, 2, 4]].tolist() == [0, 0, 0, 0]
@@ -298,18 +306,18 @@ def test_registration_and_flicker_together_and_bad_pixels_on_the_lazy_path():
     interior = np.hypot(y - 36, x - 36) < 10
     for k in (1, 2, 4):
         np.testing.assert_allclose(eager.intensity.values[k][interior], frames[0][interior], rtol=0.01)
-    lazy = contrast_movie(da.from_array(frames, chunks=(2, -1, -1)), np.arange(5.0), dtype=np.float64)
+    lazy = contrast_movie(labelled(da.from_array(frames, chunks=(2, -1, -1)), np.arange(5.0)), dtype=np.float64)
     for v in ("intensity", "total_contrast", "bad_pixels", "intensity_normalised", "ring_contrast", "drift"):
         np.testing.assert_array_equal(np.asarray(lazy[v].values), eager[v].values, err_msg=v)
 
 
 def test_reference_outside_a_partly_overlapping_log_is_refused():
     movie = tifffile.imread(EXAMPLE)[:10]
-    ds = contrast_movie(movie, np.arange(10) * 120.0, register=False)
+    ds = contrast_movie(labelled(movie, np.arange(10) * 120.0), register=False)
     sync = synchronise(ds, _log(2000.0, 1e-4, t0=500.0), offset=0.0)  # the log starts at the movie's 500 s
     assert sync.attrs["frames_outside_log"] == 5
     with pytest.raises(lm.LithmapError, match="reference frame 0 .* outside the cycler log"):
-        theta_from_log(sync, theta0=0.97, capacity_mAh=1.0)
+        theta_from_log(sync, theta0=0.97, capacity=3.6)
 
 
 def test_contrast_cli_reports_masked_pixels_and_calibrates_lazily(tmp_path):

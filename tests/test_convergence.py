@@ -7,12 +7,12 @@ import pytest
 import lithmap as lm
 
 STEEP = lm.TabulatedDiffusivity([0.8, 1.0], [1e-16, 1e-18])
-OPTS = lm.SolverOptions(surface_limits=(0.005, 1.0))
+LIMITS = (0.005, 1.0)
 
 
 def stop_time(shape, mesh_options=None):
     ds = lm.simulate(shape, "Charge at C/3 for 2 hours", diffusivity=STEEP, theta0=0.97,
-                     mesh_options=mesh_options, options=OPTS, stop_at_limit=True)
+                     mesh_options=mesh_options, surface_limits=LIMITS, stop_at_limit=True)
     return float(ds.time[-1]), ds.attrs["mesh_nodes"]
 
 
@@ -42,6 +42,7 @@ def test_default_disc_mesh_is_converged():
     times = [0, 600, 1200, 2400]
     kw = dict(diffusivity=STEEP, theta0=0.97, times=times)
     coarse = lm.simulate(lm.Disc(1e-6), "Charge at C/3 for 40 minutes", **kw)
-    fine = lm.simulate(lm.Disc(1e-6), "Charge at C/3 for 40 minutes", mesh_options={"surface_spacing": 5e-9, "max_spacing": 25e-9}, **kw)
+    fine = lm.simulate(lm.Disc(1e-6), "Charge at C/3 for 40 minutes",
+                       mesh_options={"surface_spacing": 5e-9, "max_spacing": 25e-9}, **kw)
     np.testing.assert_allclose(coarse.theta_surface.values, fine.theta_surface.values, atol=2e-3)
     assert coarse.attrs["mesh_nodes"] < fine.attrs["mesh_nodes"]

@@ -39,11 +39,12 @@ def test_gcpl_mpr_cycles_match_biologic_half_cycles():
     sums = [dq[half == h].sum() for h in np.unique(half)]  # alternating sign, leading discharge
     res = analyse_cycles(read_cycler(GCPL))
     assert res.sizes["cycle"] == 1 + (len(sums) - 1) // 2  # a leading discharge + 6 charge/discharge pairs
-    assert res.discharge_capacity_mAh.values[0] == pytest.approx(-sums[0], rel=1e-12)
-    np.testing.assert_allclose(res.charge_capacity_mAh.values[1:], sums[1::2], rtol=1e-9)
-    np.testing.assert_allclose(res.discharge_capacity_mAh.values[1:], -np.array(sums[2::2]), rtol=1e-9)
-    np.testing.assert_allclose(res.coulombic_efficiency.values[1:], -np.array(sums[2::2]) / np.array(sums[1::2]), rtol=1e-9)
-    assert np.all(res.charge_cv_mAh.values == 0)  # galvanostatic only
+    assert res.discharge_capacity.values[0] == pytest.approx(-sums[0], rel=1e-12)
+    np.testing.assert_allclose(res.charge_capacity.values[1:], sums[1::2], rtol=1e-9)
+    np.testing.assert_allclose(res.discharge_capacity.values[1:], -np.array(sums[2::2]), rtol=1e-9)
+    np.testing.assert_allclose(res.coulombic_efficiency.values[1:], -np.array(sums[2::2]) / np.array(sums[1::2]),
+                               rtol=1e-9)
+    assert np.all(res.charge_cv.values == 0)  # galvanostatic only
 
 
 def test_neware_capacities_match_its_own_counters_and_find_the_cv_part():
@@ -57,14 +58,14 @@ def test_neware_capacities_match_its_own_counters_and_find_the_cv_part():
     res = analyse_cycles(rec)
     chg = df.loc[df["Status"] == "CCCV_Chg", "Charge_Capacity(mAh)"].max()
     dis = df.loc[df["Status"] == "CCCV_DChg", "Discharge_Capacity(mAh)"].max()
-    assert res.charge_capacity_mAh.values[0] == pytest.approx(chg, rel=0.01)
-    assert res.discharge_capacity_mAh.values[0] == pytest.approx(dis, rel=0.01)
+    assert res.charge_capacity.values[0] == pytest.approx(chg, rel=0.01)
+    assert res.discharge_capacity.values[0] == pytest.approx(dis, rel=0.01)
     # the CV phase of the CCCV charge: the voltage is held within 2 mV of its maximum
     ch = df[df["Status"] == "CCCV_Chg"]
     held = ch[(ch["Voltage"] >= ch["Voltage"].max() - 2e-3) & (ch["Current(mA)"] < 0.95 * ch["Current(mA)"].max())]
     cv_counter = held["Charge_Capacity(mAh)"].max() - held["Charge_Capacity(mAh)"].min()
-    assert res.charge_cv_mAh.values[0] == pytest.approx(cv_counter, rel=0.05)
-    assert 0 < res.charge_cv_mAh.values[0] < res.charge_capacity_mAh.values[0]
+    assert res.charge_cv.values[0] == pytest.approx(cv_counter, rel=0.05)
+    assert 0 < res.charge_cv.values[0] < res.charge_capacity.values[0]
 
 
 def test_biologic_text_export_matches_its_q_discharge_column():
@@ -76,7 +77,7 @@ def test_biologic_text_export_matches_its_q_discharge_column():
     col = header.index("Q discharge/mA.h")
     qdis = max(float(ln.split("\t")[col].replace(",", ".")) for ln in lines[n:] if ln.strip())
     res = analyse_cycles(read_cycler(path))
-    assert res.discharge_capacity_mAh.values.sum() == pytest.approx(qdis, rel=0.01)
+    assert res.discharge_capacity.values.sum() == pytest.approx(qdis, rel=0.01)
 
 
 def test_bad_cycler_input(tmp_path):
@@ -91,11 +92,12 @@ def test_bad_cycler_input(tmp_path):
     with pytest.raises(lm.LithmapError, match="lacks column"):
         read_cycler(back, columns={"time": "t", "voltage": "V", "current": "I"})
     with pytest.raises(lm.LithmapError, match="mass"):
-        analyse_cycles(read_cycler(GCPL), mass_mg=0.0)
+        analyse_cycles(read_cycler(GCPL), mass=0.0)
     with pytest.raises(lm.LithmapError, match="mass"):
-        read_cycler(GCPL, mass_mg=-1.0)
-    rec = read_cycler(GCPL, mass_mg=5.0)
+        read_cycler(GCPL, mass=-1.0)
+    rec = read_cycler(GCPL, mass="5mg")
     np.testing.assert_allclose(rec.specific_capacity.values, rec.capacity.values / 5e-3)
+    assert rec.attrs["mass"] == pytest.approx(5e-6) and rec.specific_capacity.attrs["units"] == "mA h / g"
     flipped = tmp_path / "flipped.csv"
     t = np.arange(0, 3600, 10.0)
     v = 3.5 + 0.5 * t / 3600
@@ -111,7 +113,8 @@ def test_cycles_cli(tmp_path):
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 7
-    assert {"cycle", "charge_capacity_mAh", "discharge_capacity_mAh", "coulombic_efficiency", "charge_capacity_mAh_g"} <= set(rows[0])
+    assert {"cycle", "charge_capacity_mAh", "discharge_capacity_mAh", "coulombic_efficiency",
+            "charge_capacity_mAh_g"} <= set(rows[0])
     assert float(rows[1]["charge_capacity_mAh_g"]) == pytest.approx(float(rows[1]["charge_capacity_mAh"]) / 5e-3)
     bad = tmp_path / "bad.csv"
     res = runner.invoke(app, ["cycles", str(GCPL), "--mass", "-5mg", "--out", str(bad)])
@@ -127,9 +130,9 @@ def test_segments_dqdv_and_c_rate():
     assert np.all(rec.current.values[seg == "cc_charge"] > 0) and np.all(rec.current.values[seg == "cc_discharge"] < 0)
     gcpl = read_cycler(GCPL)
     curve = dqdv(gcpl, 3, direction="discharge")
-    res = analyse_cycles(gcpl, mass_mg=5.0, specific_capacity=170.0)
+    res = analyse_cycles(gcpl, mass=5e-6, specific_capacity="170mAh/g")
     # the integral of dQ/dV over voltage is the cycle's discharge capacity
-    assert float(curve.sum()) * 5e-3 == pytest.approx(float(res.discharge_capacity_mAh.sel(cycle=3)), rel=1e-9)
+    assert float(curve.sum()) * 5e-3 == pytest.approx(float(res.discharge_capacity.sel(cycle=3)), rel=1e-9)
     # C-rate: the GCPL current is C/24 of this cell's own capacity; here 1C = 5 mg x 170 mAh/g = 0.85 mA
     i_cc = np.median(np.abs(gcpl.current.values[(gcpl.cycle.values == 3) & (gcpl.current.values > 0)]))
     assert float(res.charge_c_rate.sel(cycle=3)) == pytest.approx(i_cc / 0.85e-3, rel=1e-6)

@@ -17,7 +17,8 @@ def cylinder():
 
 @pytest.fixture(scope="module")
 def disc():
-    return lm.simulate(lm.Disc(1e-6, pixel_size=25e-9), "Charge at C/3 for 30 minutes", diffusivity=STEEP, theta0=0.97, times=TIMES)
+    return lm.simulate(lm.Disc(1e-6, pixel_size=25e-9), "Charge at C/3 for 30 minutes", diffusivity=STEEP, theta0=0.97,
+                       times=TIMES)
 
 
 def test_disc_2d_agrees_with_1d_cylinder(disc, cylinder):
@@ -70,6 +71,7 @@ def test_ellipse_and_polygon_conserve_and_report_on_grid():
     assert e.theta.dims == ("time", "y", "x")
     assert e.theta_mean.values[-1] == pytest.approx(0.9 - 5 / 60, abs=1e-10)
     sq = lm.Polygon([[0, 0], [1e-6, 0], [1e-6, 1e-6], [0, 1e-6]])
-    p = lm.simulate(sq, "Charge at 1C for 5 minutes", diffusivity=1e-16, theta0=0.9, mesh_options={"surface_spacing": 20e-9})
+    p = lm.simulate(sq, "Charge at 1C for 5 minutes", diffusivity=1e-16, theta0=0.9,
+                    mesh_options={"surface_spacing": 20e-9})
     assert p.theta_mean.values[-1] == pytest.approx(0.9 - 5 / 60, abs=1e-10)
     assert area > 0

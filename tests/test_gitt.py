@@ -5,11 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 from typer.testing import CliRunner
 
 import lithmap as lm
 from lithmap.cli import app
-from lithmap.echem import analyse_gitt, read_gitt_csv
+from lithmap.echem import analyse_gitt
+from lithmap.io.cycler import read_cycler
 from lithmap.physics.materials import ConstantDiffusivity, FunctionOfTheta, Material
 
 DATA = Path(__file__).parent / "data" / "gitt-halfcell"
@@ -17,10 +19,18 @@ FILES = sorted(DATA.glob("pulse_*.csv"), key=lambda p: int(p.stem.split("_")[1])
 POS = "Positive electrode potential [V]"
 
 
+def _record(sim=None, **arrays):
+    """A GITT record (dim ``record``) from arrays, or from a simulation (its C-rate as the
+    current: the diffusivities depend only on the voltages and the pulse timing)."""
+    if sim is not None:
+        c_rate = sim["c_rate"] if "c_rate" in sim else sim["current"]
+        arrays = {"time": sim.time.values, "voltage": sim.voltage.values, "current": c_rate.values}
+    return xr.Dataset({k: ("record", np.asarray(v)) for k, v in arrays.items()})
+
+
 @pytest.fixture(scope="module")
 def real():
-    t, e, i = read_gitt_csv(FILES, voltage_column=POS)
-    return analyse_gitt(t, e, i, radius=5.22e-6)
+    return analyse_gitt(read_cycler(FILES, columns={"voltage": POS}), radius=5.22e-6)
 
 
 def test_forty_real_pulses_give_d_of_order_1e16_to_1e15(real):
@@ -33,8 +43,8 @@ def test_forty_real_pulses_give_d_of_order_1e16_to_1e15(real):
     assert np.all(r2[:39] >= 0.99) and r2[39] < 0.99
     assert "truncated" in real.flags.values[39] and "poor_sqrt_fit" in real.flags.values[39]
     assert all("truncated" not in f for f in real.flags.values[:39])
-    assert real.duration_s.values[39] == pytest.approx(796, abs=2)  # hit the voltage cut-off early
-    assert np.all(real.current_A.values < 0)  # a discharge titration: lithiation of the cathode
+    assert real.duration.values[39] == pytest.approx(796, abs=2)  # hit the voltage cut-off early
+    assert np.all(real.current.values < 0)  # a discharge titration: lithiation of the cathode
 
 
 def test_one_pulse_against_a_direct_computation_from_the_raw_columns(real):
@@ -47,7 +57,8 @@ def test_one_pulse_against_a_direct_computation_from_the_raw_columns(real):
     t, e, i = load(5)
     full = np.abs(i) > 1e-3  # A: the 1.15 mA pulse
     t_on = t[full][0]
-    e_before = e[(np.abs(i) < 1e-6) & (t <= t_on - 0.05)][-1] if np.any((np.abs(i) < 1e-6) & (t <= t_on - 0.05)) else None
+    resting = (np.abs(i) < 1e-6) & (t <= t_on - 0.05)
+    e_before = e[resting][-1] if np.any(resting) else None
     if e_before is None:  # this file starts at the switch: the rest ended in the previous file
         tp, ep, ip = load(4)
         e_before = ep[np.abs(ip) < 1e-6][-1]
@@ -55,18 +66,18 @@ def test_one_pulse_against_a_direct_computation_from_the_raw_columns(real):
     t_next_on = tn[np.abs(inext) > 1e-3][0]
     e_after = e[(np.abs(i) < 1e-6) & (t <= t_next_on - 0.05)][-1]  # the rest ends in this file
     k = 4
-    assert real.E_before_V.values[k] == pytest.approx(e_before, abs=1e-7)
-    assert real.E_after_V.values[k] == pytest.approx(e_after, abs=1e-7)
+    assert real.E_before.values[k] == pytest.approx(e_before, abs=1e-7)
+    assert real.E_after.values[k] == pytest.approx(e_after, abs=1e-7)
     on = np.flatnonzero(np.abs(i - np.median(i[full])) <= 0.02 * 1.15e-3)
-    assert real.delta_Et_V.values[k] == pytest.approx(e[on[-1]] - e[on[0]], abs=1e-9)
+    assert real.delta_Et.values[k] == pytest.approx(e[on[-1]] - e[on[0]], abs=1e-9)
     ts = t[on] - t_on
     w = (ts >= 2) & (ts <= 60)
     slope, icpt = np.polyfit(np.sqrt(ts[w]), e[on][w], 1)
     resid = e[on][w] - (slope * np.sqrt(ts[w]) + icpt)
     r2 = 1 - np.sum(resid**2) / np.sum((e[on][w] - e[on][w].mean()) ** 2)
-    assert real.sqrt_slope_V_s05.values[k] == pytest.approx(slope, rel=1e-9)
+    assert real.sqrt_slope.values[k] == pytest.approx(slope, rel=1e-9)
     assert real.sqrt_r2.values[k] == pytest.approx(r2, abs=1e-12)
-    tau = real.duration_s.values[k]
+    tau = real.duration.values[k]
     d = 4 * 5.22e-6**2 / (9 * np.pi * tau) * ((e_after - e_before) / (e[on[-1]] - e[on[0]])) ** 2
     assert real.diffusivity_m2_s.values[k] == pytest.approx(d, rel=1e-6)
 
@@ -80,7 +91,7 @@ def test_synthetic_gitt_from_the_engine_recovers_d_within_the_known_bias():
     starts = [600.0, 600.0 + 600 + 28800]
     times = np.unique(np.concatenate([np.arange(0, 59000, 600.0)] + [s + np.arange(0, 601, 1.0) for s in starts]))
     ds = lm.simulate(lm.Sphere(R), protocol, material=mat, theta0=0.4, times=times)
-    g = analyse_gitt(ds.time.values, ds.voltage.values, ds.current.values, radius=R)
+    g = analyse_gitt(_record(ds), radius=R)
     assert g.sizes["pulse"] == 2 and all(f == "" for f in g.flags.values)
     assert np.all(g.sqrt_r2.values > 0.999)
     ratio_radius = g.diffusivity_m2_s.values / D
@@ -95,13 +106,13 @@ def test_synthetic_gitt_from_the_engine_recovers_d_within_the_known_bias():
 def test_gitt_bad_input_is_one_line():
     t = np.arange(10.0)
     with pytest.raises(lm.LithmapError, match="no pulses"):
-        analyse_gitt(t, np.ones(10), np.zeros(10), radius=5e-6)
+        analyse_gitt(_record(time=t, voltage=np.ones(10), current=np.zeros(10)), radius=5e-6)
     with pytest.raises(lm.LithmapError, match="backwards"):
-        analyse_gitt(t[::-1], np.ones(10), np.ones(10), radius=5e-6)
+        analyse_gitt(_record(time=t[::-1], voltage=np.ones(10), current=np.ones(10)), radius=5e-6)
     with pytest.raises(lm.LithmapError, match="radius"):
-        analyse_gitt(t, np.ones(10), np.ones(10), radius=0.0)
+        analyse_gitt(_record(time=t, voltage=np.ones(10), current=np.ones(10)), radius=0.0)
     with pytest.raises(lm.LithmapError, match="lacks column"):
-        read_gitt_csv(FILES[:1], voltage_column="Cathode [V]")
+        read_cycler(FILES[:1], columns={"voltage": "Cathode [V]"})
 
 
 def test_gitt_cli_writes_the_table_that_simulate_reads(tmp_path):
@@ -155,14 +166,14 @@ def test_pulses_of_different_currents_are_found_from_step_changes():
         e[on] = level + 0.01 * i_ma + 1e-3 * i_ma * np.sqrt(s)
         level += 2e-3 * i_ma
         e[seg == k + 1] = level
-    by_level = analyse_gitt(t, e, cur, radius=5e-6)
-    by_step = analyse_gitt(t, e, cur, radius=5e-6, step=seg)
+    by_level = analyse_gitt(_record(time=t, voltage=e, current=cur), radius=5e-6)
+    by_step = analyse_gitt(_record(time=t, voltage=e, current=cur, step=seg), radius=5e-6)
     assert by_level.sizes["pulse"] == 2
     assert by_step.sizes["pulse"] == 4
-    np.testing.assert_allclose(by_step.current_A.values, amps[1::2] + 5e-6, atol=3e-6)
+    np.testing.assert_allclose(by_step.current.values, amps[1::2] + 5e-6, atol=3e-6)
     # ΔEs = 2 mV/mA × I; ΔEt = 1 mV/mA × I × √599 (IR excluded): ratio independent of the current
-    ratio = by_step.delta_Es_V.values / by_step.delta_Et_V.values
+    ratio = by_step.delta_Es.values / by_step.delta_Et.values
     np.testing.assert_allclose(ratio, 2 / np.sqrt(599), rtol=1e-6)
     assert np.all(by_step.sqrt_r2.values > 0.999)
     with pytest.raises(lm.LithmapError, match="step has 3 values"):
-        analyse_gitt(t, e, cur, radius=5e-6, step=[1, 2, 3])
+        analyse_gitt(_record(time=t, voltage=e, current=cur).assign(step=("other", [1, 2, 3])), radius=5e-6)

@@ -10,12 +10,12 @@ import tifffile
 from PIL import Image
 
 from lithmap.errors import LithmapError
-from lithmap.io import images
-from lithmap.io.images import (
-    frame_times,
-    natural_key,
-    read_frame_times,
-    read_stack,
+from lithmap.io import movies
+from lithmap.io.movies import (
+    _frame_times,
+    _natural_key,
+    _open_stack,
+    _read_times_csv,
 )
 
 PIXEL = 50e-9
@@ -35,8 +35,8 @@ def named(path):
 
 def both(path, **kw):
     """Eager and lazy reads of the same source; checks they agree and returns the eager one."""
-    eager, meta = read_stack(path, **kw)
-    lazy, lmeta = read_stack(path, lazy=True, chunk_frames=4, **kw)
+    eager, meta = _open_stack(path, **kw)
+    lazy, lmeta = _open_stack(path, lazy=True, chunk_frames=4, **kw)
     assert isinstance(eager, np.ndarray) and hasattr(lazy, "dask")
     assert lazy.chunks[0] == ((4, 2) if eager.shape[0] == 6 else (eager.shape[0],))
     np.testing.assert_array_equal(lazy.compute(), eager)
@@ -114,10 +114,10 @@ def test_example_movie_still_reads():
     import lithmap
 
     ex = Path(lithmap.__file__).parent / "data" / "example_movie.tif"
-    stack, meta = read_stack(ex)
+    stack, meta = _open_stack(ex)
     np.testing.assert_array_equal(stack, tifffile.imread(ex))
     assert meta["frame_interval_s"] == 120.0 and meta["pixel_size_m"] > 0
-    lazy, _ = read_stack(ex, lazy=True)
+    lazy, _ = _open_stack(ex, lazy=True)
     np.testing.assert_array_equal(lazy[3:5, 10:20].compute(), stack[3:5, 10:20])
 
 
@@ -126,7 +126,7 @@ def test_example_movie_still_reads():
 
 def test_natural_key():
     names = ["frame_10.png", "frame_2.png", "Frame_1.png", "frame_2b.png", "frame_1.png"]
-    assert sorted(names, key=natural_key) == ["Frame_1.png", "frame_1.png", "frame_2.png", "frame_2b.png",
+    assert sorted(names, key=_natural_key) == ["Frame_1.png", "frame_1.png", "frame_2.png", "frame_2b.png",
                                               "frame_10.png"]
 
 
@@ -157,9 +157,9 @@ def test_lazy_folder_reads_nothing_until_computed(tmp_path, movie, monkeypatch):
     for k in range(6):
         Image.fromarray(movie[k]).save(tmp_path / f"f{k}.png")
     calls = []
-    real = images._read_image_file
-    monkeypatch.setattr(images, "_read_image_file", lambda f: calls.append(f) or real(f))
-    lazy, _ = read_stack(tmp_path, lazy=True, chunk_frames=2)
+    real = movies._read_image_file
+    monkeypatch.setattr(movies, "_read_image_file", lambda f: calls.append(f) or real(f))
+    lazy, _ = _open_stack(tmp_path, lazy=True, chunk_frames=2)
     assert calls == []
     np.testing.assert_array_equal(lazy[2:4].compute(), movie[2:4])
     assert len(calls) == 2
@@ -170,9 +170,9 @@ def test_frame_folder_errors(tmp_path, movie):
     empty.mkdir()
     (empty / "readme.txt").write_text("x")
     with pytest.raises(LithmapError, match=named(empty) + " has no TIFF or PNG frames"):
-        read_stack(empty)
+        _open_stack(empty)
     with pytest.raises(LithmapError, match="matches no frame files"):
-        read_stack(str(tmp_path / "nothing_*.png"))
+        _open_stack(str(tmp_path / "nothing_*.png"))
     odd = tmp_path / "odd"
     odd.mkdir()
     for k in range(4):
@@ -180,13 +180,13 @@ def test_frame_folder_errors(tmp_path, movie):
     Image.fromarray(movie[0, :10]).save(odd / "f3.png")
     for lazy in (False, True):
         with pytest.raises(LithmapError, match=named(odd / "f2.png") + r".*shape \(16, 40\)"):
-            read_stack(odd, lazy=lazy)
+            _open_stack(odd, lazy=lazy)
     colour = tmp_path / "colour"
     colour.mkdir()
     for k in range(2):
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(colour / f"c{k}.png")
     with pytest.raises(LithmapError, match=named(colour / "c0.png") + ".*colour"):
-        read_stack(colour)
+        _open_stack(colour)
 
 
 # -- HDF5 ---------------------------------------------------------------------------------------
@@ -210,7 +210,7 @@ def test_hdf5_dataset_path_attrs_and_time(tmp_path, movie):
         assert meta["frame_interval_s"] == DT and meta["pixel_size_m"] == PIXEL
         assert meta["start_time"] == "2024-05-01T10:00:00"
         np.testing.assert_array_equal(meta["times_s"], np.arange(6) * 10.0 + 3)
-    lazy, _ = read_stack(f"{p}:/entry/data/frames", lazy=True, chunk_frames=4)
+    lazy, _ = _open_stack(f"{p}:/entry/data/frames", lazy=True, chunk_frames=4)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(lazy)).compute(), movie)  # picklable for workers
 
 
@@ -232,29 +232,29 @@ def test_hdf5_errors(tmp_path, movie):
         f.create_dataset("a", data=movie)
         f.create_dataset("b/c", data=movie)
     with pytest.raises(LithmapError, match=named(p) + r" has no dataset '/nope' \(3D datasets: /a, /b/c\)"):
-        read_stack(f"{p}:/nope")
+        _open_stack(f"{p}:/nope")
     with pytest.raises(LithmapError, match="'/b' in HDF5 file " + named(p) + " is a group"):
-        read_stack(f"{p}:/b")
+        _open_stack(f"{p}:/b")
     with pytest.raises(LithmapError, match=named(p) + " has several 3D datasets"):
-        read_stack(p)
+        _open_stack(p)
     with pytest.raises(LithmapError, match=named(tmp_path / "missing.h5") + " does not exist"):
-        read_stack(f"{tmp_path / 'missing.h5'}:/a")
+        _open_stack(f"{tmp_path / 'missing.h5'}:/a")
     single = tmp_path / "one.h5"
     with h5py.File(single, "w") as f:
         f.create_dataset("img", data=movie[0])
     with pytest.raises(LithmapError, match="is a single image"):
-        read_stack(single)
-    img, _ = read_stack(single, require_stack=False)
+        _open_stack(single)
+    img, _ = _open_stack(single, require_stack=False)
     np.testing.assert_array_equal(img, movie[0])
     tif = tmp_path / "m.tif"
     tifffile.imwrite(tif, movie)
     with pytest.raises(LithmapError, match=named(tif) + " is not an HDF5 file"):
-        read_stack(f"{tif}:/data")
+        _open_stack(f"{tif}:/data")
     cut = tmp_path / "cut.h5"
     cut.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
     for lazy in (False, True):
         with pytest.raises(LithmapError, match=named(cut) + " is not a readable HDF5 file"):
-            read_stack(cut, lazy=lazy)
+            _open_stack(cut, lazy=lazy)
 
 
 # -- TDMS ---------------------------------------------------------------------------------------
@@ -291,11 +291,11 @@ def test_tdms_errors(tmp_path, movie):
     p = tmp_path / "nosize.tdms"
     write_tdms(p, movie, flat=True, props={"frame_interval_s": DT})
     with pytest.raises(LithmapError, match=named(p) + " needs positive whole 'width' and 'height'"):
-        read_stack(p)
+        _open_stack(p)
     p = tmp_path / "odd.tdms"
     write_tdms(p, movie, flat=True, props={**PROPS, "width": 41})
     with pytest.raises(LithmapError, match=named(p) + " holds 7680 values, not a whole number of 32x41 frames"):
-        read_stack(p)
+        _open_stack(p)
     good = tmp_path / "good.tdms"
     write_tdms(good, movie, flat=True)
     data = good.read_bytes()
@@ -304,7 +304,7 @@ def test_tdms_errors(tmp_path, movie):
         cut.write_bytes(data[:n])
         for lazy in (False, True):
             with pytest.raises(LithmapError, match=named(cut) + " is truncated or corrupt"):
-                read_stack(cut, lazy=lazy)
+                _open_stack(cut, lazy=lazy)
 
 
 # -- bad input ----------------------------------------------------------------------------------
@@ -312,17 +312,17 @@ def test_tdms_errors(tmp_path, movie):
 
 def test_missing_empty_and_unknown_files(tmp_path):
     with pytest.raises(LithmapError, match=named(tmp_path / "nope.tif") + " does not exist"):
-        read_stack(tmp_path / "nope.tif")
+        _open_stack(tmp_path / "nope.tif")
     empty = tmp_path / "empty.tif"
     empty.write_bytes(b"")
     with pytest.raises(LithmapError, match=named(empty) + " is an empty file"):
-        read_stack(empty)
+        _open_stack(empty)
     text = tmp_path / "movie.tif"
     text.write_text("hello, I am not a TIFF")
     with pytest.raises(LithmapError, match=named(text) + " is not a TIFF, PNG, HDF5 or TDMS file"):
-        read_stack(text)
+        _open_stack(text)
     with pytest.raises(LithmapError, match="chunk_frames=0"):
-        read_stack(text, chunk_frames=0)
+        _open_stack(text, chunk_frames=0)
 
 
 @pytest.mark.parametrize("kind", ["plain", "zlib", "ome"])
@@ -339,7 +339,7 @@ def test_truncated_tiff_is_a_clear_error(tmp_path, movie, kind, caplog):
         cut.write_bytes(data[:n])
         for lazy in (False, True):
             with pytest.raises(LithmapError, match=named(cut)) as err:
-                stack, _ = read_stack(cut, lazy=lazy)
+                stack, _ = _open_stack(cut, lazy=lazy)
                 np.asarray(stack)
             assert "\n" not in str(err.value) and re.search("truncated|corrupt|not a readable", str(err.value))
     assert not [r for r in caplog.records if r.name == "tifffile"]  # no tifffile log noise
@@ -352,8 +352,8 @@ def test_single_image_needs_frames_unless_allowed(tmp_path, movie):
         for lazy in (False, True):
             with pytest.raises(LithmapError, match=named(p) + re.escape(
                     " is a single image (y, x); a movie needs frames (time, y, x)")):
-                read_stack(p, lazy=lazy)
-            img, _ = read_stack(p, lazy=lazy, require_stack=False)
+                _open_stack(p, lazy=lazy)
+            img, _ = _open_stack(p, lazy=lazy, require_stack=False)
             np.testing.assert_array_equal(np.asarray(img), movie[0])
 
 
@@ -361,11 +361,11 @@ def test_colour_and_multichannel_tiffs_are_refused(tmp_path):
     rgb = tmp_path / "rgb.tif"
     tifffile.imwrite(rgb, np.zeros((3, 16, 16, 3), np.uint8), photometric="rgb")
     with pytest.raises(LithmapError, match=named(rgb) + " is a colour image"):
-        read_stack(rgb)
+        _open_stack(rgb)
     ch = tmp_path / "ch.tif"
     tifffile.imwrite(ch, np.zeros((3, 2, 16, 16), np.uint16), metadata={"axes": "TCYX"})
     with pytest.raises(LithmapError, match=named(ch) + " has 2 channels"):
-        read_stack(ch)
+        _open_stack(ch)
 
 
 # -- frame times --------------------------------------------------------------------------------
@@ -374,59 +374,66 @@ def test_colour_and_multichannel_tiffs_are_refused(tmp_path):
 def test_read_frame_times_seconds_and_iso(tmp_path):
     p = tmp_path / "t.csv"
     p.write_text("frame,time_s\n0,5.0\n1,15.0\n2,25.5\n")
-    t, extra = read_frame_times(p)
+    t, extra = _read_times_csv(p)
     np.testing.assert_array_equal(t, [5.0, 15.0, 25.5]) and not extra
     p.write_text("# exported\nframe;Timestamp\n0;2024-05-01T10:00:00\n1;2024-05-01T10:00:30.5\n"
                  "2;2024-05-01 10:02:00\n")
-    t, extra = read_frame_times(p)
+    t, extra = _read_times_csv(p)
     np.testing.assert_allclose(t, [0.0, 30.5, 120.0])
     assert extra == {"start_time": "2024-05-01T10:00:00"}
     p.write_text("time (ms)\n0\n250\n500\n")
-    np.testing.assert_allclose(read_frame_times(p)[0], [0, 0.25, 0.5])
+    np.testing.assert_allclose(_read_times_csv(p)[0], [0, 0.25, 0.5])
     p.write_text("0\n10\n20\n")  # one column, no header
-    np.testing.assert_array_equal(read_frame_times(p)[0], [0, 10, 20])
+    np.testing.assert_array_equal(_read_times_csv(p)[0], [0, 10, 20])
 
 
 def test_read_frame_times_errors(tmp_path):
     p = tmp_path / "t.csv"
     with pytest.raises(LithmapError, match=named(p) + " does not exist"):
-        read_frame_times(p)
+        _read_times_csv(p)
     p.write_text("time\n0\n10\n10\n30\n")
     with pytest.raises(LithmapError, match=named(p) + r" is not increasing: time 2 \(line 4\)"):
-        read_frame_times(p)
+        _read_times_csv(p)
     p.write_text("frame,value\n0,1\n")
     with pytest.raises(LithmapError, match=named(p) + " has no time column"):
-        read_frame_times(p)
+        _read_times_csv(p)
     p.write_text("time\n0\nsoon\n")
     with pytest.raises(LithmapError, match=named(p) + " line 3: 'soon' is not a finite time"):
-        read_frame_times(p)
+        _read_times_csv(p)
     p.write_text("timestamp\n2024-05-01T10:00:00\nlater\n")
     with pytest.raises(LithmapError, match=named(p) + " line 3: 'later' is not a time in seconds or an ISO date-time"):
-        read_frame_times(p)
+        _read_times_csv(p)
 
 
 def test_frame_times_precedence_and_checks(tmp_path):
     csv = tmp_path / "t.csv"
     csv.write_text("time\n1\n2\n4\n")
     meta = {"source": "m.tif", "times_s": np.array([0.0, 5.0, 7.0]), "frame_interval_s": 10.0}
-    np.testing.assert_array_equal(frame_times(meta, 3, interval=3.0, times_csv=csv), [1, 2, 4])  # CSV first
-    np.testing.assert_array_equal(frame_times(meta, 3, interval=3.0), [0, 3, 6])  # then the interval
-    np.testing.assert_array_equal(frame_times(meta, 3), [0, 5, 7])  # then the file's times
-    np.testing.assert_array_equal(frame_times({"frame_interval_s": 10.0}, 3), [0, 10, 20])  # then its interval
+    np.testing.assert_array_equal(_frame_times(meta, 3, csv)[0], [1, 2, 4])  # a given CSV first
+    np.testing.assert_array_equal(_frame_times(meta, 3, str(csv))[0], [1, 2, 4])
+    np.testing.assert_array_equal(_frame_times(meta, 3, 3.0)[0], [0, 3, 6])  # or a given interval
+    np.testing.assert_array_equal(_frame_times(meta, 3, "3 s")[0], [0, 3, 6])
+    np.testing.assert_array_equal(_frame_times(meta, 3, [1.0, 2.0, 3.5])[0], [1, 2, 3.5])  # or given times
+    np.testing.assert_array_equal(_frame_times(meta, 3)[0], [0, 5, 7])  # then the file's times
+    np.testing.assert_array_equal(_frame_times({"frame_interval_s": 10.0}, 3)[0], [0, 10, 20])  # then its interval
     with pytest.raises(LithmapError, match=named(csv) + " gives 3 times for 4 frames"):
-        frame_times(meta, 4, times_csv=csv)
+        _frame_times(meta, 4, csv)
     with pytest.raises(LithmapError, match="'m.tif' is not increasing: time 2"):
-        frame_times({**meta, "times_s": np.array([0.0, 5.0, 5.0])}, 3)
-    with pytest.raises(LithmapError, match="interval=-1"):
-        frame_times(meta, 3, interval=-1)
+        _frame_times({**meta, "times_s": np.array([0.0, 5.0, 5.0])}, 3)
+    with pytest.raises(LithmapError, match="times=-1"):
+        _frame_times(meta, 3, -1)
+    with pytest.raises(LithmapError, match="times='soon' is invalid"):
+        _frame_times(meta, 3, "soon")
+    with pytest.raises(LithmapError, match="times is not increasing"):
+        _frame_times(meta, 3, [0, 2, 1])
     with pytest.raises(LithmapError, match="'m.tif' records no frame times"):
-        frame_times({"source": "m.tif"}, 3)
+        _frame_times({"source": "m.tif"}, 3)
 
 
 def test_lazy_uncompressed_tiff_is_memory_mapped(tmp_path, movie):
     p = tmp_path / "m.tif"
     tifffile.imwrite(p, movie, metadata={"axes": "TYX"})
-    src = images._open_source(p)
+    src = movies._open_source(p)
     lazy = src.to_dask(2)
     np.testing.assert_array_equal(lazy[1:3].compute(), movie[1:3])
     assert isinstance(src._handle, np.memmap)

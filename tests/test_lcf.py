@@ -16,15 +16,15 @@ import xarray as xr
 from scipy import optimize, stats
 
 from lithmap.errors import LithmapError
+from lithmap.io import read_xdi
 from lithmap.io.results import read_result, write_result
 from lithmap.spectro import (
     fit_lcf,
     interpolate_standards,
     lcf_from_files,
-    normalize,
+    normalise,
     parse_standard,
     parse_window,
-    read_xdi,
     select_window,
 )
 
@@ -41,8 +41,8 @@ def standards(scan):
 @pytest.fixture(scope="module")
 def real_matrix():
     """Normalised MnO, Mn2O3, MnO2 (scan 01) on the Mn3O4 grid in the window: (n, 3)."""
-    std = {name: normalize(read_xdi(DATA / f"{name}_rt_01.xdi")["mu"]) for name in VALENCE}
-    grid = select_window(normalize(read_xdi(DATA / "Mn3O4_rt_01.xdi")["mu"]), 6535, 6580)
+    std = {name: normalise(read_xdi(DATA / f"{name}_rt_01.xdi")["mu"]) for name in VALENCE}
+    grid = select_window(normalise(read_xdi(DATA / "Mn3O4_rt_01.xdi")["mu"]), 6535, 6580)
     return interpolate_standards(std, grid["energy"])
 
 
@@ -316,7 +316,8 @@ def test_bad_file_inputs(tmp_path):
     short = tmp_path / "MnO_short.txt"
     np.savetxt(short, np.column_stack([mno.energy, mno.mu]), header="energy mu")
     stds = [f"{short}:2"] + standards("01")[1:]
-    with pytest.raises(LithmapError, match=r"standard 'MnO_short' covers 6520-6599.68 eV but the window needs 6535.02-6619.41 eV"):
+    with pytest.raises(LithmapError,
+                       match=r"standard 'MnO_short' covers 6520-6599.68 eV but the window needs 6535.02-6619.41 eV"):
         lcf_from_files(DATA / "Mn3O4_rt_01.xdi", stds, window="6535:6620eV")
     assert lcf_from_files(DATA / "Mn3O4_rt_01.xdi", stds, window="6535:6580eV")["mean_valence"] > 2.5
     with pytest.raises(LithmapError, match="missing.xdi' does not exist"):
@@ -340,14 +341,14 @@ def test_tiff_stack_and_netcdf_samples_through_lcf_from_files(tmp_path):
     (tmp_path / "energies.txt").write_text("\n".join(f"{x:.4f}" for x in e))
     stds = standards("01")
     ds = lcf_from_files(tmp_path / "map.tif", stds, energies=tmp_path / "energies.txt", window=WINDOW,
-                        normalize=False, align=False)
+                        normalise=False, align=False)
     assert ds["weights"].dims == ("y", "x", "standard")
     np.testing.assert_allclose(ds["weights"], W, atol=2e-5)  # float32 storage of the stack
     # normalised, each pixel is a mixture of spectra with different edge steps: the fractions
     # become step-weighted. A mixture's post-edge line (fitted over its own oscillations, from
     # the map's common e0) is not the mixture of the standards' lines, which costs a few
     # hundredths of a valence unit even on perfect data
-    steps = np.array([float(normalize(raw[n]["mu"], return_edge=True)[2]) for n in names])
+    steps = np.array([float(normalise(raw[n]["mu"], return_edge=True)[2]) for n in names])
     frac = W * steps / (W * steps).sum(axis=-1, keepdims=True)
     dsn = lcf_from_files(tmp_path / "map.tif", stds, energies=tmp_path / "energies.txt", window=WINDOW)
     got, want = dsn["mean_valence"].values.ravel(), (frac @ [2, 3, 4]).ravel()
@@ -357,6 +358,6 @@ def test_tiff_stack_and_netcdf_samples_through_lcf_from_files(tmp_path):
     vol = np.einsum("zyxk,ek->ezyx", W.reshape(3, 4, 14, 3), mus)
     xr.Dataset({"absorbance": (("energy", "z", "y", "x"), vol)},
                coords={"energy": ("energy", e, {"units": "eV"})}).to_netcdf(tmp_path / "vol.nc", engine="h5netcdf")
-    dv = lcf_from_files(tmp_path / "vol.nc", stds, window=WINDOW, normalize=False, align=False)
+    dv = lcf_from_files(tmp_path / "vol.nc", stds, window=WINDOW, normalise=False, align=False)
     assert dv["weights"].dims == ("z", "y", "x", "standard")
     np.testing.assert_allclose(dv["weights"].values.reshape(12, 14, 3), W, atol=1e-10)

@@ -9,10 +9,11 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from lithmap.cli import app
-from lithmap.spectro import read_xdi
+from lithmap.io import read_xdi
 
 D = Path(__file__).parent / "data" / "xanes-standards"
-STD = ["--standard", f"{D}/MnO_rt_01.xdi:2", "--standard", f"{D}/Mn2O3_rt_01.xdi:3", "--standard", f"{D}/MnO2_rt_01.xdi:4"]
+STD = ["--standard", f"{D}/MnO_rt_01.xdi:2", "--standard", f"{D}/Mn2O3_rt_01.xdi:3",
+       "--standard", f"{D}/MnO2_rt_01.xdi:4"]
 runner = CliRunner()
 
 

@@ -1,4 +1,4 @@
-"""Materials: D(θ) tables and constants, and the nmc811 preset's numbers (seed1)."""
+"""Materials: D(θ) tables and constants, and the nmc811 preset's numbers (Xu, Merryweather et al., Joule 2022)."""
 
 from __future__ import annotations
 
@@ -210,7 +210,8 @@ def test_get_material_unknown_names_it():
 
 
 def test_nmc811_apparent_diffusivity(nmc):
-    """seed1 Fig. 3B: D_app = α·D = 1e-18 m²/s at θ = 1, 100× larger by θ = 0.8, flat below."""
+    """Xu, Merryweather et al., Joule 2022, Fig. 3B: D_app = α·D = 1e-18 m²/s at θ = 1, 100× larger by
+    θ = 0.8, flat below."""
     assert nmc.alpha == pytest.approx(2.7)
     theta = np.array([1.0, 0.9, 0.8, 0.7, 0.5, 0.3, 0.0])
     d_app = nmc.alpha * nmc.diffusivity(theta)
@@ -235,7 +236,7 @@ def test_nmc811_capacities(nmc):
 
 
 def test_nmc811_ocv_at_start_of_charge(nmc):
-    """seed1 Fig. 4A: θ ≈ 0.97 at OCV ≈ 3.5 V after the CV hold."""
+    """Xu, Merryweather et al., Joule 2022, Fig. 4A: θ ≈ 0.97 at OCV ≈ 3.5 V after the CV hold."""
     assert 3.45 <= float(nmc.ocv(0.97)) <= 3.55
 
 
@@ -272,7 +273,7 @@ def test_nmc811_exchange_current(nmc):
 def test_nmc811_c_max_and_provenance(nmc):
     assert nmc.c_max == pytest.approx(4.75e6 / nmc.molar_mass)
     assert 45_000 < nmc.c_max < 52_000
-    assert "seed1" in nmc.provenance["paper"]
+    assert "Xu, Merryweather et al., Joule 2022" in nmc.provenance["paper"]
     assert nmc.provenance["assumed"]
 
 

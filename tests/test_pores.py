@@ -1,5 +1,5 @@
-"""Pores and cracks in a particle (seed2 Fig. 5a–c): known spherical pores, open vs closed cracks,
-local thickness of a slab pore."""
+"""Pores and cracks in a particle (Liu, Zeng et al., Nat. Nanotechnol. 2024, Fig. 5a–c): known
+spherical pores, open vs closed cracks, local thickness of a slab pore."""
 
 import numpy as np
 import pytest

@@ -112,7 +112,8 @@ def test_parse_protocol_joined_string(text, expected):
 
 def test_parse_protocol_list_of_strings_and_steps():
     rest = parse_step("Rest for 1 hour")
-    steps = parse_protocol(["Charge at C/3 until 4.3 V then Hold at 4.3 V until C/50", rest, "Discharge at 1C for 10 min"])
+    steps = parse_protocol(["Charge at C/3 until 4.3 V then Hold at 4.3 V until C/50", rest,
+                            "Discharge at 1C for 10 min"])
     assert [s.text for s in steps] == [
         "Charge at C/3 until 4.3 V", "Hold at 4.3 V until C/50", "Rest for 1 hour", "Discharge at 1C for 10 min",
     ]

@@ -8,7 +8,7 @@ import pytest
 import lithmap as lm
 
 STEEP = lm.TabulatedDiffusivity([0.8, 1.0], [1e-16, 1e-18])  # 1e-18·10^(2·clip((1−θ)/0.2, 0, 1))
-OPTS = lm.SolverOptions(surface_limits=(0.005, 1.0))
+LIMITS = (0.005, 1.0)
 
 
 def close(value, ref, decimals):
@@ -23,7 +23,7 @@ def test_reference_function_is_the_table():
 def test_sphere_8um_c3_matches_pybamm_reference():
     ds = lm.simulate(
         lm.Sphere(8e-6), "Charge at C/3 for 2 hours", diffusivity=STEEP, theta0=0.97,
-        times=[0, 131, 393, 655, 917], options=OPTS, stop_at_limit=True,
+        times=[0, 131, 393, 655, 917], surface_limits=LIMITS, stop_at_limit=True,
     )
     stop = float(ds.time[-1])
     assert close(stop, 1043.0, 0), stop
@@ -40,7 +40,7 @@ def test_sphere_8um_c3_matches_pybamm_reference():
 def test_sphere_1um_c3_matches_pybamm_reference():
     ds = lm.simulate(
         lm.Sphere(1e-6), "Charge at C/3 for 4 hours", diffusivity=STEEP, theta0=0.97,
-        times=[0, 1200, 2400, 3658, 6094, 8538], options=OPTS, stop_at_limit=True,
+        times=[0, 1200, 2400, 3658, 6094, 8538], surface_limits=LIMITS, stop_at_limit=True,
     )
     assert close(float(ds.time[-1]), 9755.0, 0)
     centre = ds.theta_centre.sel(time=[1200, 3658, 6094, 8538]).values

@@ -1,4 +1,5 @@
-"""Equal-area / equal-volume shells (seed2 Fig. 3b–e) against analytic annulus averages."""
+"""Equal-area / equal-volume shells (Liu, Zeng et al., Nat. Nanotechnol. 2024, Fig. 3b–e) against
+analytic annulus averages."""
 
 import numpy as np
 import pytest

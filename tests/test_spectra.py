@@ -14,16 +14,8 @@ import tifffile
 import xarray as xr
 
 from lithmap.errors import LithmapError
-from lithmap.spectro import (
-    align,
-    interpolate_standards,
-    normalize,
-    read_prj,
-    read_spectra,
-    read_tiff_stack,
-    read_xdi,
-    select_window,
-)
+from lithmap.io import read_prj, read_spectra, read_tiff_stack, read_xdi
+from lithmap.spectro import align, interpolate_standards, normalise, select_window
 
 DATA = Path(__file__).parent / "data" / "xanes-standards"
 MNO = DATA / "MnO_rt_01.xdi"
@@ -229,14 +221,14 @@ def synthetic_edges(e, e0, step, slope_pre, slope_post, offset):
     return offset[:, None] + slope_pre[:, None] * x + edge * (step[:, None] + slope_post[:, None] * x), edge
 
 
-def test_normalize_recovers_edge_step_vectorised():
+def test_normalise_recovers_edge_step_vectorised():
     rng = np.random.default_rng(3)
     e = np.linspace(6450, 6750, 301)
     e0 = rng.choice(e[140:160], size=24)  # per-spectrum edges on the grid
     step = rng.uniform(0.2, 2.0, 24)
     slope_post = rng.normal(0, 1e-3, 24)
     mu, edge = synthetic_edges(e, e0, step, rng.normal(0, 1e-3, 24), slope_post, rng.uniform(0, 1, 24))
-    normed, e0_found, st = normalize(mu.reshape(4, 6, -1), e, return_edge=True)
+    normed, e0_found, st = normalise(mu.reshape(4, 6, -1), e, return_edge=True)
     assert normed.shape == (4, 6, 301) and e0_found.shape == (4, 6)
     np.testing.assert_allclose(e0_found.ravel(), e0)  # largest derivative = the edge centre
     np.testing.assert_allclose(st.ravel(), step, rtol=1e-9)
@@ -244,18 +236,19 @@ def test_normalize_recovers_edge_step_vectorised():
     expect = edge * (step[:, None] + slope_post[:, None] * x) / step[:, None]
     np.testing.assert_allclose(normed.reshape(24, -1), expect, atol=1e-9)
     # the energy axis may be anywhere; one spectrum alone gives the same
-    first = normalize(np.moveaxis(mu.reshape(4, 6, -1), -1, 0), e, axis=0)
-    np.testing.assert_allclose(np.moveaxis(first, 0, -1), normed, rtol=1e-12, atol=1e-12)
-    one = normalize(mu[5], e)
+    first = normalise(xr.DataArray(np.moveaxis(mu.reshape(4, 6, -1), -1, 0), dims=("energy", "y", "x"),
+                                   coords={"energy": e}), dim="energy")
+    np.testing.assert_allclose(np.moveaxis(first.values, 0, -1), normed, rtol=1e-12, atol=1e-12)
+    one = normalise(mu[5], e)
     np.testing.assert_allclose(one, normed.reshape(24, -1)[5], rtol=1e-12, atol=1e-12)
     # a common e0 for all spectra (maps): the ranges follow it
-    common = normalize(mu, e, e0=float(e0[0]), return_edge=True)[2]
+    common = normalise(mu, e, e0=float(e0[0]), return_edge=True)[2]
     assert common[0] == pytest.approx(step[0], rel=1e-9)
 
 
-def test_normalize_real_spectrum_and_dataarray():
+def test_normalise_real_spectrum_and_dataarray():
     ds = read_xdi(MNO)
-    da, e0, step = normalize(ds["mu"], return_edge=True)
+    da, e0, step = normalise(ds["mu"], return_edge=True)
     assert isinstance(da, xr.DataArray) and da.dims == ("energy",)
     assert 6543 < float(e0) < 6546  # MnO: the main rise of the Mn K edge, ~6544 eV
     assert abs(float(da.sel(energy=slice(6520, 6530)).mean())) < 0.01
@@ -263,17 +256,17 @@ def test_normalize_real_spectrum_and_dataarray():
     assert 0.1 < float(step) < 0.15  # mu rises by ~0.12 across the edge (raw data)
 
 
-def test_normalize_range_outside_data():
+def test_normalise_range_outside_data():
     e = np.linspace(6530, 6600, 71)
     mu = 0.5 * (1 + np.tanh((e - 6545) / 2))
     with pytest.raises(LithmapError, match=r"pre range e0-60..e0-40 eV holds 0 energies.*6530-6600 eV"):
-        normalize(mu, e, e0=6545.0, pre=(-60, -40))
+        normalise(mu, e, e0=6545.0, pre=(-60, -40))
     with pytest.raises(LithmapError, match=r"pre range e0-60..e0-15 eV holds 1 energies"):
-        normalize(mu, e, e0=6545.0)
+        normalise(mu, e, e0=6545.0)
     with pytest.raises(LithmapError, match="norm_order=3"):
-        normalize(mu, e, norm_order=3)
+        normalise(mu, e, norm_order=3)
     background = np.full((2, 71), 0.3)  # no edge: NaN, not an error, for a map's empty pixels
-    assert np.isnan(normalize(background, e, e0=6545.0, pre=(-15, -5))).all()
+    assert np.isnan(normalise(background, e, e0=6545.0, pre=(-15, -5))).all()
 
 
 # ------------------------------------------------------------------------------- alignment
@@ -314,7 +307,8 @@ def test_select_window_and_interpolation_never_extrapolate():
     # same grid: interpolation returns the measured values
     np.testing.assert_allclose(std.sel(standard="MnO"), mno.sel(energy=sample.energy), rtol=1e-12)
     shifted = mn2o3.assign_coords(energy=mn2o3.energy + 20.0)  # starts at 6540 eV
-    with pytest.raises(LithmapError, match=r"standard 'Mn2O3' covers 6540-6649.98 eV but the window needs 6535.02-6569.65 eV"):
+    with pytest.raises(LithmapError,
+                       match=r"standard 'Mn2O3' covers 6540-6649.98 eV but the window needs 6535.02-6569.65 eV"):
         interpolate_standards({"MnO": mno, "Mn2O3": shifted}, sample.energy)
     with pytest.raises(LithmapError, match="window 7000:7100 eV holds 0 energies"):
         select_window(mno, 7000, 7100)
@@ -323,7 +317,7 @@ def test_select_window_and_interpolation_never_extrapolate():
 def test_a_nexus_nxdata_stack_is_read_with_its_energy_axis(tmp_path):
     import h5py
 
-    from lithmap.spectro import read_spectra
+    from lithmap.io import read_spectra
 
     e_kev = np.linspace(6.53, 6.58, 12)
     stack = np.random.default_rng(0).random((12, 3, 4))

@@ -1,4 +1,5 @@
-"""The seed2 analysis commands end to end: shells, composition, pores and charge balance."""
+"""The analysis commands of Liu, Zeng et al. (Nat. Nanotechnol. 2024) end to end: shells,
+composition, pores and charge balance."""
 
 import csv
 

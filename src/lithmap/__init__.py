@@ -8,7 +8,9 @@ Every public function of every room (``io``, ``echem``, ``imaging``, ``spectro``
 ``report``) is importable from here; each is loaded on first use, so ``import lithmap`` is light.
 
 >>> import lithmap as lm
->>> movie = lm.read_movie(lm.example_file("example_movie.tif"))   # doctest: +SKIP
+>>> movie = lm.read_movie(lm.example_file("example_movie.tif"))
+>>> movie.dims, movie.sizes["time"]
+(('time', 'y', 'x'), 31)
 """
 
 __version__ = "0.1.0"

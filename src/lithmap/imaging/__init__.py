@@ -1,4 +1,5 @@
-"""Operando image analysis: registration, particle masks, total contrast, rings, calibration."""
+"""Operando image analysis: registration, particle masks, total contrast, rings, calibration, and
+the whole analyses the command line runs (:func:`analyse_movie`, :func:`particle_table`)."""
 
 #: Public names of this room (name → module); ``lithmap`` exports them too.
 EXPORTS = {
@@ -6,6 +7,7 @@ EXPORTS = {
     "find_particles": "regions", "equal_area_rings": "regions",
     "synchronise": "calibration", "calibrate_theta": "calibration", "theta_from_log": "calibration",
     "theta_from_charge": "calibration", "apply_calibration": "calibration",
+    "analyse_movie": "analyse", "particle_table": "analyse",
 }
 
 from .._lazy import attach  # noqa: E402

@@ -1,19 +1,20 @@
-"""From a raw movie to total-contrast maps (seed1, Figs. 2B/D, 3E/F, 4B).
+"""From an operando movie to total-contrast maps (Xu, Merryweather et al., Joule 2022: Figs. 2B/D,
+3E/F, 4B).
 
-- :func:`frame_drift` / :func:`register_stack`: sub-pixel drift of every frame against a
-  reference frame by phase correlation of particle silhouettes (skimage), frames shifted back;
+- :func:`register_stack`: sub-pixel drift of every frame against a reference frame by phase
+  correlation of particle silhouettes (skimage), frames shifted back;
 - :func:`particle_mask`: the bright particle on the dark matrix (Otsu threshold, largest
   connected part, holes filled);
 - :func:`contrast_movie`: registered, flicker-normalised intensity, total contrast
   I_t/I_ref − 1 (the fractional change against the reference frame; positive = brighter = less
-  lithium in seed1), the mask, the per-frame drift, the whole-particle trace, equal-area rings,
+  lithium in NMC811), the mask, the per-frame drift, the whole-particle trace, equal-area rings,
   the centre trace, a kymograph along a line, per-particle traces and bad-pixel counts.
 
-The movie is processed in chunks of frames, each read, corrected and reduced once, so a numpy
-array, a memory map, an HDF5 dataset or a Dask array all go through the same code. The maps
-(``intensity``, ``total_contrast``) are allocated in memory except for a Dask array: then they
-stay lazy and stream to disk chunk by chunk when the Dataset is written, so only a Dask stack
-(``read_stack(..., lazy=True)``) may be larger than memory.
+The movie — a DataArray (time, y, x) from :func:`lithmap.read_movie` — is processed in chunks of
+frames, each read, corrected and reduced once, so a numpy-, memory-map- or Dask-backed movie goes
+through the same code. The maps (``intensity``, ``total_contrast``) are allocated in memory except
+for a Dask-backed movie: then they stay lazy and stream to disk chunk by chunk when the Dataset is
+written, so only a lazy movie (``read_movie(..., lazy=True)``) may be larger than memory.
 """
 
 from __future__ import annotations
@@ -29,15 +30,62 @@ from .regions import equal_area_rings, find_particles
 
 
 def _check_stack(stack):
+    """The frames (numpy, Dask or any array with a shape) of a movie; a DataArray gives its data."""
+    import xarray as xr
+
+    if isinstance(stack, xr.DataArray):
+        stack = stack.data
     shape = getattr(stack, "shape", None)
     if shape is None:
         stack = np.asarray(stack)
         shape = stack.shape
     if len(shape) != 3:
-        raise LithmapError(f"movie has shape {tuple(shape)}; expected a stack of frames (time, y, x), not a single image")
+        raise LithmapError(f"movie has shape {tuple(shape)}; expected a stack of frames (time, y, x), "
+                           "not a single image")
     if shape[0] < 2:
         raise LithmapError(f"movie has {shape[0]} frame; a contrast movie needs at least 2")
     return stack
+
+
+def _check_movie(movie):
+    """``(frames, times_s, pixel_size_m or None, coords)`` of a movie DataArray (time, y, x)."""
+    from ..io.units import unit_scale
+
+    if not isinstance(movie, xr.DataArray):
+        raise LithmapError(f"movie is a {type(movie).__name__}; expected a DataArray (time, y, x) with a time "
+                           "coordinate in s, from lithmap.read_movie or xarray.DataArray(frames, dims=('time', 'y', "
+                           "'x'), coords={'time': times})")
+    if movie.dims != ("time", "y", "x"):
+        if movie.ndim == 2:
+            raise LithmapError(f"movie has dims {movie.dims}; expected a stack of frames (time, y, x), "
+                               "not a single image")
+        raise LithmapError(f"movie has dims {movie.dims}; expected (time, y, x)")
+    s = _check_stack(movie.data)
+    if "time" not in movie.coords:
+        raise LithmapError("movie has no time coordinate; give one (s), e.g. lithmap.read_movie(path, times=10)")
+    factor = unit_scale(movie.time.attrs.get("units"), "s", default="s")
+    if factor is None:
+        raise LithmapError(f"movie time coordinate has units {movie.time.attrs['units']!r}; expected s")
+    t = np.asarray(movie.time.values, float) * factor
+    px = movie.attrs.get("pixel_size")
+    coords = {}
+    for d in ("y", "x"):
+        n = movie.sizes[d]
+        unit = movie[d].attrs.get("units", "pixel") if d in movie.coords else "pixel"
+        scale = None if unit == "pixel" else unit_scale(unit, "m")
+        if d in movie.coords and scale is not None:
+            values = np.asarray(movie[d].values, float) * scale
+            coords[d] = (d, values, {"units": "m"})
+            if px is None and n > 1:
+                px = float(values[1] - values[0])
+        else:
+            coords[d] = None  # pixels, or pixels of a known size (below)
+    px = None if px is None else float(px)
+    for d in ("y", "x"):
+        if coords[d] is None:
+            n = movie.sizes[d]
+            coords[d] = (d, np.arange(n) * px, {"units": "m"}) if px else (d, np.arange(n) * 1.0, {"units": "pixel"})
+    return s, t, px, coords
 
 
 def _is_lazy(stack) -> bool:
@@ -69,7 +117,15 @@ def frame_drift(stack, *, reference: int = 0, upsample: int = 20, chunk_frames: 
 
     Cross-correlates (upsampled, without phase normalisation) each frame's particle silhouette
     (see :func:`_silhouette`), so the particle's own brightening or a front moving inside it
-    does not pull the estimate (≤ 0.1 px on known shifts and on the synthetic example movie)."""
+    does not pull the estimate (≤ 0.1 px on known shifts and on the synthetic example movie).
+    ``stack`` is a movie DataArray or any array (time, y, x); ``progress(k)`` is called with the
+    number of frames done after each chunk.
+
+    >>> import lithmap
+    >>> drift = frame_drift(lithmap.read_movie("example"))
+    >>> drift.shape, bool(abs(drift).max() < 3)
+    ((31, 2), True)
+    """
     from skimage.registration import phase_cross_correlation
 
     s = _check_stack(stack)
@@ -100,26 +156,85 @@ def _shift(frames, drift):
 
 
 def register_stack(stack, *, reference: int = 0, upsample: int = 20):
-    """Return ``(registered, drift)``: frames shifted onto the reference (linear interpolation),
-    and the drift (n, 2) in pixels (dy, dx) that was removed (:func:`frame_drift`)."""
+    """Shift every frame of a movie onto its reference frame.
+
+    The drift of each frame is found by upsampled phase correlation of particle silhouettes
+    (0 on the matrix, 1 from the reference's Otsu level up), so the particle's own brightening
+    does not pull it; frames are shifted back by linear interpolation.
+
+    Parameters
+    ----------
+    stack : xarray.DataArray or array_like (time, y, x)
+        The movie (from :func:`lithmap.read_movie`), or a plain array of frames.
+    reference : int
+        Index of the frame the others are registered to.
+    upsample : int
+        Upsampling factor of the correlation peak (precision 1/``upsample`` px).
+
+    Returns
+    -------
+    registered : xarray.DataArray or numpy.ndarray
+        The shifted frames (float), labelled like ``stack`` when it is a DataArray.
+    drift : xarray.DataArray or numpy.ndarray
+        The drift removed, (time, axis) in pixels (dy, dx).
+
+    Examples
+    --------
+    >>> import lithmap
+    >>> registered, drift = register_stack(lithmap.read_movie("example"))
+    >>> registered.dims, drift.dims, drift.attrs["units"]
+    (('time', 'y', 'x'), ('time', 'axis'), 'pixel')
+    >>> round(float(drift.sel(axis="x")[-1]), 1)    # the example drifts 2 px along x in 31 frames
+    1.9
+    """
     s = _check_stack(stack)
     drift = frame_drift(s, reference=reference, upsample=upsample)
-    return _shift(_read(s, 0, s.shape[0]), drift), drift
+    registered = _shift(_read(s, 0, s.shape[0]), drift)
+    if not isinstance(stack, xr.DataArray):
+        return registered, drift
+    return (stack.copy(data=registered),
+            xr.DataArray(drift, dims=("time", "axis"), coords={"time": stack.time, "axis": ["y", "x"]}
+                         if "time" in stack.coords else {"axis": ["y", "x"]}, name="drift",
+                         attrs={"long_name": "drift removed (dy, dx)", "units": "pixel"}))
 
 
-def particle_mask(frame) -> np.ndarray:
-    """The largest bright connected region of ``frame`` (Otsu threshold), holes filled."""
+def particle_mask(frame):
+    """The particle of one frame: the largest bright connected region (Otsu threshold), holes filled.
+
+    Parameters
+    ----------
+    frame : xarray.DataArray or array_like (y, x)
+        One image, e.g. the reference frame of a movie (no NaN pixels).
+
+    Returns
+    -------
+    xarray.DataArray or numpy.ndarray of bool
+        True on the particle; labelled like ``frame`` when it is a DataArray.
+
+    Examples
+    --------
+    >>> import lithmap
+    >>> m = particle_mask(lithmap.read_movie("example")[0])
+    >>> m.dims, int(m.sum())
+    (('y', 'x'), 1229)
+    """
     from scipy import ndimage
     from skimage.filters import threshold_otsu
 
     f = np.asarray(frame, float)
+    if f.ndim != 2:
+        raise LithmapError(f"frame has shape {f.shape}; expected one 2D image")
     if not np.isfinite(f).all():
         raise LithmapError("the reference frame has NaN pixels; mask them or choose another reference")
     labels, n = ndimage.label(f > threshold_otsu(f))
     if n == 0:
         raise LithmapError("no particle found in the reference frame (empty mask)")
     sizes = np.bincount(labels.ravel())[1:]
-    return ndimage.binary_fill_holes(labels == 1 + int(np.argmax(sizes)))
+    m = ndimage.binary_fill_holes(labels == 1 + int(np.argmax(sizes)))
+    if isinstance(frame, xr.DataArray):
+        return xr.DataArray(m, dims=frame.dims, coords={d: frame[d] for d in frame.dims if d in frame.coords},
+                            name="mask", attrs={"long_name": "particle pixels"})
+    return m
 
 
 class _Plan:
@@ -206,68 +321,96 @@ class _Plan:
         return out
 
 
-def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None = None, register: bool = True,
-                   mask=None, flicker: bool = True, rings: int = 5, line="major", particles: bool = False,
+def contrast_movie(movie: xr.DataArray, *, reference: int = 0, mask=None, register: bool = True,
+                   flicker: bool = True, rings: int = 5, line="major", particles: bool = False,
                    saturation: float | None = None, chunk_frames: int = 16, dtype=np.float32,
                    workers: int | None = None, progress=None) -> xr.Dataset:
-    """Total-contrast analysis of an operando movie (seed1).
+    """Total-contrast analysis of an operando movie (Xu, Merryweather et al., Joule 2022).
 
     Parameters
     ----------
-    stack : array (time, y, x)
-        numpy array, memory map, HDF5/Zarr dataset or Dask array; read ``chunk_frames`` at a time.
-    times : array (time,)
-        Frame times in s, strictly increasing.
+    movie : xarray.DataArray (time, y, x)
+        The movie, from :func:`lithmap.read_movie` (numpy- or Dask-backed): its ``time``
+        coordinate gives the frame times (s, strictly increasing), its ``pixel_size`` attr or
+        ``x`` coordinate (m) the pixel size; read ``chunk_frames`` frames at a time.
     reference : int
         Reference frame (the start of the cycle): ``total_contrast`` = I_t / I_ref − 1.
+    mask : array_like or xarray.DataArray (y, x), optional
+        The particle (:func:`lithmap.read_mask`; a non-boolean array by lithmap's mask rule,
+        above half its maximum); default: the largest bright region of the reference frame.
     register, flicker : bool
-        Remove drift (:func:`frame_drift`) and lamp/camera flicker (each frame divided by its
-        background median relative to the reference's).
-    mask : array (y, x) of bool, optional
-        The particle; default: the largest bright region of the reference frame.
+        Remove drift (phase correlation, as :func:`register_stack`) and lamp/camera flicker
+        (each frame divided by its background median relative to the reference's).
     rings : int
         Equal-area rings from the edge inward for ``ring_contrast``, ``centre_contrast`` and the
         core–periphery ``heterogeneity`` (outermost minus innermost ring).
     line : "major", "minor" or ((y0, x0), (y1, x1))
-        Line (pixels) for the ``kymograph`` of total contrast (seed1 Fig. 3E).
+        Line (pixels) for the ``kymograph`` of total contrast (Xu et al., Fig. 3E).
     particles : bool
         Label every particle of the reference frame (``particle``) and add their whole-particle
         traces ``particle_intensity_normalised`` (time, particle).
     saturation : float, optional
         Pixels at or above this count (default: the dtype's maximum for integer stacks) and NaN
         pixels are masked (NaN in the maps, left out of the traces) and counted in ``bad_pixels``.
+    chunk_frames, workers : int
+        Frames per chunk, and threads over chunks for an in-memory movie (default: all cores).
     dtype
         Precision of the ``intensity`` and ``total_contrast`` maps (traces are float64).
-    chunk_frames, workers : int
-        Frames per chunk, and threads over chunks for an in-memory stack (default: all cores).
+    progress : callable, optional
+        Called as ``progress(done, total)`` (frames, counting the registration pass) as the
+        work advances.
 
     Returns
     -------
     xarray.Dataset
-        ``intensity``, ``total_contrast`` (time, y, x; Dask-backed when ``stack`` is a Dask
-        array), ``mask``, ``drift``, ``intensity_normalised``, ``flicker``, ``ring``,
-        ``ring_contrast``, ``centre_contrast``, ``heterogeneity``, ``kymograph``, ``bad_pixels``.
+        ``intensity``, ``total_contrast`` (time, y, x; Dask-backed when the movie is),
+        ``mask`` (y, x), ``drift`` (time, axis; pixels), ``intensity_normalised``,
+        ``mean_contrast``, ``flicker``, ``ring``, ``ring_contrast``, ``centre_contrast``,
+        ``heterogeneity``, ``kymograph``, ``bad_pixels``; ``time`` in s, ``y``, ``x`` and
+        ``distance`` in m (or pixels when the pixel size is unknown).
+
+    Raises
+    ------
+    LithmapError
+        A single image or one frame, times that do not increase, a reference outside the movie,
+        an empty or misshapen mask, NaN or saturated pixels in the reference particle.
 
     Examples
     --------
-    >>> import numpy as np
+    >>> import lithmap
+    >>> ds = contrast_movie(lithmap.read_movie("example"))
+    >>> ds.total_contrast.dims, ds.x.attrs["units"]
+    (('time', 'y', 'x'), 'm')
+    >>> round(float(ds.intensity_normalised[-1]), 2)      # the particle brightens as lithium leaves
+    1.19
+
+    A movie in memory needs only its frame times as a coordinate:
+
+    >>> import numpy as np, xarray as xr
     >>> y, x = np.mgrid[0:32, 0:32]
     >>> particle = np.hypot(y - 16, x - 16) < 8
-    >>> movie = np.array([300 + 1500 * particle * (1 + 0.1 * k) for k in range(4)])
-    >>> ds = contrast_movie(movie, [0, 10, 20, 30], register=False)
+    >>> frames = np.array([300 + 1500 * particle * (1 + 0.1 * k) for k in range(4)])
+    >>> movie = xr.DataArray(frames, dims=("time", "y", "x"), coords={"time": [0, 10, 20, 30]})
+    >>> ds = contrast_movie(movie, register=False)
     >>> round(float(ds.intensity_normalised[-1]), 3)
-    1.262
+    1.25
     """
-    s = _check_stack(stack)
+    s, t, pixel_size, xy = _check_movie(movie)
     n, ny, nx = s.shape
-    t = np.asarray(times, float)
-    if t.shape != (n,):
-        raise LithmapError(f"{t.size} frame times for {n} frames")
     if np.any(np.diff(t) <= 0):
         k = int(np.flatnonzero(np.diff(t) <= 0)[0]) + 1
         raise LithmapError(f"frame times must increase (frame {k}: {t[k]!r} s after {t[k - 1]!r} s)")
-    if not 0 <= reference < n:
+    if not (isinstance(reference, (int, np.integer)) and 0 <= reference < n):
         raise LithmapError(f"reference={reference!r} is outside the movie (frames 0-{n - 1})")
+    if progress is not None:
+        import threading
+
+        total, done, lock, report = n * (2 if register else 1), [0], threading.Lock(), progress
+
+        def progress(k):
+            with lock:
+                done[0] += k
+                report(done[0], total)
     dt = np.dtype(getattr(s, "dtype", float))
     if saturation is None and dt.kind in "ui":
         saturation = float(np.iinfo(dt).max)
@@ -279,7 +422,11 @@ def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None
     if mask is None:
         m = particle_mask(filled)
     else:
-        m = np.asarray(mask, bool)
+        from ..io.masks import as_mask
+
+        m = np.asarray(mask)
+        if m.dtype != bool:  # lithmap's one mask rule: above half the maximum
+            m = as_mask(m, source="mask") if m.any() else np.zeros(m.shape, bool)
         if m.shape != (ny, nx):
             raise LithmapError(f"mask has shape {m.shape}; the movie's frames are {(ny, nx)}")
         if not m.any():
@@ -341,20 +488,23 @@ def contrast_movie(stack, times, *, reference: int = 0, pixel_size: float | None
             "flicker": ("time", factor, {"long_name": "background level / reference (divided out)", "units": "1"}),
             "bad_pixels": ("time", bad.astype(np.int64), {"long_name": "NaN or saturated pixels (masked)"}),
             "ring": (("y", "x"), plan.ring, {"long_name": "equal-area ring from the edge (0) inward; -1 outside"}),
-            "ring_contrast": (("time", "ring_index"), ring_tc, {"long_name": "mean total contrast per ring", "units": "1"}),
+            "ring_contrast": (("time", "ring_index"), ring_tc, {"long_name": "mean total contrast per ring",
+                                                                "units": "1"}),
             "centre_contrast": ("time", ring_tc[:, -1],
                                 {"long_name": "total contrast of the innermost ring (the centre)", "units": "1"}),
             "heterogeneity": ("time", ring_tc[:, 0] - ring_tc[:, -1],
-                              {"long_name": "core-periphery index: outermost minus innermost ring contrast", "units": "1"}),
-            "kymograph": (("time", "distance"), kymo, {"long_name": "total contrast along the profile line", "units": "1"}),
+                              {"long_name": "core-periphery index: outermost minus innermost ring contrast",
+                               "units": "1"}),
+            "kymograph": (("time", "distance"), kymo, {"long_name": "total contrast along the profile line",
+                                                       "units": "1"}),
         },
-        coords={"time": ("time", t, {"units": "s"}), "y": ("y", np.arange(ny) * p, {"units": unit}),
-                "x": ("x", np.arange(nx) * p, {"units": unit}), "axis": ["y", "x"],
+        coords={"time": ("time", t, {"units": "s"}), "y": xy["y"], "x": xy["x"], "axis": ["y", "x"],
                 "ring_index": np.arange(rings), "distance": ("distance", plan.distance * p, {"units": unit})},
         attrs={"reference_frame": int(reference), "registration": "phase correlation of silhouettes, upsample 20"
                if register else "none", "profile_line_px": np.array([y0, x0, y1, x1]),
                "saturation": float(saturation) if saturation is not None else np.nan,
-               "bad_frames": int(np.count_nonzero(bad))},
+               "bad_frames": int(np.count_nonzero(bad)),
+               **{f"movie_{k}": str(movie.attrs[k]) for k in ("source", "format", "start_time") if k in movie.attrs}},
     )
     if labels is not None:
         pt = np.concatenate(small["particles"])

@@ -4,7 +4,8 @@ A profile is a fixed linear map from a frame to the values along a line (bilinea
 interpolation at points 1 px apart): :func:`line_sampler` builds it once as four pixel indices
 and weights per point, and :func:`sample_line` applies it to any number of frames with one
 gather. :func:`axis_line` gives the particle's
-major or minor axis through its centroid (seed1 Fig. 3E uses a line across the particle).
+major or minor axis through its centroid (Xu, Merryweather et al., Joule 2022, Fig. 3E uses a
+line across the particle).
 """
 
 from __future__ import annotations
@@ -15,8 +16,28 @@ from ..errors import LithmapError
 
 
 def axis_line(mask, which: str = "major"):
-    """End points ``((y0, x0), (y1, x1))`` in pixels of the particle's ``major`` or ``minor``
-    axis through its centroid, each as long as the particle's moment-equivalent ellipse."""
+    """End points of the particle's major or minor axis through its centroid.
+
+    Parameters
+    ----------
+    mask : array_like of bool (y, x)
+        The particle.
+    which : "major" or "minor"
+        The axis; each is as long as the particle's moment-equivalent ellipse.
+
+    Returns
+    -------
+    ((y0, x0), (y1, x1)) : tuple of float pairs
+        End points in pixels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y, x = np.mgrid[0:40, 0:60]
+    >>> (y0, x0), (y1, x1) = axis_line(((y - 20) / 10) ** 2 + ((x - 30) / 20) ** 2 <= 1)
+    >>> round(y0), round(x0), round(y1), round(x1)      # along x, 2 × 20 px long
+    (20, 10, 20, 50)
+    """
     from skimage.measure import regionprops
 
     if which not in ("major", "minor"):
@@ -33,10 +54,34 @@ def axis_line(mask, which: str = "major"):
 
 
 def line_sampler(shape, start, end):
-    """Return ``(distance_px, pixels, weights)``: points 1 px apart from ``start`` to ``end``
-    (both included, ``ceil(length) + 1`` points, as :func:`skimage.measure.profile_line` with
-    ``order=1``), and for each point the flat indices (n, 4) of its four neighbouring pixels
-    and their bilinear weights (n, 4). Points outside the image take the nearest edge pixel."""
+    """A line profile as a sparse sampling operator (built once, applied to every frame).
+
+    Points 1 px apart from ``start`` to ``end`` (both included, ``ceil(length) + 1`` points, as
+    :func:`skimage.measure.profile_line` with ``order=1``); points outside the image take the
+    nearest edge pixel.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Image shape (ny, nx).
+    start, end : (float, float)
+        End points (y, x) in pixels.
+
+    Returns
+    -------
+    distance : numpy.ndarray (n,)
+        Distance of each point from ``start``, pixels.
+    pixels : numpy.ndarray of int (n, 4)
+        Flat indices of the four pixels around each point.
+    weights : numpy.ndarray (n, 4)
+        Their bilinear weights (summing to 1).
+
+    Examples
+    --------
+    >>> distance, pixels, weights = line_sampler((10, 10), (2, 1), (2, 4))
+    >>> distance.tolist(), pixels[0].tolist(), weights.sum(axis=1).tolist()
+    ([0.0, 1.0, 2.0, 3.0], [21, 22, 31, 32], [1.0, 1.0, 1.0, 1.0])
+    """
     ny, nx = shape
     (y0, x0), (y1, x1) = start, end
     for v in (y0, x0, y1, x1):
@@ -56,14 +101,49 @@ def line_sampler(shape, start, end):
 
 
 def sample_line(frames, pixels, weights):
-    """Values along a line (from :func:`line_sampler`) for frames (..., y, x) → (..., n)."""
+    """Values along a line (from :func:`line_sampler`) for any number of frames, in one gather.
+
+    Parameters
+    ----------
+    frames : array_like (..., y, x)
+        One frame or a stack.
+    pixels, weights : numpy.ndarray (n, 4)
+        From :func:`line_sampler`.
+
+    Returns
+    -------
+    numpy.ndarray (..., n)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frame = np.arange(100.0).reshape(10, 10)
+    >>> sample_line(frame, *line_sampler(frame.shape, (2, 1), (2, 4))[1:]).tolist()
+    [21.0, 22.0, 23.0, 24.0]
+    """
     f = np.asarray(frames)
     flat = f.reshape(f.shape[:-2] + (-1,))
     return (flat[..., pixels] * weights).sum(axis=-1)
 
 
 def parse_line(text: str):
-    """``"major"``, ``"minor"`` or ``"y0,x0,y1,x1"`` (pixels) → what :func:`contrast_movie` takes."""
+    """Read a profile line as given on the command line.
+
+    Parameters
+    ----------
+    text : str
+        ``"major"``, ``"minor"`` or ``"y0,x0,y1,x1"`` (pixels).
+
+    Returns
+    -------
+    str or ((y0, x0), (y1, x1))
+        What :func:`lithmap.contrast_movie` takes as ``line``.
+
+    Examples
+    --------
+    >>> parse_line("minor"), parse_line("10, 5, 30, 45")
+    ('minor', ((10.0, 5.0), (30.0, 45.0)))
+    """
     t = text.strip().lower()
     if t in ("major", "minor"):
         return t

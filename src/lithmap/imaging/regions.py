@@ -11,6 +11,7 @@ Flicker normalisation and line profiles are part of the chunked contrast pipelin
 from __future__ import annotations
 
 import numpy as np
+import xarray as xr
 
 from ..errors import LithmapError
 
@@ -22,19 +23,20 @@ def equal_area_rings(mask, n: int = 5) -> np.ndarray:
     the pixels/voxels are ranked by their Euclidean distance to the nearest point outside the
     mask (the array border counts as outside) and cut into ``n`` groups of equal count, edge
     first, so shell ``k`` holds the ``k/n``–``(k+1)/n`` fraction of the area/volume counted from
-    the surface inward (seed2: 0–20 %, …, 80–100 %). Group sizes differ by at most one pixel.
+    the surface inward (Liu, Zeng et al., Nat. Nanotechnol. 2024: 0–20 %, …, 80–100 %). Group sizes
+    differ by at most one pixel.
 
     Parameters
     ----------
-    mask : array_like of bool, 2D or 3D
-        The particle.
+    mask : array_like or xarray.DataArray of bool, 2D or 3D
+        The particle (e.g. :func:`lithmap.read_mask`).
     n : int
         Number of rings/shells, 1 ≤ n ≤ number of particle pixels.
 
     Returns
     -------
-    numpy.ndarray of int
-        Same shape as ``mask``; −1 outside the particle.
+    numpy.ndarray or xarray.DataArray of int
+        Same shape as ``mask`` (labelled like it when it is a DataArray); −1 outside the particle.
 
     Examples
     --------
@@ -43,6 +45,10 @@ def equal_area_rings(mask, n: int = 5) -> np.ndarray:
     >>> shells = equal_area_rings(x**2 + y**2 + z**2 <= 100, 5)
     >>> np.bincount(shells[shells >= 0]).tolist()
     [834, 834, 834, 834, 833]
+    >>> import lithmap
+    >>> rings = equal_area_rings(lithmap.read_mask(lithmap.example_file("example_particle.png")), 5)
+    >>> rings.dims, int(rings.max())
+    (('y', 'x'), 4)
     """
     from scipy import ndimage
 
@@ -60,22 +66,57 @@ def equal_area_rings(mask, n: int = 5) -> np.ndarray:
     ring[order] = (np.arange(order.size) * n) // order.size
     out = np.full(m.shape, -1, dtype=int)
     out[m] = ring
+    if isinstance(mask, xr.DataArray):
+        return xr.DataArray(out, dims=mask.dims, coords={d: mask[d] for d in mask.dims if d in mask.coords},
+                            name="ring", attrs={"long_name": "equal-area ring from the edge (0) inward; -1 outside"})
     return out
 
 
 def find_particles(frame, *, min_area: int = 20, exclude_edge: bool = False, pixel_size: float | None = None):
     """Segment the bright particles of one frame (Otsu threshold, labelling, holes filled).
 
-    Returns ``(labels, table)``: a label image (0 = matrix) and an xarray Dataset on dim
-    ``particle`` with ``area`` (px and, with ``pixel_size``, m²), ``equivalent_diameter``,
-    ``centroid_y``/``centroid_x`` (px) and ``touches_edge``. Regions smaller than ``min_area``
-    pixels are dropped; with ``exclude_edge`` so are those touching the image border.
+    Parameters
+    ----------
+    frame : array_like or xarray.DataArray (y, x)
+        One image; a DataArray from :func:`lithmap.read_movie` (one frame) or
+        :func:`lithmap.read_image` gives its pixel size through its ``x`` coordinate (m).
+    min_area : int
+        Smallest particle kept, pixels.
+    exclude_edge : bool
+        Drop particles touching the image border.
+    pixel_size : float or str, optional
+        Pixel size in m (or ``"50 nm"``); default: from ``frame``'s coordinates, else none.
+
+    Returns
+    -------
+    labels : numpy.ndarray of int
+        The label image (0 = matrix, particles 1, 2, … in the table's order).
+    table : xarray.Dataset
+        On dim ``particle``: ``area_px``, ``area`` (m², or pixels without a pixel size),
+        ``equivalent_diameter`` (m, or pixels), ``centroid_y``/``centroid_x`` (pixels) and
+        ``touches_edge`` (0/1).
+
+    Raises
+    ------
+    LithmapError
+        Not one 2D image, or no particle of at least ``min_area`` pixels.
+
+    Examples
+    --------
+    >>> import lithmap
+    >>> labels, table = find_particles(lithmap.read_movie("example")[0])
+    >>> table.sizes["particle"], int(table.area_px[0]), round(float(table.equivalent_diameter[0]) * 1e6, 2)
+    (1, 1229, 1.98)
     """
-    import xarray as xr
     from scipy import ndimage
     from skimage.filters import threshold_otsu
     from skimage.measure import label, regionprops
 
+    from ..io.units import optional_quantity
+
+    pixel_size = optional_quantity(pixel_size, "m", name="pixel_size", positive=True)
+    if pixel_size is None:
+        pixel_size = _pixel_size_of(frame)
     f = np.asarray(frame, float)
     if f.ndim != 2:
         raise LithmapError(f"frame has shape {f.shape}; expected one 2D image")
@@ -95,14 +136,25 @@ def find_particles(frame, *, min_area: int = 20, exclude_edge: bool = False, pix
     p = 1.0 if pixel_size is None else float(pixel_size)
     table = xr.Dataset(
         {
-            "area_px": ("particle", np.array([rp.area for rp, _ in keep])),
-            "area": ("particle", np.array([rp.area for rp, _ in keep]) * p**2, {"units": "m^2" if pixel_size else "px"}),
+            "area_px": ("particle", np.array([rp.area for rp, _ in keep]), {"units": "pixel^2"}),
+            "area": ("particle", np.array([rp.area for rp, _ in keep]) * p**2,
+                     {"units": "m^2" if pixel_size else "pixel^2"}),
             "equivalent_diameter": ("particle", np.array([rp.equivalent_diameter_area for rp, _ in keep]) * p,
-                                    {"units": "m" if pixel_size else "px"}),
-            "centroid_y": ("particle", np.array([rp.centroid[0] for rp, _ in keep]), {"units": "px"}),
-            "centroid_x": ("particle", np.array([rp.centroid[1] for rp, _ in keep]), {"units": "px"}),
+                                    {"units": "m" if pixel_size else "pixel"}),
+            "centroid_y": ("particle", np.array([rp.centroid[0] for rp, _ in keep]), {"units": "pixel"}),
+            "centroid_x": ("particle", np.array([rp.centroid[1] for rp, _ in keep]), {"units": "pixel"}),
             "touches_edge": ("particle", np.array([e for _, e in keep], dtype=np.int8)),
         },
         coords={"particle": np.arange(1, len(keep) + 1)},
     )
     return out, table
+
+
+def _pixel_size_of(image) -> float | None:
+    """Pixel size (m) of a labelled image: its ``pixel_size`` attr, else its ``x`` spacing in m."""
+    if not isinstance(image, xr.DataArray):
+        return None
+    px = image.attrs.get("pixel_size")
+    if px is None and "x" in image.coords and image.x.attrs.get("units") == "m" and image.sizes["x"] > 1:
+        px = float(image.x[1] - image.x[0])
+    return None if px is None else float(px)

@@ -4,9 +4,13 @@
 #: Public names of this room (name → module); ``lithmap`` exports them too.
 EXPORTS = {
     "read_result": "results", "write_result": "results",
-    "read_cycler": "cycler",
-    "read_stack": "images", "read_image": "images", "frame_times": "images", "read_frame_times": "images",
+    "read_cycler": "cycler", "read_columns": "tables", "write_table": "tables",
+    "read_movie": "movies", "read_image": "images",
     "read_mask": "masks",
+    "read_spectra": "spectra", "read_xdi": "spectra", "read_prj": "spectra", "read_text_spectrum": "spectra",
+    "read_tiff_stack": "spectra", "read_absorbance": "spectra", "read_energies": "spectra",
+    "check_energies": "spectra", "optical_density": "spectra", "read_field": "spectra",
+    "read_element_images": "spectra",
     "parse_quantity": "units",
 }
 

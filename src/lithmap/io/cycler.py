@@ -1,13 +1,16 @@
-"""Cycler records → one normalised table (xarray Dataset on dim ``record``).
+"""Cycler records → one labelled table (xarray Dataset on dim ``record``).
 
-Variables: ``time`` (s from the first record; attr ``start_time`` keeps the absolute origin
-so a movie can be synchronised later), ``voltage`` (V), ``current`` (A, positive = charge =
-delithiation of the cathode), ``step`` and ``cycle`` (integers; cycle from the file when it
-has one), ``capacity`` (mAh, ∫current dt from the start, so it rises on charge).
+Variables: ``time`` (s from the first record; attr ``start_time`` keeps the absolute clock
+origin so a movie can be synchronised later, and the Dataset attr ``time_offset`` the file's own
+time of the first record), ``voltage`` (V), ``current`` (A, positive = charge = delithiation of
+the cathode), ``step`` and ``cycle`` (integers; cycle from the file when it has one),
+``capacity`` (mA h, ∫current dt from the start, so it rises on charge) and, with a mass,
+``specific_capacity`` (mA h / g).
 
 Formats: BioLogic ``.mpr`` (galvani, incl. EC-Lab data-module v3) and ``.mpt``/``.txt``
 exports; Neware ``.ndax``/``.nda`` (NewareNDA); Arbin CSV exports; any CSV with a column
-mapping (``columns={"time": ..., "voltage": ..., "current": ...}``, current in A).
+mapping (``columns={"time": ..., "voltage": ..., "current": ...}``, current in A); and a list
+of CSV files (GITT or PITT pulses, one or more each), joined by time into one record.
 """
 
 from __future__ import annotations
@@ -20,12 +23,16 @@ import xarray as xr
 
 from ..errors import LithmapError
 from .tables import read_columns
+from .units import UNIT_SPELLING, optional_quantity
 
 
 def _dataset(time, voltage, current, step, cycle, *, source, fmt, start_time="", capacity=None):
     t = np.asarray(time, float)
     if t.size == 0:
         raise LithmapError(f"cycler file {source!r} has no records")
+    if not np.all(np.isfinite(t)):
+        i = int(np.flatnonzero(~np.isfinite(t))[0])
+        raise LithmapError(f"cycler file {source!r}: record {i + 1} has no valid time ({t[i]!r})")
     if np.any(np.diff(t) < 0):
         i = int(np.flatnonzero(np.diff(t) < 0)[0])
         raise LithmapError(f"cycler file {source!r}: time goes backwards at record {i + 1} ({t[i + 1]!r} s)")
@@ -37,14 +44,17 @@ def _dataset(time, voltage, current, step, cycle, *, source, fmt, start_time="",
     _check_sign(t, np.asarray(voltage, float), i, source)
     ds = xr.Dataset(
         {
-            "time": ("record", t - t[0], {"units": "s", "start_time": str(start_time)}),
-            "voltage": ("record", np.asarray(voltage, float), {"units": "V"}),
-            "current": ("record", i, {"units": "A", "long_name": "current, + = charge (delithiation)"}),
-            "step": ("record", np.asarray(step, np.int64)),
-            "cycle": ("record", np.asarray(cycle, np.int64)),
-            "capacity": ("record", q, {"units": "mA h", "long_name": "integral of current from the start"}),
+            "time": ("record", t - t[0], {"units": UNIT_SPELLING["time"], "start_time": str(start_time)}),
+            "voltage": ("record", np.asarray(voltage, float), {"units": UNIT_SPELLING["voltage"]}),
+            "current": ("record", i, {"units": UNIT_SPELLING["current"],
+                                      "long_name": "current, + = charge (delithiation)"}),
+            "step": ("record", np.asarray(step, np.int64), {"long_name": "protocol step index of the file"}),
+            "cycle": ("record", np.asarray(cycle, np.int64), {"long_name": "cycle number (1-based)"}),
+            "capacity": ("record", q, {"units": UNIT_SPELLING["capacity"],
+                                       "long_name": "integral of current from the start"}),
         },
-        attrs={"source": source, "format": fmt, "current_convention": "positive = charge (delithiation)"},
+        attrs={"source": source, "format": fmt, "current_convention": "positive = charge (delithiation)",
+               "time_offset": float(t[0])},
     )
     return ds
 
@@ -110,10 +120,22 @@ def _read_biologic_text(path):
     n_header = 1
     for line in lines[:5]:
         if line.startswith("Nb header lines"):
-            n_header = int(line.split(":")[1])
+            try:
+                n_header = int(line.split(":")[1])
+            except (IndexError, ValueError):
+                raise LithmapError(f"BioLogic file {str(path)!r}: {line.strip()!r} does not give a number of "
+                                   "header lines") from None
+    if not 1 <= n_header <= len(lines):
+        raise LithmapError(f"BioLogic file {str(path)!r} declares {n_header} header lines but has {len(lines)} lines")
     header = lines[n_header - 1].rstrip("\n").split("\t")
     rows = [ln.rstrip("\n").split("\t") for ln in lines[n_header:] if ln.strip()]
-    arr = np.array([[float(x.replace(",", ".")) if x else np.nan for x in r[: len(header)]] for r in rows])
+    try:
+        arr = np.array([[float(x.replace(",", ".")) if x else np.nan for x in r[: len(header)]] for r in rows])
+    except ValueError as exc:  # a non-numeric value, or a row shorter than the header
+        raise LithmapError(f"BioLogic file {str(path)!r} has a bad record after its {n_header} header lines "
+                           f"({' '.join(str(exc).split())[:120]})") from None
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise LithmapError(f"BioLogic file {str(path)!r} has no records after its {n_header} header lines")
     col = {h: k for k, h in enumerate(header)}
 
     def get(*names, default=None):
@@ -218,55 +240,155 @@ def _read_neware_library(path):
                     df["Cycle"].values, source=str(path), fmt="Neware", start_time=str(clock[0]))
 
 
-def _read_csv(path, columns):
+_CSV_DEFAULTS = {"time": "Time [s]", "voltage": "Voltage [V]", "current": "Current [A]"}
+_ARBIN = {"time": "Test_Time", "voltage": "Voltage", "current": "Current", "step": "Step_Index", "cycle": "Cycle_Index"}
+
+
+def _numbers(rows, column, path) -> np.ndarray:
+    """One CSV column as floats; a bad value is a one-line error naming the file, row and column."""
+    out = np.empty(len(rows))
+    for k, r in enumerate(rows):
+        text = r.get(column)
+        if text is None:
+            raise LithmapError(f"CSV file {str(path)!r} row {k + 2} has fewer fields than the header (no {column!r})")
+        try:
+            out[k] = float(text)
+        except ValueError:
+            raise LithmapError(
+                f"CSV file {str(path)!r} row {k + 2}, column {column!r}: {text!r} is not a number") from None
+    return out
+
+
+def _csv_columns(path, columns):
+    """The record's columns of one CSV file: dict of arrays (``time``, ``voltage``, ``current``,
+    and ``step``/``cycle`` when the file or the mapping has them) and the format's name."""
     fields, rows = read_columns(path, (), what="CSV file")
-    arbin = {"Test_Time", "Current", "Voltage", "Cycle_Index", "Step_Index"}
-    if columns is None and arbin <= set(fields):
-        get = lambda c: np.array([float(r[c]) for r in rows])  # noqa: E731
-        return _dataset(get("Test_Time"), get("Voltage"), get("Current"), get("Step_Index"),
-                        get("Cycle_Index") + 1, source=str(path), fmt="Arbin CSV")
-    columns = columns or {"time": "Time [s]", "voltage": "Voltage [V]", "current": "Current [A]"}
-    missing = [c for c in columns.values() if c not in fields]
+    if columns is None and set(_ARBIN.values()) <= set(fields):
+        mapping, fmt = _ARBIN, "Arbin CSV"
+    else:
+        unknown = sorted(set(columns or {}) - {"time", "voltage", "current", "step", "cycle"})
+        if unknown:
+            raise LithmapError(f"columns={columns!r} is invalid: {unknown} are not record variables; "
+                               "map 'time', 'voltage', 'current' (and 'step', 'cycle') to column names")
+        mapping, fmt = {**_CSV_DEFAULTS, **(columns or {})}, "CSV"
+    missing = [c for c in mapping.values() if c not in fields]
     if missing:
         raise LithmapError(f"CSV file {str(path)!r} lacks column(s) {missing}; found {fields}; give a column mapping")
-    try:
-        get = lambda k: np.array([float(r[columns[k]]) for r in rows])  # noqa: E731
-        t, v, i = get("time"), get("voltage"), get("current")
-    except ValueError as exc:
-        raise LithmapError(f"CSV file {str(path)!r} has a non-numeric value ({exc})") from None
-    step = get("step") if "step" in columns else np.zeros(t.size)
-    cyc = get("cycle") if "cycle" in columns else _cycles_from_current(i)
-    return _dataset(t, v, i, step, cyc, source=str(path), fmt="CSV")
+    if not rows:
+        raise LithmapError(f"CSV file {str(path)!r} has no rows")
+    data = {k: _numbers(rows, c, path) for k, c in mapping.items()}
+    if fmt == "Arbin CSV":
+        data["cycle"] = data["cycle"] + 1
+    if np.any(np.diff(data["time"]) < 0):
+        i = int(np.flatnonzero(np.diff(data["time"]) < 0)[0])
+        raise LithmapError(f"CSV file {str(path)!r}: time goes backwards at row {i + 3} ({data['time'][i + 1]!r} s)")
+    return data, fmt
 
 
-def read_cycler(path, *, columns: dict | None = None, mass_mg: float | None = None) -> xr.Dataset:
-    """Read a cycler file into the normalised table (see module docstring); with ``mass_mg``
-    (active mass) also ``specific_capacity`` in mAh/g."""
-    if mass_mg is not None and not (np.isfinite(mass_mg) and mass_mg > 0):
-        raise LithmapError(f"mass={mass_mg!r} mg is invalid; expected a positive active mass")
+def _read_csv(paths, columns):
+    """One CSV file, or several joined by time (any order; they must not overlap)."""
+    pieces = sorted(((p, *_csv_columns(p, columns)) for p in paths), key=lambda x: x[1]["time"][0])
+    for (pa, a, _), (pb, b, _) in zip(pieces, pieces[1:]):
+        if b["time"][0] < a["time"][-1]:
+            raise LithmapError(f"CSV files {str(pa)!r} and {str(pb)!r} overlap in time; give each pulse once")
+    fmt = pieces[0][2]
+    if len(pieces) == 1:
+        data, source = pieces[0][1], str(pieces[0][0])
+    else:
+        keys = set.intersection(*(set(d) for _, d, _ in pieces))
+        data = {k: np.concatenate([d[k] for _, d, _ in pieces]) for k in keys}
+        source = f"{pieces[0][0]} ... {pieces[-1][0]} ({len(pieces)} files)"
+        fmt = f"{fmt}, {len(pieces)} files joined by time"
+    t, i = data["time"], data["current"]
+    step = data["step"] if "step" in data else np.zeros(t.size)
+    cyc = data["cycle"] if "cycle" in data else _cycles_from_current(i)
+    return _dataset(t, data["voltage"], i, step, cyc, source=source, fmt=fmt)
+
+
+def read_cycler(path, *, columns: dict | None = None, mass=None) -> xr.Dataset:
+    """Read a cycler record (one file, or CSV pulse files joined by time) into a labelled Dataset.
+
+    Parameters
+    ----------
+    path : str, Path or list of them
+        A BioLogic ``.mpr``/``.mpt``/``.txt``, Neware ``.ndax``/``.nda``, Arbin or plain ``.csv``
+        file; or a list of CSV files (GITT/PITT pulses, one or more per file, in any order),
+        which are joined by time into one record. A list of one file is that file.
+    columns : dict, optional
+        For CSV files: which column holds ``"time"`` (s), ``"voltage"`` (V), ``"current"`` (A,
+        + = charge) and optionally ``"step"`` and ``"cycle"``. Keys not given keep the defaults
+        ``"Time [s]"``, ``"Voltage [V]"``, ``"Current [A]"``. Without a mapping, Arbin exports
+        are recognised by their column names. Ignored for the other formats.
+    mass : float or str, optional
+        Active mass, in kg or as a quantity string (``"5mg"``); adds ``specific_capacity``
+        (mA h / g) and the attr ``mass`` (kg).
+
+    Returns
+    -------
+    xarray.Dataset
+        On dim ``record``: ``time`` (s from the first record), ``voltage`` (V), ``current``
+        (A, + = charge), ``step``, ``cycle`` (1-based), ``capacity`` (mA h) and, with a mass,
+        ``specific_capacity`` (mA h / g); each with a ``units`` attr. Attrs: ``source``,
+        ``format``, ``time_offset`` (s: the file's own time of the first record).
+
+    Raises
+    ------
+    LithmapError
+        One line naming the file and what is wrong (missing, unknown format, damaged, missing
+        columns, time going backwards, current sign opposite to lithmap's convention).
+
+    Examples
+    --------
+    >>> import lithmap
+    >>> rec = lithmap.read_cycler(lithmap.example_file("test.ndax"), mass="5mg")
+    >>> rec.sizes["record"], rec.capacity.attrs["units"], rec.specific_capacity.attrs["units"]
+    (1464, 'mA h', 'mA h / g')
+    >>> pulses = [lithmap.example_file(f"gitt_pulse_{k}.csv") for k in range(1, 7)]
+    >>> gitt = lithmap.read_cycler(pulses)
+    >>> gitt.attrs["format"], float(gitt.time[0])
+    ('CSV, 6 files joined by time', 0.0)
+    """
+    m = optional_quantity(mass, "kg", name="mass", positive=True)
     ds = _read_any(path, columns)
-    if mass_mg is not None:
-        ds["specific_capacity"] = ("record", ds.capacity.values / (mass_mg * 1e-3), {"units": "mA h / g"})
-        ds.attrs["mass_mg"] = float(mass_mg)
+    if m is not None:
+        ds["specific_capacity"] = ("record", ds.capacity.values / (m * 1e3),
+                                   {"units": UNIT_SPELLING["specific_capacity"]})
+        ds.attrs["mass"] = m
     return ds
 
 
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else f"{type(exc).__name__}: damaged or unexpected structure"
+
+
 def _read_any(path, columns):
-    p = Path(path)
-    if not p.is_file():
-        raise LithmapError(f"cycler file {str(p)!r} does not exist")
+    if isinstance(path, (list, tuple)):
+        paths = [Path(p) for p in path]
+        if not paths:
+            raise LithmapError("no cycler file given")
+        if len(paths) > 1 and not all(p.suffix.lower() == ".csv" for p in paths):
+            raise LithmapError("give either CSV pulse files or one cycler file (.mpr, .mpt, .txt, .ndax, .nda, .csv); "
+                               f"got {len(paths)} files with suffixes {sorted({p.suffix for p in paths})}")
+    else:
+        paths = [Path(path)]
+    for p in paths:
+        if not p.is_file():
+            raise LithmapError(f"cycler file {str(p)!r} does not exist")
+    p = paths[0]
     ext = p.suffix.lower()
     try:
+        if ext == ".csv":
+            return _read_csv(paths, columns)
         if ext == ".mpr":
             return _read_mpr(p)
         if ext in (".mpt", ".txt"):
             return _read_biologic_text(p)
         if ext in (".ndax", ".nda"):
             return _read_neware(p)
-        if ext == ".csv":
-            return _read_csv(p, columns)
     except LithmapError:
         raise
-    except Exception as exc:
-        raise LithmapError(f"cycler file {str(p)!r} could not be read as {ext} ({type(exc).__name__}: {exc})") from exc
-    raise LithmapError(f"cycler file {str(p)!r} has an unknown format {ext!r}; expected .mpr, .mpt, .txt, .ndax, .nda or .csv")
+    except Exception as exc:  # galvani, NewareNDA, zipfile and numpy raise many kinds on damaged files
+        raise LithmapError(f"cycler file {str(p)!r} could not be read as {ext} ({_one_line(exc)})") from exc
+    raise LithmapError(
+        f"cycler file {str(p)!r} has an unknown format {ext!r}; expected .mpr, .mpt, .txt, .ndax, .nda or .csv")

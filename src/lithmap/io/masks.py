@@ -116,22 +116,16 @@ def read_mask(path, *, pixel_size: float | None = None, ndim: int | None = 2) ->
                            coords={k: v for k, v in da.coords.items() if k in da.dims}, name="mask",
                            attrs={"source": text})
         return _finish(out, ndim, text)
-    from .images import read_stack
+    from .images import read_image
 
-    img, meta = read_stack(text, require_stack=False)
-    img = np.asarray(img)
-    if img.ndim == 3 and img.shape[-1] in (3, 4) and img.shape[0] > 4:  # RGB(A) picture of a mask
-        img = img[..., :3].mean(axis=-1)
-    values = as_mask(img, source=text)
-    px = pixel_size if pixel_size is not None else meta.get("pixel_size_m")
-    dims = ("y", "x") if values.ndim == 2 else ("z", "y", "x")[-values.ndim:]
-    coords = {}
-    for d, n in zip(dims, values.shape):
-        if px:
-            coords[d] = (d, np.arange(n) * float(px), {"units": "m"})
-        else:
-            coords[d] = (d, np.arange(n, dtype=float), {"units": "pixel"})
-    out = xr.DataArray(values, dims=dims, coords=coords, name="mask", attrs={"source": text})
+    try:
+        img = read_image(text, pixel_size=pixel_size)
+    except LithmapError as exc:
+        if "colour or palette" not in str(exc):
+            raise
+        img = _colour_picture(p, pixel_size)
+    values = as_mask(img.values, source=text)
+    out = xr.DataArray(values, dims=img.dims, coords=img.coords, name="mask", attrs={"source": text})
     return _finish(out, ndim, text)
 
 
@@ -143,3 +137,21 @@ def _finish(da: xr.DataArray, ndim: int | None, source: str) -> xr.DataArray:
         raise LithmapError(f"mask {source!r} is empty (no particle pixels)")
     da.attrs["rule"] = "particle = value above half the image maximum"
     return da
+
+
+def _colour_picture(p: Path, pixel_size) -> xr.DataArray:
+    """A colour or palette picture of a mask (movie frames must be grey, masks need not be):
+    the mean of its red, green and blue channels, as the rule's docstring says."""
+    from PIL import Image
+
+    from .units import optional_quantity
+
+    try:
+        with Image.open(p) as im:
+            grey = np.asarray(im.convert("RGB"), dtype=float).mean(axis=-1)
+    except Exception as exc:  # PIL raises several unrelated types on damaged files
+        raise LithmapError(f"mask file {str(p)!r} is not a readable image ({str(exc).splitlines()[0]})") from exc
+    px = optional_quantity(pixel_size, "m", name="pixel_size", positive=True)
+    coords = {d: (d, np.arange(n) * px if px else np.arange(n, dtype=float), {"units": "m" if px else "pixel"})
+              for d, n in zip(("y", "x"), grey.shape)}
+    return xr.DataArray(grey, dims=("y", "x"), coords=coords)

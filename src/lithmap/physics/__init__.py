@@ -2,13 +2,16 @@
 
 #: Public names of this room (name → module); ``lithmap`` exports them too.
 EXPORTS = {
-    "SolverOptions": "engine",
+    "run_batch": "engine",
+    "SurfaceLimits": "experiment",
+    "SolverOptions": "solver",
     "Cylinder": "geometry", "Disc": "geometry", "Ellipse": "geometry", "Polygon": "geometry", "Sphere": "geometry",
     "from_mask": "geometry", "parse_shape": "geometry",
     "ConstantDiffusivity": "materials", "FunctionDiffusivity": "materials", "Material": "materials",
     "TabulatedDiffusivity": "materials", "get_material": "materials", "nmc811": "materials",
-    "Step": "protocol", "parse_protocol": "protocol",
-    "simulate": "simulate", "sweep": "simulate",
+    "as_diffusivity": "materials", "describe_materials": "materials",
+    "Step": "protocol", "StepKind": "protocol", "parse_protocol": "protocol",
+    "simulate": "simulate", "sweep": "simulate", "protocol_duration": "simulate", "sweep_duration": "simulate",
 }
 
 from .._lazy import attach  # noqa: E402

@@ -3,8 +3,8 @@
 θ is the lithium fraction c / c_max in [0, 1] (θ = 1 fully lithiated). Every function of θ
 returns ``(value, derivative)`` so the implicit solver gets exact Jacobians.
 
-The apparent diffusivity used by the engine is ``alpha * D(θ)`` (seed1, Fig. 3B:
-D_app ≡ α·D_GITT).
+The apparent diffusivity used by the engine is ``alpha * D(θ)`` (Xu, Merryweather et al.,
+Joule 2022, Fig. 3B: D_app ≡ α·D_GITT).
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ MAH_PER_G_PER_MOL = FARADAY / 3.6  # theoretical capacity (mAh/g) = this / molar
 
 
 class Diffusivity:
-    """D(θ) in m²/s. Subclasses implement :meth:`evaluate` returning ``(D, dD/dθ)``."""
+    """D(θ) in m²/s. Subclasses implement :meth:`evaluate` returning ``(D, dD/dθ)``; calling
+    one gives D alone.
+
+    Examples
+    --------
+    >>> d = ConstantDiffusivity(1e-18)
+    >>> d.evaluate([0.5, 0.9])
+    (array([1.e-18, 1.e-18]), array([0., 0.]))
+    """
 
     def evaluate(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
         raise NotImplementedError
@@ -34,14 +42,25 @@ class Diffusivity:
 
 
 class ConstantDiffusivity(Diffusivity):
-    """A constant D (m²/s).
+    """A constant D.
 
+    Parameters
+    ----------
+    value : float or str
+        m²/s, or a quantity with units (``"1e-14cm^2/s"``).
+
+    Examples
+    --------
     >>> ConstantDiffusivity(1e-18)(0.5)
     array(1.e-18)
+    >>> ConstantDiffusivity("1e-14cm^2/s").value
+    1e-18
     """
 
     def __init__(self, value: float):
-        value = float(value)
+        from ..io.units import parse_quantity
+
+        value = parse_quantity(value, "m^2/s", name="diffusivity") if isinstance(value, str) else float(value)
         if not (math.isfinite(value) and value > 0):
             raise LithmapError(f"diffusivity={value!r} is invalid; expected a positive finite value in m^2/s")
         self.value = value
@@ -63,6 +82,17 @@ class TabulatedDiffusivity(Diffusivity):
 
     This is how a GITT result (one D per pulse) becomes a continuous D(θ).
 
+    Parameters
+    ----------
+    theta : array_like
+        Lithium fractions in [0, 1], distinct.
+    diffusivity : array_like
+        D at those θ, m²/s (positive).
+    source : str
+        Where the table comes from (for messages and ``repr``).
+
+    Examples
+    --------
     >>> d = TabulatedDiffusivity([0.8, 1.0], [1e-16, 1e-18])
     >>> round(float(d(0.9)) * 1e17, 12)  # halfway in log space: 1e-17
     1.0
@@ -161,7 +191,67 @@ class FunctionOfTheta:
 
 
 class FunctionDiffusivity(FunctionOfTheta, Diffusivity):
-    """D(θ) from a formula ``func(theta) -> m²/s`` (optionally with its derivative)."""
+    """D(θ) from a formula ``func(theta) -> m²/s`` (optionally with its derivative; a central
+    difference otherwise).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = FunctionDiffusivity(lambda th: 1e-18 * np.exp(2 * (1 - th)), name="exponential")
+    >>> float(d(1.0)), d
+    (1e-18, FunctionOfTheta(exponential))
+    """
+
+
+def as_diffusivity(value) -> Diffusivity:
+    """D(θ) from what a user gives: a :class:`Diffusivity`, a number (m²/s), a quantity string
+    (``"1e-14cm^2/s"``) or the path of a CSV table with columns ``theta`` and
+    ``diffusivity_m2_s`` (e.g. a ``lithmap gitt`` result).
+
+    Parameters
+    ----------
+    value : Diffusivity, float, str or Path
+
+    Returns
+    -------
+    Diffusivity
+
+    Raises
+    ------
+    LithmapError
+        A value that is not a positive finite diffusivity, or an unreadable table (the message
+        names it).
+
+    Examples
+    --------
+    >>> as_diffusivity("1e-14 cm^2/s")
+    ConstantDiffusivity(1e-18 m^2/s)
+    >>> as_diffusivity(2e-16).value
+    2e-16
+    """
+    from ..io.units import parse_quantity
+
+    if isinstance(value, Diffusivity):
+        return value
+    if isinstance(value, Path) or (isinstance(value, str) and Path(value.strip()).suffix.lower() == ".csv"):
+        return TabulatedDiffusivity.from_csv(value)
+    if isinstance(value, str) and not _is_number(value) and Path(value.strip()).is_file():
+        return TabulatedDiffusivity.from_csv(value.strip())
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, np.floating, np.integer)):
+        raise LithmapError(f"diffusivity={value!r} is invalid; expected m^2/s, a quantity such as '1e-14cm^2/s' "
+                           "or a CSV table (theta, diffusivity_m2_s)")
+    number = parse_quantity(value if isinstance(value, str) else float(value), "m^2/s", name="diffusivity")
+    if not number > 0:
+        raise LithmapError(f"diffusivity={value!r} is invalid; expected a positive value such as 1e-14cm^2/s")
+    return ConstantDiffusivity(number)
+
+
+def _is_number(text) -> bool:
+    try:
+        float(text)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def _nmc811_ocv(theta):
@@ -219,7 +309,8 @@ class Material:
     diffusivity : Diffusivity
         D(θ) in m²/s (e.g. from GITT). The engine uses ``alpha * diffusivity``.
     alpha : float
-        Default scale factor for D (seed1's α); 1 unless the preset states a fitted value.
+        Default scale factor for D (the α of Xu, Merryweather et al., Joule 2022: D_app = α·D_GITT);
+        1 unless the preset states a fitted value.
     ocv : FunctionOfTheta, optional
         Open-circuit voltage U(θ) in V vs Li/Li⁺.
     exchange_current : FunctionOfTheta, optional
@@ -232,8 +323,20 @@ class Material:
         mAh/g that 1C delivers in one hour.
     voltage_window : (float, float), optional
         Lower and upper cut-off voltages, V.
+    density : float, optional
+        g/m³.
+    temperature : float
+        K.
     provenance : dict
         Which numbers come from where (paper, assumption) — written into output attrs.
+
+    Examples
+    --------
+    >>> m = Material("my oxide", ConstantDiffusivity(1e-16), molar_mass=97.5, practical_capacity=200.0)
+    >>> round(m.theoretical_capacity, 1), round(m.capacity_fraction, 4)
+    (274.9, 0.7276)
+    >>> m.c_rate_convention.startswith("1C delivers the practical capacity 200 mA h / g")
+    True
     """
 
     name: str
@@ -263,22 +366,38 @@ class Material:
 
     @property
     def c_rate_convention(self) -> str:
+        """What 1C means for this material (written into every simulation's attrs)."""
         if self.capacity_fraction != 1.0:
             return (
-                f"1C delivers the practical capacity {self.practical_capacity:g} mAh/g in one hour "
+                f"1C delivers the practical capacity {self.practical_capacity:g} mA h / g in one hour "
                 f"(theta moves by {self.capacity_fraction:.4f} per hour at 1C; theoretical "
-                f"{self.theoretical_capacity:.1f} mAh/g)"
+                f"{self.theoretical_capacity:.1f} mA h / g)"
             )
         return "1C moves the whole particle's theta by 1 in one hour"
 
     def replace(self, **changes) -> Material:
+        """A copy with some fields changed (e.g. ``diffusivity``)."""
         return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        """A few lines on the material and where its numbers come from (``lithmap materials``).
+
+        Examples
+        --------
+        >>> print(nmc811().describe().splitlines()[0])
+        nmc811: alpha=2.7, practical 210 mA h / g, window (3.0, 4.3) V
+        """
+        cap = "-" if self.practical_capacity is None else f"{self.practical_capacity:g} mA h / g"
+        lines = [f"{self.name}: alpha={self.alpha:g}, practical {cap}, window {self.voltage_window} V"]
+        lines += [f"  {k}: {v}" for k, v in self.provenance.items()]
+        return "\n".join(lines)
 
 
 def nmc811() -> Material:
-    """Ni-rich layered oxide of seed1 (LiNi0.88Mn0.05Co0.07O2, 'NMC811'-class, single crystal).
+    """Ni-rich layered oxide of Xu, Merryweather et al., Joule 2022 (LiNi0.88Mn0.05Co0.07O2,
+    'NMC811'-class, single crystal).
 
-    From the paper (Xu, Merryweather et al., operando optical microscopy):
+    From the paper (operando optical microscopy of single NMC811 particles):
     - D_app = α·D_GITT ≈ 1e-14 cm²/s (1e-18 m²/s) near full lithiation, rising almost two orders
       of magnitude after 20 % of the lithium is removed, with α = 2.7 (Fig. 3B);
     - practical capacity 210 mAh/g defines the C-rate (C/3 = 70 mA/g); window 3.0–4.3 V;
@@ -287,11 +406,25 @@ def nmc811() -> Material:
     - the D shape: log-linear from 1e-18/α m²/s at θ = 1 to 1e-16/α m²/s at θ = 0.8, flat below
       (the same form as the PyBaMM reference in analytic-benchmarks.md);
     - OCV: Chen et al. 2020 (J. Electrochem. Soc. 167, 080534) NMC811 fit for the LG M50 cell,
-      used as θ ↦ U with θ = stoichiometry (it gives 3.51 V at θ = 0.97, as seed1 reports);
+      used as θ ↦ U with θ = stoichiometry (it gives 3.51 V at θ = 0.97, as the paper reports);
     - j0(θ) = 2·3.4 A/m²·sqrt(θ(1−θ)): Chen 2020's rate constant 3.42e-6 m^2.5/(mol^0.5 s) with
       c_e = 1 M and c_max = 63 104 mol/m³ gives 3.4 A/m² at θ = 0.5;
     - molar mass 97.46 g/mol from the nominal formula (theoretical 275.0 mAh/g), density
       4.75 g/cm³ → c_max = 48 740 mol/m³.
+
+    Parameters
+    ----------
+    None
+
+    Returns
+    -------
+    Material
+
+    Examples
+    --------
+    >>> m = nmc811()
+    >>> m.alpha, m.practical_capacity, round(float(m.ocv(0.97)), 2)
+    (2.7, 210.0, 3.51)
     """
     alpha = 2.7
     molar_mass = 6.941 + 0.88 * 58.693 + 0.05 * 54.938 + 0.07 * 58.933 + 2 * 15.999
@@ -308,8 +441,9 @@ def nmc811() -> Material:
         practical_capacity=210.0,
         voltage_window=(3.0, 4.3),
         provenance={
-            "paper": "seed1: D_app 1e-18 m^2/s at theta=1 rising ~100x by theta=0.8 with alpha=2.7; "
-            "210 mAh/g practical; 3.0-4.3 V; theta0~0.97 at 3.5 V",
+            "paper": "Xu, Merryweather et al., Joule 2022 (operando optical microscopy of NMC811): "
+            "D_app 1e-18 m^2/s at theta=1 rising ~100x by theta=0.8 with alpha=2.7; "
+            "210 mA h / g practical; 3.0-4.3 V; theta0~0.97 at 3.5 V",
             "assumed": "log-linear D shape; OCV Chen et al. 2020 NMC811 (LG M50); "
             "j0 = 6.8 A/m^2 sqrt(theta(1-theta)); density 4.75 g/cm^3",
         },
@@ -320,11 +454,51 @@ PRESETS: dict[str, Callable[[], Material]] = {"nmc811": nmc811}
 
 
 def get_material(name: str) -> Material:
-    """Return the preset material ``name`` (see :data:`PRESETS`)."""
+    """The preset material ``name`` (see :data:`PRESETS`).
+
+    Parameters
+    ----------
+    name : str
+        ``"nmc811"`` (case-insensitive).
+
+    Returns
+    -------
+    Material
+
+    Examples
+    --------
+    >>> get_material("NMC811").name
+    'nmc811'
+    >>> get_material("unobtainium")
+    Traceback (most recent call last):
+    ...
+    lithmap.errors.LithmapError: material='unobtainium' is invalid; expected one of ['nmc811']
+    """
     key = name.strip().lower()
     if key not in PRESETS:
         raise LithmapError(f"material={name!r} is invalid; expected one of {sorted(PRESETS)}")
     return PRESETS[key]()
+
+
+def describe_materials() -> str:
+    """Every material preset with its numbers and their sources, as ``lithmap materials`` prints.
+
+    Parameters
+    ----------
+    None
+
+    Returns
+    -------
+    str
+        One block per preset (:meth:`Material.describe`).
+
+    Examples
+    --------
+    >>> text = describe_materials()
+    >>> "nmc811" in text and "Xu, Merryweather et al., Joule 2022" in text
+    True
+    """
+    return "\n".join(factory().describe() for factory in PRESETS.values())
 
 
 def plain_material(diffusivity: Diffusivity, name: str = "custom") -> Material:

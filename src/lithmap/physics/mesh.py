@@ -102,7 +102,8 @@ def radial_nodes(radius: float, *, surface_spacing=None, max_spacing=None, growt
 
     Defaults: surface spacing min(3 nm, R/300), maximum spacing R/120, growth 1.03 per cell
     (195 nodes at R = 8 µm). These resolve the ~100 nm depleted shell of an 8 µm NMC particle
-    at C/3 (seed1 D(θ)): the time the surface empties is within 0.02 % of the converged value
+    at C/3 (the D(θ) of Xu, Merryweather et al., Joule 2022): the time the surface empties is
+    within 0.02 % of the converged value
     and the surface θ within 1e-4 (tests/test_convergence.py, tests/test_reference_pybamm.py);
     the core spacing keeps the centre θ within ~2e-4 when a depletion front reaches it.
     """
@@ -291,7 +292,8 @@ def _fill_reducing_order(mesh: Mesh) -> Mesh:
 
     n, a, b = mesh.n, mesh.edges[:, 0], mesh.edges[:, 1]
     A = sp.csc_matrix(
-        (np.concatenate([np.full(n, 4.0 + 1e-3), -np.ones(2 * a.size)]), (np.concatenate([np.arange(n), a, b]), np.concatenate([np.arange(n), b, a]))),
+        (np.concatenate([np.full(n, 4.0 + 1e-3), -np.ones(2 * a.size)]),
+         (np.concatenate([np.arange(n), a, b]), np.concatenate([np.arange(n), b, a]))),
         shape=(n, n),
     )
     lu = splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})

@@ -12,42 +12,92 @@ capacity). Steps are joined by ``then``, ``;`` or new lines, or given as a list.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
 
 from ..errors import LithmapError
+from ..io.units import unit_scale
 
 EXAMPLES = (
     "'Charge at C/3 until 4.3 V', 'Charge at C/3 for 20 minutes', 'Rest for 1 hour', "
     "'Discharge at 1C until 3.0 V', 'Hold at 3.0 V for 2 hours', 'Hold at 3.0 V until C/200'"
 )
 
-_TIME_UNITS = {
-    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
-    "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
-    "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
-    "day": 86400.0, "days": 86400.0,
-}
 _NUM = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
+
+
+class StepKind(enum.StrEnum):
+    """What a protocol step controls at the particle surface.
+
+    A :class:`StepKind` equals its text (``StepKind.CURRENT == "current"``); :attr:`code` is
+    the small integer the experiment's per-run step tables hold.
+
+    Examples
+    --------
+    >>> StepKind("voltage"), StepKind.CURRENT == "current", StepKind.REST.code
+    (<StepKind.VOLTAGE: 'voltage'>, True, 0)
+    """
+
+    REST = "rest"  #: no current: the particle relaxes
+    CURRENT = "current"  #: a constant C-rate (galvanostatic)
+    VOLTAGE = "voltage"  #: a constant voltage (potentiostatic hold, Butler–Volmer kinetics)
+
+    @property
+    def code(self) -> int:
+        """The integer code of this kind in the experiment's step tables (REST 0, CURRENT 1, VOLTAGE 2)."""
+        return _KIND_CODES[self]
+
+
+_KIND_CODES = {StepKind.REST: 0, StepKind.CURRENT: 1, StepKind.VOLTAGE: 2}
 
 
 @dataclasses.dataclass(frozen=True)
 class Step:
-    """One protocol step.
+    """One protocol step (usually made by :func:`parse_protocol` from text).
 
-    kind : ``"current"`` (value = signed C-rate, + = charge = delithiation), ``"voltage"``
-        (value = V), or ``"rest"``.
-    duration : s, or None. until_voltage : V cut-off, or None. until_current : |C-rate| below
-    which a voltage hold ends, or None. specific_current : mA/g when the rate was given so
-    (converted with the material's practical capacity).
+    Parameters
+    ----------
+    kind : StepKind or str
+        ``"current"`` (``value`` = signed C-rate, + = charge = delithiation), ``"voltage"``
+        (``value`` = V) or ``"rest"``.
+    value : float
+        The C-rate or the voltage (V) the step holds.
+    duration : float, optional
+        Length of the step, s.
+    until_voltage : float, optional
+        Voltage cut-off of a current step, V.
+    until_current : float, optional
+        |C-rate| below which a voltage hold ends.
+    text : str
+        The step as written.
+    specific_current : float, optional
+        mA/g when the rate was given so (turned into a C-rate with the material's practical
+        capacity by :meth:`with_c_rate`).
+
+    Examples
+    --------
+    >>> st = Step("current", 1 / 3, duration=3600.0, text="Charge at C/3 for 1 hour")
+    >>> st.kind, st.kind is StepKind.CURRENT, st.duration
+    (<StepKind.CURRENT: 'current'>, True, 3600.0)
+    >>> parse_protocol("Hold at 4.2 V until C/50")[0].until_current
+    0.02
     """
 
-    kind: str
+    kind: StepKind
     value: float = 0.0
     duration: float | None = None
     until_voltage: float | None = None
     until_current: float | None = None
     text: str = ""
     specific_current: float | None = None
+
+    def __post_init__(self):
+        try:
+            object.__setattr__(self, "kind", StepKind(self.kind))
+        except ValueError:
+            raise LithmapError(
+                f"step kind {self.kind!r} is invalid; expected one of {[k.value for k in StepKind]}"
+            ) from None
 
     def __repr__(self):
         return f"Step({self.text!r})"
@@ -86,9 +136,10 @@ def _rate(token: str, text: str) -> tuple[float | None, float | None]:
 
 def _duration(token: str, text: str) -> float:
     m = re.fullmatch(rf"\s*({_NUM})\s*([a-zA-Z]+)\s*", token)
-    if not m or m.group(2).lower() not in _TIME_UNITS:
+    scale = unit_scale(m.group(2), "s") if m else None
+    if scale is None:
         raise _bad(text, f"duration {token.strip()!r} is not like '20 minutes' or '1 hour'")
-    return float(m.group(1)) * _TIME_UNITS[m.group(2).lower()]
+    return float(m.group(1)) * scale
 
 
 def _voltage(token: str, text: str) -> float:
@@ -157,8 +208,32 @@ def parse_step(text: str) -> Step:
 
 
 def parse_protocol(protocol) -> list[Step]:
-    """Parse a protocol: a string (steps joined by 'then', ';' or new lines), a list of such
-    strings, or a list of :class:`Step`."""
+    """Parse a protocol into its steps.
+
+    Parameters
+    ----------
+    protocol : str, Step or list
+        A string of steps joined by ``then``, ``;`` or new lines, a list of such strings, or
+        :class:`Step` objects. Steps: ``Charge|Discharge at <rate> [for <time>] [or] [until <V> V]``,
+        ``Rest for <time>``, ``Hold at <V> V [for <time>] [or] [until <rate>]``.
+
+    Returns
+    -------
+    list of Step
+
+    Raises
+    ------
+    LithmapError
+        A step that cannot be read (the message names it and shows examples).
+
+    Examples
+    --------
+    >>> steps = parse_protocol("Charge at C/3 until 4.2 V then Hold at 4.2 V until C/50")
+    >>> [(str(s.kind), round(s.value, 4)) for s in steps]
+    [('current', 0.3333), ('voltage', 4.2)]
+    >>> parse_protocol(["Rest for 2 min"])[0].duration
+    120.0
+    """
     if isinstance(protocol, Step):
         return [protocol]
     if isinstance(protocol, str):

@@ -3,59 +3,130 @@
 from __future__ import annotations
 
 import itertools
-import math
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from .. import __version__
 from ..errors import LithmapError
-from .engine import SolverOptions, run_batch
+from .engine import SolverOptions, SurfaceLimits, run_batch
 from .geometry import Cylinder, Shape2D, Sphere, parse_shape
-from .materials import (
-    ConstantDiffusivity,
-    Diffusivity,
-    Material,
-    TabulatedDiffusivity,
-    get_material,
-    plain_material,
-)
+from .materials import Material, as_diffusivity, get_material, plain_material
 from .protocol import parse_protocol
 
 
 def resolve_material(material=None, diffusivity=None) -> Material:
     """Material from a preset name / :class:`Material`, with D(θ) optionally replaced.
 
-    ``diffusivity`` may be a :class:`Diffusivity`, a number in m²/s, or a CSV path with columns
-    ``theta`` and ``diffusivity_m2_s``.
+    Parameters
+    ----------
+    material : str or Material, optional
+        A preset name (``"nmc811"``) or a material.
+    diffusivity : Diffusivity, float, str or Path, optional
+        Replaces the material's D(θ) (and sets its α to 1): m²/s, a quantity such as
+        ``"1e-14cm^2/s"``, or a CSV table with columns ``theta`` and ``diffusivity_m2_s``
+        (see :func:`~lithmap.physics.materials.as_diffusivity`).
+
+    Returns
+    -------
+    Material
+
+    Examples
+    --------
+    >>> resolve_material(diffusivity="1e-14cm^2/s").diffusivity
+    ConstantDiffusivity(1e-18 m^2/s)
+    >>> m = resolve_material("nmc811", 1e-16)
+    >>> m.name, m.alpha
+    ('nmc811', 1.0)
     """
     if material is None and diffusivity is None:
         raise LithmapError("give a material (e.g. 'nmc811') or a diffusivity (e.g. 1e-18 m^2/s or a CSV table)")
     mat = get_material(material) if isinstance(material, str) else material
     if diffusivity is not None:
-        if isinstance(diffusivity, Diffusivity):
-            d = diffusivity
-        elif isinstance(diffusivity, (str, Path)) and not _is_number(diffusivity):
-            d = TabulatedDiffusivity.from_csv(diffusivity)
-        else:
-            try:
-                value = float(diffusivity)
-            except (TypeError, ValueError):
-                raise LithmapError(f"diffusivity={diffusivity!r} is invalid; expected m^2/s or a CSV table") from None
-            if math.isnan(value) or value <= 0 or math.isinf(value):
-                raise LithmapError(f"diffusivity={diffusivity!r} is invalid; expected a positive finite value in m^2/s")
-            d = ConstantDiffusivity(value)
+        d = as_diffusivity(diffusivity)
         mat = plain_material(d) if mat is None else mat.replace(diffusivity=d, alpha=1.0)
     return mat
 
 
-def _is_number(text) -> bool:
+def protocol_duration(protocol) -> float | None:
+    """Sum of the fixed step durations of a protocol, s (None when no step has one): the
+    length a progress bar can count toward.
+
+    Parameters
+    ----------
+    protocol : str, Step or list
+        As for :func:`parse_protocol`.
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> protocol_duration("Charge at C/3 for 1 hour then Rest for 10 minutes")
+    4200.0
+    >>> protocol_duration("Charge at C/3 until 4.2 V") is None
+    True
+    """
+    return sum(st.duration or 0 for st in parse_protocol(protocol)) or None
+
+
+def sweep_duration(protocol: str, rate) -> float | None:
+    """The fixed-duration length (s) of a sweep's protocol template at its slowest rate; None
+    when it has none or the template or rates are not valid (the sweep itself then says why).
+
+    Parameters
+    ----------
+    protocol : str
+        A template with ``{rate}``, as for :func:`sweep`.
+    rate : array_like or str
+        The sweep's C-rates.
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> sweep_duration("Charge at {rate} for 30 minutes then Rest for 10 minutes", "0.5,1")
+    2400.0
+    """
     try:
-        float(text)
-        return True
-    except (TypeError, ValueError):
-        return False
+        rates = _values(rate, "", "rate")
+        if not (rates.size and np.all(rates > 0) and "{rate}" in protocol):
+            return None
+        return protocol_duration(protocol.replace("{rate}", f"{float(rates.min())!r}C"))
+    except LithmapError:
+        return None
+
+
+def _output_times(times):
+    """(t_eval, interval) from ``times``: None (automatic), an interval (a number in s or a
+    quantity such as ``"10s"``), a comma-separated list (``"0,60,120"``) or an array of times (s)."""
+    from ..io.units import parse_quantity
+
+    if times is None:
+        return None, None
+    if isinstance(times, str):
+        if "," in times:
+            vals = [parse_quantity(v, "s", name="times") for v in times.split(",") if v.strip()]
+            return _check_times(np.array(vals)), None
+        interval = parse_quantity(times, "s", name="times")
+        if not interval > 0:
+            raise LithmapError(f"times={times!r} is invalid; expected a positive interval such as '10s'")
+        return None, interval
+    if np.ndim(times) == 0:
+        interval = float(times)
+        if not (np.isfinite(interval) and interval > 0):
+            raise LithmapError(f"times={times!r} is invalid; expected a positive output interval in s")
+        return None, interval
+    return _check_times(np.asarray(times, dtype=float)), None
+
+
+def _check_times(t_eval):
+    if t_eval.size and (np.any(~np.isfinite(t_eval)) or np.any(t_eval < 0)):
+        raise LithmapError("times must be finite and non-negative (s)")
+    return t_eval
 
 
 def default_interval(steps, material: Material, n=240) -> float:
@@ -66,7 +137,8 @@ def default_interval(steps, material: Material, n=240) -> float:
         if st.duration is not None:
             total += st.duration
         elif st.kind == "current":
-            rate = abs(st.value) if st.specific_current is None else abs(st.specific_current) / (material.practical_capacity or 1)
+            rate = (abs(st.value) if st.specific_current is None
+                    else abs(st.specific_current) / (material.practical_capacity or 1))
             total += 3600.0 / max(rate, 1e-6)
         else:
             total += 3600.0
@@ -75,7 +147,8 @@ def default_interval(steps, material: Material, n=240) -> float:
     return float(nice[np.searchsorted(nice, raw)] if raw <= nice[-1] else raw)
 
 
-def _attrs(material: Material, alpha, theta0, geometry_text, steps, options: SolverOptions, mesh, extra=None):
+def _attrs(material: Material, alpha, theta0, geometry_text, steps, options: SolverOptions, limits: SurfaceLimits,
+           mesh, extra=None):
     attrs = {
         "title": "lithmap particle simulation",
         "lithmap_version": __version__,
@@ -89,10 +162,11 @@ def _attrs(material: Material, alpha, theta0, geometry_text, steps, options: Sol
         "capacity_fraction": float(material.capacity_fraction),
         "flux_convention": "uniform outward lithium flux over the particle surface; + = charge = delithiation",
         "mesh_nodes": int(mesh.n),
-        "mesh_min_spacing_m": float(mesh.min_spacing()),
+        "mesh_min_spacing": float(mesh.min_spacing()),
         "solver": "TR-BDF2, adaptive, vertex-centred finite volumes (lumped P1 in 2D)",
         "solver_tol": float(options.tol),
-        "surface_limits": np.asarray(options.surface_limits, dtype=float),
+        "surface_limits": np.asarray(limits.as_tuple(), dtype=float),
+        "attr_units": "SI: mesh_min_spacing and centre_xy in m, c_max in mol/m^3; theta attrs are fractions",
     }
     if material.c_max is not None:
         attrs["c_max"] = float(material.c_max)
@@ -111,8 +185,10 @@ def simulate(
     alpha: float | None = None,
     theta0: float = 0.97,
     times=None,
+    pixel_size=None,
     mesh_options: dict | None = None,
     options: SolverOptions | None = None,
+    surface_limits=None,
     stop_at_limit: bool = False,
     progress=None,
 ) -> xr.Dataset:
@@ -120,76 +196,87 @@ def simulate(
 
     Parameters
     ----------
-    shape : Sphere, Cylinder, Disc, Ellipse, Polygon, MaskShape or str
-        The particle (a string is parsed by :func:`~lithmap.physics.geometry.parse_shape`).
+    shape : str, geometry, xarray.DataArray or path
+        The particle: ``"sphere:8um"``, ``"disc:1um"``, ``"ellipse:2umx1.2um"``, ``"example"``,
+        a mask image, a ``contrast`` result (``movie.nc``; its ``mask`` is used), a mask
+        DataArray such as ``ds["mask"]`` of a contrast result, or a :class:`Sphere`,
+        :class:`Cylinder`, :class:`Disc`, :class:`Ellipse`, :class:`Polygon`, :func:`from_mask`
+        shape (see :func:`~lithmap.physics.geometry.parse_shape`). A mask's θ is reported on
+        exactly its ``y``, ``x`` coordinates.
     protocol : str or list
-        Steps such as ``"Charge at C/3 for 1 hour then Rest for 1 hour"``.
+        Steps such as ``"Charge at C/3 for 1 hour then Rest for 1 hour"`` (:func:`parse_protocol`).
     material : str or Material, optional
         Preset name (``"nmc811"``) or a :class:`Material`.
-    diffusivity : float, str, Diffusivity, optional
-        Replaces the material's D(θ): m²/s, or a CSV table (``theta``, ``diffusivity_m2_s``).
+    diffusivity : float, str, Path or Diffusivity, optional
+        Replaces the material's D(θ): m²/s, a quantity (``"1e-14cm^2/s"``) or a CSV table
+        (``theta``, ``diffusivity_m2_s``).
     alpha : float, optional
         Scale factor on D (default: the material's, 1 for a bare diffusivity).
     theta0 : float
         Initial uniform lithium fraction.
-    times : array or float, optional
-        Output times (s), or an output interval (s, a single number). Default: an interval
-        giving ~240 frames over the protocol's expected length, kept for as long as it runs.
-        Step ends and events are always included.
+    times : float, str or array, optional
+        An output interval (s, or ``"10s"``), output times (an array in s, or
+        ``"0,60,120"``). Default: an interval giving ~240 frames over the protocol's expected
+        length, kept for as long as it runs. Step ends and events are always included.
+    pixel_size : float or str, optional
+        Pixel size of a mask that does not record one, or of a disc's or ellipse's output grid.
     mesh_options : dict, optional
-        ``surface_spacing``, ``max_spacing``, ``growth`` (or ``n`` uniform nodes for radial
-        meshes). The default refines toward the surface.
+        ``surface_spacing``, ``max_spacing`` (m or with units), ``growth`` (or ``n`` uniform
+        nodes for radial meshes). The default refines toward the surface.
+    options : SolverOptions, optional
+        Integrator settings (tolerance, step sizes).
+    surface_limits : (float, float) or SurfaceLimits, optional
+        Bounds of the surface θ (default (0, 1)); reaching one ends the run with
+        ``stop_at_limit``, else it is an error naming the step.
     stop_at_limit : bool
         End the run when the surface θ reaches a limit instead of raising an error.
+    progress : callable, optional
+        Called with the simulated time (s) after each step.
 
     Returns
     -------
     xarray.Dataset
         ``theta`` on (time, r) or (time, y, x); ``theta_mean``, ``theta_centre``,
-        ``theta_surface``, ``current`` (C-rate), ``voltage`` (V, when the material has an OCV),
-        ``step``, ``delithiated`` (integrated surface flux, θ units); units in attrs.
+        ``theta_surface``, ``c_rate`` (+ = charge), ``voltage`` (V, when the material has an
+        OCV), ``step``, ``delithiated`` (integrated surface flux, θ units) and, in 2D, ``mask``;
+        units in attrs; the C-rate convention in ``attrs["c_rate_convention"]``.
 
     Examples
     --------
-    >>> ds = simulate(Sphere(1e-6), "Charge at 1C for 10 minutes", diffusivity=1e-15, theta0=0.9)
+    >>> ds = simulate("sphere:1um", "Charge at 1C for 10 minutes", diffusivity="1e-11cm^2/s", theta0=0.9)
     >>> round(float(ds.theta_mean[-1]), 4)  # 1C moves θ by 1 per hour
     0.7333
+    >>> ds.theta.dims, ds.c_rate.attrs["units"]
+    (('time', 'r'), 'C')
+    >>> ex = simulate("example", "Charge at 1C for 1 minute", diffusivity=1e-15, times="30s")
+    >>> ex.theta.dims, ex.sizes["time"], float(ex.x[1])
+    (('time', 'y', 'x'), 3, 5e-08)
     """
-    if isinstance(shape, str):
-        shape = parse_shape(shape)
+    shape = parse_shape(shape, pixel_size=pixel_size)
     mat = resolve_material(material, diffusivity)
     alpha = mat.alpha if alpha is None else float(alpha)
     steps = parse_protocol(protocol)
     if not (isinstance(theta0, (int, float, np.floating)) and 0 <= float(theta0) <= 1):
         raise LithmapError(f"theta0={theta0!r} is invalid; expected a lithium fraction in [0, 1]")
     opts = options or SolverOptions()
-    if stop_at_limit:
-        opts = type(opts)(**{**opts.__dict__, "on_limit": "stop"})
-    mesh = shape.mesh(**(mesh_options or {}))
-    t_eval, interval = None, None
-    if times is None:
+    limits = SurfaceLimits.of(surface_limits, stop=stop_at_limit)
+    t_eval, interval = _output_times(times)
+    if t_eval is None and interval is None:
         interval = default_interval(steps, mat)
-    elif np.ndim(times) == 0:
-        interval = float(times)
-        if not (np.isfinite(interval) and interval > 0):
-            raise LithmapError(f"times={times!r} is invalid; expected a positive output interval in s")
-    else:
-        t_eval = np.asarray(times, dtype=float)
-        if t_eval.size and (np.any(~np.isfinite(t_eval)) or np.any(t_eval < 0)):
-            raise LithmapError("times must be finite and non-negative (s)")
-    recs, eng = run_batch(
-        [mesh], mat, steps, alpha=alpha, theta0=float(theta0), options=opts, t_eval=t_eval,
+    mesh = shape.mesh(**(mesh_options or {}))
+    recs, solver = run_batch(
+        [mesh], mat, steps, alpha=alpha, theta0=float(theta0), options=opts, limits=limits, t_eval=t_eval,
         output_interval=interval, progress=progress,
     )
     rec = recs[0]
     time = np.asarray(rec.time)
     fields = np.asarray(rec.theta)
-    attrs = _attrs(mat, alpha, theta0, shape.describe(), steps, opts, mesh, {"termination": rec.termination})
+    attrs = _attrs(mat, alpha, theta0, shape.describe(), steps, opts, limits, mesh, {"termination": rec.termination})
     data = {
         "theta_mean": ("time", mesh.mean(fields)),
         "theta_surface": ("time", mesh.surface_mean(fields)),
         "delithiated": ("time", np.asarray(rec.q)),
-        "current": ("time", np.asarray(rec.current)),
+        "c_rate": ("time", np.asarray(rec.c_rate)),
         "step": ("time", np.asarray(rec.step, dtype=np.int32)),
     }
     coords = {"time": ("time", time, {"units": "s", "long_name": "time"})}
@@ -209,10 +296,10 @@ def simulate(
         data["theta"] = (("time", "y", "x"), grid)
         data["theta_centre"] = ("time", (centre @ fields.T).ravel())
         data["mask"] = (("y", "x"), shape.inside.astype(np.int8))
-        attrs["centre_xy_m"] = shape.centre()
+        attrs["centre_xy"] = shape.centre()
     else:  # pragma: no cover - guarded by parse_shape
         raise LithmapError(f"shape={shape!r} is not a lithmap geometry")
-    if eng.has_voltage:
+    if solver.model.has_voltage:
         data["voltage"] = ("time", np.asarray(rec.voltage))
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     _annotate(ds)
@@ -225,7 +312,7 @@ _META = {
     "theta_surface": ("1", "surface-average lithium fraction"),
     "theta_centre": ("1", "lithium fraction at the particle centre"),
     "delithiated": ("1", "lithium removed through the surface (integrated flux, theta units)"),
-    "current": ("C", "current as C-rate (+ = charge = delithiation)"),
+    "c_rate": ("C", "C-rate (+ = charge = delithiation; see the c_rate_convention attr)"),
     "voltage": ("V", "particle voltage vs Li/Li+ (OCV at the surface + Butler-Volmer overpotential)"),
     "step": ("1", "protocol step index (0-based)"),
     "mask": ("1", "pixels inside the particle"),
@@ -236,6 +323,17 @@ def _annotate(ds):
     for name, (units, long_name) in _META.items():
         if name in ds:
             ds[name].attrs.update(units=units, long_name=long_name)
+
+
+def _values(spec, unit: str, name: str) -> np.ndarray:
+    """Sweep values: numbers (SI), quantity strings, or one comma-separated string."""
+    from ..io.units import parse_quantity
+
+    if isinstance(spec, str):
+        spec = [v for v in spec.split(",") if v.strip()]
+    items = np.atleast_1d(np.asarray(spec, dtype=object))
+    return np.array([parse_quantity(v if isinstance(v, str) else float(v), unit, name=name) for v in items],
+                    dtype=float)
 
 
 def sweep(
@@ -251,32 +349,61 @@ def sweep(
     times=None,
     mesh_options: dict | None = None,
     options: SolverOptions | None = None,
+    surface_limits=None,
     stop_at_limit: bool = True,
     progress=None,
 ) -> xr.Dataset:
     """Solve the outer product radius × alpha × rate of radial particles in one batch.
 
     All runs are integrated together (one block-tridiagonal system per Newton iteration), each
-    with its own adaptive time steps and events. ``protocol`` is a template whose ``{rate}`` is
-    replaced by each C-rate (e.g. ``"Charge at {rate} until 4.3 V"``).
+    with its own adaptive time steps and events.
 
-    Returns a Dataset on dims (radius, alpha, rate[, time]) with ``stop_time``,
-    ``theta_mean_end``, ``theta_surface_end``, ``theta_centre_end`` and, when ``times`` is
-    given, the traces ``theta_mean``, ``theta_surface``, ``theta_centre`` (NaN after a run stops).
+    Parameters
+    ----------
+    shape : {"sphere", "cylinder"}
+    radius : array_like or str
+        Radii in m, quantity strings, or one comma-separated string (``"0.5um,1um"``).
+    alpha : array_like or str
+        Scale factors on D.
+    rate : array_like or str
+        C-rates (positive).
+    protocol : str
+        A template whose ``{rate}`` is replaced by each C-rate (``"Charge at {rate} until 4.3 V"``).
+    material, diffusivity, theta0, mesh_options, options, surface_limits, progress
+        As for :func:`simulate` (the mesh is one nondimensional mesh scaled to each radius).
+    times : array_like, optional
+        Output times (s) of the traces.
+    stop_at_limit : bool
+        End a run at a surface limit (default) instead of raising.
+
+    Returns
+    -------
+    xarray.Dataset
+        On dims (radius, alpha, rate[, time]): ``stop_time`` (s), ``theta_mean_end``,
+        ``theta_surface_end``, ``theta_centre_end``, ``termination`` and, when ``times`` is
+        given, the traces ``theta_mean``, ``theta_surface``, ``theta_centre`` (NaN after a run stops).
+
+    Examples
+    --------
+    >>> ds = sweep(radius="0.5um,1um", alpha=[1.0], rate=[0.5, 1.0], protocol="Charge at {rate} for 6 minutes",
+    ...            diffusivity=1e-15, theta0=0.9)
+    >>> ds.stop_time.dims, ds.stop_time.shape
+    (('radius', 'alpha', 'rate'), (2, 1, 2))
+    >>> ds.theta_mean_end.sel(rate=1.0).round(6).values.ravel().tolist()  # 1C for 6 min: θ falls by 0.1
+    [0.8, 0.8]
     """
     if shape not in ("sphere", "cylinder"):
         raise LithmapError(f"shape={shape!r} is invalid for a sweep; expected one of ['sphere', 'cylinder']")
-    radius = np.atleast_1d(np.asarray(radius, dtype=float))
-    alpha = np.atleast_1d(np.asarray(alpha, dtype=float))
-    rate = np.atleast_1d(np.asarray(rate, dtype=float))
+    radius = _values(radius, "m", "radius")
+    alpha = _values(alpha, "", "alpha")
+    rate = _values(rate, "", "rate")
     if "{rate}" not in protocol:
         raise LithmapError(f"protocol={protocol!r} needs a '{{rate}}' placeholder for the sweep's C-rates")
     if np.any(~(rate > 0)):
         raise LithmapError(f"rate={float(rate[~(rate > 0)][0])!r} is invalid; expected positive C-rates")
     mat = resolve_material(material, diffusivity)
     opts = options or SolverOptions()
-    if stop_at_limit:
-        opts = type(opts)(**{**opts.__dict__, "on_limit": "stop"})
+    limits = SurfaceLimits.of(surface_limits, stop=stop_at_limit)
     geom = Sphere if shape == "sphere" else Cylinder
     # one nondimensional mesh scaled to each radius: identical resolution in x = r/R
     unit = geom(1.0).mesh(**(mesh_options or {"surface_spacing": 1 / 300, "max_spacing": 1 / 120}))
@@ -292,8 +419,8 @@ def sweep(
         prot_list.append(protos[c])
         alphas.append(a)
     t_eval = None if times is None else np.asarray(times, dtype=float)
-    recs, eng = run_batch(
-        meshes, mat, prot_list, alpha=np.array(alphas), theta0=theta0, options=opts, t_eval=t_eval,
+    recs, _ = run_batch(
+        meshes, mat, prot_list, alpha=np.array(alphas), theta0=theta0, options=opts, limits=limits, t_eval=t_eval,
         record_fields=True, progress=progress,
     )
     shape3 = (radius.size, alpha.size, rate.size)
@@ -324,7 +451,7 @@ def sweep(
                 th = np.asarray(rec.theta)[keep]
                 arr[i, idx[keep]] = m.mean(th) if fn is None else th[:, fn]
             data[name] = (dims + ("time",), arr.reshape(shape3 + (t_eval.size,)))
-    attrs = _attrs(mat, np.nan, theta0, f"{shape} sweep", next(iter(protos.values())), opts, meshes[0])
+    attrs = _attrs(mat, np.nan, theta0, f"{shape} sweep", next(iter(protos.values())), opts, limits, meshes[0])
     attrs.pop("alpha")
     attrs["protocol_template"] = protocol
     ds = xr.Dataset(data, coords=coords, attrs=attrs)

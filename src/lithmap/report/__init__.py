@@ -1,7 +1,7 @@
 """Figures and reports."""
 
 #: Public names of this room (name → module); ``lithmap`` exports them too.
-EXPORTS = {"plot_simulation": "plots"}
+EXPORTS = {"plot_simulation": "plots", "write_movie": "movie", "plot_map": "maps", "plot_shells": "maps"}
 
 from .._lazy import attach  # noqa: E402
 

@@ -37,11 +37,60 @@ def _scale_bar(ax, shape, pixel_size):
     ax.text(0.05 * shape[1] + bar / 2, y - 0.04 * shape[0], label, ha="center", fontsize=8)
 
 
+def pixel_size_of(da) -> float | None:
+    """The pixel size (m) of a map: the step of its ``x`` coordinate when that is in m, else None.
+
+    >>> pixel_size_of(xr.DataArray(np.zeros((2, 3)), dims=("y", "x"),
+    ...                            coords={"x": ("x", [0.0, 5e-8, 1e-7], {"units": "m"})}))
+    5e-08
+    >>> pixel_size_of(np.zeros((2, 3))) is None
+    True
+    """
+    if not isinstance(da, (xr.DataArray, xr.Dataset)) or "x" not in da.coords:
+        return None
+    x = da["x"]
+    if x.attrs.get("units") != "m" or x.size < 2:
+        return None
+    return float(x[1] - x[0])
+
+
 def plot_map(values, path, *, title: str, label: str, pixel_size: float | None = None, cmap: str = "viridis",
              centred: bool = False, categories: dict | None = None) -> Path:
     """One 2D map (or the middle z-slice of a 3D volume) with a colour bar and a scale bar.
-    ``categories`` (value → name) draws a discrete map with a legend-like colour bar."""
+
+    Parameters
+    ----------
+    values : array_like or xarray.DataArray
+        The map (y, x) or volume (z, y, x). A DataArray whose ``x`` coordinate is in m gives
+        the scale bar's pixel size when ``pixel_size`` is not given.
+    path : str or Path
+        The PNG to write.
+    title, label : str
+        Figure title and colour-bar label.
+    pixel_size : float, optional
+        Pixel size in m (no scale bar without one).
+    cmap : str
+        Matplotlib colour map.
+    centred : bool
+        A diverging map centred on zero (limits ± the 99th percentile of |value|).
+    categories : dict, optional
+        value → name: a discrete map with a legend-like colour bar.
+
+    Returns
+    -------
+    pathlib.Path
+        The figure written.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "map.png"
+    >>> plot_map(np.eye(8), out, title="a map", label="value", pixel_size=50e-9).exists()
+    True
+    """
     plt = _plt()
+    if pixel_size is None:
+        pixel_size = pixel_size_of(values)
     a = np.asarray(values, float)
     if a.ndim == 3:
         a = a[a.shape[0] // 2]
@@ -75,7 +124,32 @@ def plot_map(values, path, *, title: str, label: str, pixel_size: float | None =
 
 
 def plot_shells(ds: xr.Dataset, path, *, label: str) -> Path:
-    """Shell means (± std) from the surface (left) to the centre, one line per leading index."""
+    """Shell means (± std) from the surface (left) to the centre, one line per leading index
+    (the first 12).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The output of :func:`lithmap.shell_statistics` (``mean``, optionally ``std``).
+    path : str or Path
+        The PNG to write.
+    label : str
+        The y-axis label (what the field is).
+
+    Returns
+    -------
+    pathlib.Path
+        The figure written.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, lithmap
+    >>> y, x = np.mgrid[-20:21, -20:21]
+    >>> r = np.hypot(y, x)
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "shells.png"
+    >>> plot_shells(lithmap.shell_statistics(r, r <= 15, 3), out, label="radius").exists()
+    True
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.6, 3.2))
     mean = ds["mean"]

@@ -1,5 +1,6 @@
 """Contrast movies as animated GIF (or MP4 when ffmpeg is installed): total contrast on a
-diverging colour scale centred at zero (red brighter, blue darker; seed1 Fig. 2B), a µm scale
+diverging colour scale centred at zero (red brighter, blue darker; Xu, Merryweather et al., Joule
+2022, Fig. 2B), a µm scale
 bar, and beneath it the whole-particle trace and, when a cycler log was synchronised, the cell
 voltage, with a cursor at the current frame."""
 
@@ -14,9 +15,39 @@ import xarray as xr
 from ..errors import LithmapError
 
 
-def write_movie(ds: xr.Dataset, path, *, fps: float = 5.0, max_frames: int = 300) -> Path:
-    """Write ``ds`` (from :func:`lithmap.imaging.contrast_movie`) as a .gif or .mp4 movie of
-    at most ``max_frames`` frames (evenly picked from longer movies)."""
+def write_movie(result, path, *, fps: float = 5.0, max_frames: int = 300) -> Path:
+    """Write a contrast result as an animated .gif (or .mp4 with ffmpeg installed).
+
+    Each frame shows the total contrast on a diverging scale centred at zero inside the particle,
+    a 1 µm scale bar (when the pixel size is known), and beneath it the whole-particle trace
+    (and the cell voltage, when a log was synchronised) with a cursor at the frame's time.
+
+    Parameters
+    ----------
+    result : xarray.Dataset or str or Path
+        A :func:`lithmap.analyse_movie` / :func:`lithmap.contrast_movie` result, or its file
+        (what ``lithmap contrast`` writes).
+    path : str or Path
+        The movie to write, ``.gif`` or ``.mp4`` (written via a temporary file, so a failure
+        leaves nothing behind).
+    fps : float
+        Frames per second.
+    max_frames : int
+        At most this many frames, evenly picked from longer movies (at least 2).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile, lithmap
+    >>> ds = lithmap.contrast_movie(lithmap.read_movie("example"), register=False)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     write_movie(ds, f"{d}/movie.gif", max_frames=3).stat().st_size > 0
+    True
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,10 +59,15 @@ def write_movie(ds: xr.Dataset, path, *, fps: float = 5.0, max_frames: int = 300
         raise LithmapError(f"movie output {str(path)!r} must end in .gif or .mp4")
     if path.suffix.lower() == ".mp4" and shutil.which("ffmpeg") is None:
         raise LithmapError("an .mp4 needs ffmpeg, which is not installed; write a .gif instead")
-    if "total_contrast" not in ds:
-        raise LithmapError("the dataset has no total_contrast; make it with 'lithmap contrast'")
     if max_frames < 2:
         raise LithmapError(f"max_frames={max_frames!r} is invalid; expected at least 2")
+    if not isinstance(result, xr.Dataset):
+        from ..io.results import read_result
+
+        result = read_result(result)
+    ds = result
+    if "total_contrast" not in ds:
+        raise LithmapError("the dataset has no total_contrast; make it with 'lithmap contrast'")
     pick = np.unique(np.linspace(0, ds.sizes["time"] - 1, min(max_frames, ds.sizes["time"])).round().astype(int))
     tc = ds.total_contrast.isel(time=pick).values
     m = ds["mask"].values.astype(bool)

@@ -40,7 +40,7 @@ def _pick_times(time: np.ndarray, n: int) -> np.ndarray:
 
 
 def plot_traces(ds: xr.Dataset, path: Path) -> Path:
-    """θ at the centre, surface and mean over time, with current and voltage when present."""
+    """θ at the centre, surface and mean over time, with the C-rate and voltage when present."""
     plt = _mpl()
     t = ds.time.values / 60.0
     rows = 1 + ("voltage" in ds)
@@ -60,9 +60,9 @@ def plot_traces(ds: xr.Dataset, path: Path) -> Path:
         axv.plot(t, ds.voltage.values, "k-")
         axv.set_ylabel("voltage (V vs Li/Li⁺)")
         axi = axv.twinx()
-        axi.plot(t, ds.current.values, color="tab:blue")
-        axi.set_ylabel("current (C-rate)", color="tab:blue")
-        cur = ds.current.values
+        axi.plot(t, ds.c_rate.values, color="tab:blue")
+        axi.set_ylabel("C-rate (+ = charge)", color="tab:blue")
+        cur = ds.c_rate.values
         span = max(float(np.nanmax(np.abs(cur))), 1e-12)
         axi.set_ylim(min(0.0, float(np.nanmin(cur))) - 0.1 * span, max(0.0, float(np.nanmax(cur))) + 0.1 * span)
     axes[-1, 0].set_xlabel("time (min)")
@@ -108,7 +108,7 @@ def plot_kymograph(ds: xr.Dataset, path: Path) -> Path:
     if "r" in ds.theta.dims:
         pos, data, label = ds.r.values * 1e6, ds.theta.values, "r (µm)"
     else:
-        cy = float(np.atleast_1d(ds.attrs.get("centre_xy_m", [0, 0]))[1])
+        cy = float(np.atleast_1d(ds.attrs.get("centre_xy", [0, 0]))[1])
         row = int(np.argmin(np.abs(ds.y.values - cy)))
         pos, data, label = ds.x.values * 1e6, ds.theta.values[:, row, :], "x (µm) through the centre"
     mesh = ax.pcolormesh(pos, t, data, shading="nearest", cmap="viridis_r")
@@ -120,8 +120,41 @@ def plot_kymograph(ds: xr.Dataset, path: Path) -> Path:
     return path
 
 
-def plot_simulation(ds: xr.Dataset, out_dir, *, prefix: str = "run") -> list[Path]:
-    """Write the standard figures of a simulation as PNG files into ``out_dir``."""
+def plot_simulation(ds, out_dir, *, prefix: str = "run") -> list[Path]:
+    """Write the standard figures of a simulation as PNG files into ``out_dir``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset, str or Path
+        A result of :func:`lithmap.simulate`, or the NetCDF file ``lithmap simulate`` wrote.
+    out_dir : str or Path
+        Folder for the figures (created if needed).
+    prefix : str
+        File name prefix.
+
+    Returns
+    -------
+    list of Path
+        ``<prefix>_traces.png`` (θ centre/surface/mean, C-rate and voltage), ``<prefix>_theta.png``
+        (profiles or maps of 1 − θ) and ``<prefix>_kymograph.png``.
+
+    Examples
+    --------
+    >>> import tempfile, lithmap as lm
+    >>> ds = lm.simulate("sphere:1um", "Charge at 1C for 2 minutes", diffusivity=1e-15, times=60.0)
+    >>> [p.name for p in plot_simulation(ds, tempfile.mkdtemp(), prefix="demo")]
+    ['demo_traces.png', 'demo_theta.png', 'demo_kymograph.png']
+    """
+    from ..errors import LithmapError
+
+    source = "the dataset"
+    if not isinstance(ds, xr.Dataset):
+        from ..io.results import read_result
+
+        source, ds = str(ds), read_result(ds)
+    missing = [v for v in ("theta", "theta_centre", "theta_surface", "theta_mean") if v not in ds]
+    if missing:
+        raise LithmapError(f"result {source!r} lacks {missing}; is it a 'lithmap simulate' output?")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return [

@@ -1,14 +1,18 @@
-"""Charge balance: the capacity implied by a change of oxidation state (seed2: 39 mAh/g of
-irreversible Ni/Co redox).
+"""Charge balance: the capacity implied by a change of oxidation state (Liu, Zeng et al., Nat.
+Nanotechnol. 2024: 39 mA h/g of irreversible Ni/Co redox).
 
 A change Δv_i of the mean valence of element i, present x_i times per formula unit of molar
 mass M, moves Σ_i x_i·Δv_i electrons per formula unit, i.e. a specific charge
 
-    Q = F · Σ_i x_i · Δv_i / M      (C/kg;  mAh/g = C/g / 3.6)
+    Q = F · Σ_i x_i · Δv_i / M      (C/kg;  mA h/g = C/g / 3.6)
 
 Sign convention: oxidation (valence up, as on charge, Li extracted) gives a positive capacity;
 reduction (discharge) a negative one. Oxygen counts like any element (O²⁻ → O⁻: Δv = +1 per O).
-Molar masses are xraydb's atomic masses.
+Molar masses are xraydb's atomic masses. Capacities carry the ``units`` attr ``"mA h / g"``.
+
+:func:`parse_valences` reads the valences as ``lithmap charge`` takes them (``EL=VALENCE`` or
+``EL=lcf.nc``, the ``mean_valence`` map of an LCF result); :func:`charge_balance` takes those
+strings too.
 """
 
 from __future__ import annotations
@@ -19,13 +23,27 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
+from ..io.units import UNIT_SPELLING
 from .composition import LRTMO, molar_mass, parse_formula
 
 FARADAY = 96485.33212  # C/mol
+_CAPACITY_UNIT = UNIT_SPELLING["specific_capacity"]  # "mA h / g"
 
 
 def valence_capacity(delta_valence: Mapping[str, float], formula: str | Mapping[str, float] = LRTMO) -> float:
-    """Specific capacity in mAh/g moved by mean valence changes ``{element: Δv}`` in ``formula``.
+    """Specific capacity in mA h/g moved by mean valence changes ``{element: Δv}`` in ``formula``.
+
+    Parameters
+    ----------
+    delta_valence : mapping element → float
+        The change of each element's mean oxidation state (positive: oxidation).
+    formula : str or mapping
+        The composition (default Li1.2Mn0.56Ni0.16Co0.08O2).
+
+    Returns
+    -------
+    float
+        mA h/g (1 mA h/g = 3.6 C/g); positive for oxidation (charge).
 
     Examples
     --------
@@ -43,7 +61,7 @@ def valence_capacity(delta_valence: Mapping[str, float], formula: str | Mapping[
         if not np.isfinite(dv):
             raise LithmapError(f"valence change of {el} is {dv!r}; it must be a finite number")
         electrons += comp[el] * dv
-    return FARADAY * electrons / molar_mass(comp) / 3.6e3  # C/kg → mAh/g (1 mAh/g = 3.6 C/g = 3600 C/kg)
+    return FARADAY * electrons / molar_mass(comp) / 3.6e3  # C/kg → mA h/g (1 mA h/g = 3.6 C/g = 3600 C/kg)
 
 
 def _mean_valence(el, v, mask):
@@ -66,11 +84,12 @@ def charge_balance(before: Mapping, after: Mapping, formula: str | Mapping[str, 
 
     Parameters
     ----------
-    before, after : mapping element → valence
+    before, after : mapping element → valence, or sequence of str
         Each valence a number or a map (array or DataArray, e.g. ``mean_valence`` of
         ``lithmap lcf``); maps are averaged over ``mask`` (or all finite pixels) — an
         unweighted mean, which equals the particle's mean valence when the element's density is
-        uniform. Both need the same elements, all in ``formula``.
+        uniform. Both need the same elements, all in ``formula``. Strings ``"EL=VALENCE"`` or
+        ``"EL=lcf.nc"`` are read by :func:`parse_valences`.
     formula : str or mapping
         The composition (default Li1.2Mn0.56Ni0.16Co0.08O2).
     mask : array_like of bool, optional
@@ -80,16 +99,22 @@ def charge_balance(before: Mapping, after: Mapping, formula: str | Mapping[str, 
     -------
     xarray.Dataset
         On dim ``element``: ``valence_before``, ``valence_after``, ``valence_change`` (after −
-        before), ``electrons`` (x·Δv per formula unit) and ``capacity`` (mAh/g); scalars
-        ``total_capacity`` (mAh/g; positive = oxidation = charge) and ``total_electrons``; attrs
-        ``formula`` and ``molar_mass`` (kg/mol).
+        before), ``electrons`` (x·Δv per formula unit) and ``capacity`` (mA h/g); scalars
+        ``total_capacity`` (mA h/g; positive = oxidation = charge) and ``total_electrons``;
+        attrs ``formula`` and ``molar_mass`` (kg/mol).
 
     Examples
     --------
     >>> ds = charge_balance({"Ni": 2.0, "Co": 3.0}, {"Ni": 4.0, "Co": 4.0})
-    >>> round(float(ds["total_capacity"]), 1)
-    125.8
+    >>> round(float(ds["total_capacity"]), 1), ds["total_capacity"].attrs["units"]
+    (125.8, 'mA h / g')
+    >>> round(float(charge_balance(["Ni=2"], ["Ni=3.5"])["total_capacity"]), 1)
+    75.5
     """
+    if before is not None and not isinstance(before, Mapping):
+        before = parse_valences(before, "before")
+    if after is not None and not isinstance(after, Mapping):
+        after = parse_valences(after, "after")
     comp = parse_formula(formula) if isinstance(formula, str) else dict(formula)
     if not isinstance(before, Mapping) or not isinstance(after, Mapping) or not before:
         raise LithmapError("give before and after as mappings element → valence (number or map)")
@@ -111,12 +136,52 @@ def charge_balance(before: Mapping, after: Mapping, formula: str | Mapping[str, 
             "valence_after": ("element", va, {"long_name": "mean oxidation state after", "units": "1"}),
             "valence_change": ("element", dv, {"long_name": "after - before (positive = oxidation)", "units": "1"}),
             "electrons": ("element", x * dv, {"long_name": "electrons per formula unit", "units": "1"}),
-            "capacity": ("element", per, {"long_name": "specific capacity from this element's redox", "units": "mAh/g"}),
+            "capacity": ("element", per, {"long_name": "specific capacity from this element's redox",
+                                          "units": _CAPACITY_UNIT}),
             "total_capacity": ((), float(per.sum()), {"long_name": "specific capacity (positive = oxidation/charge)",
-                                                       "units": "mAh/g"}),
+                                                       "units": _CAPACITY_UNIT}),
             "total_electrons": ((), float((x * dv).sum()), {"long_name": "electrons per formula unit", "units": "1"}),
         },
         coords={"element": elements},
         attrs={"formula": formula if isinstance(formula, str) else str(comp), "molar_mass": M,
-               "model": "Q = F * sum(x_i * dv_i) / M_formula; 1 mAh/g = 3.6 C/g"},
+               "model": "Q = F * sum(x_i * dv_i) / M_formula; 1 mA h / g = 3.6 C/g"},
     )
+
+
+def parse_valences(items, what: str = "valence") -> dict:
+    """Valences as ``lithmap charge`` takes them: ``EL=VALENCE`` or ``EL=FILE``.
+
+    Parameters
+    ----------
+    items : str or sequence of str
+        ``"Ni=2"`` (a number) or ``"Ni=lcf.nc"`` (the ``mean_valence`` map of a result, or an
+        image of valences, read by :func:`lithmap.read_field`).
+    what : str
+        What they are (``"before"``, ``"after"``), for the error message.
+
+    Returns
+    -------
+    dict
+        element → float or DataArray, for :func:`charge_balance`.
+
+    Examples
+    --------
+    >>> parse_valences(["Ni=2", "Co=3"])
+    {'Ni': 2.0, 'Co': 3.0}
+    >>> parse_valences(["Ni2"], "before")
+    Traceback (most recent call last):
+    ...
+    lithmap.errors.LithmapError: before 'Ni2' is invalid; expected EL=VALENCE or EL=lcf.nc
+    """
+    from ..io.spectra import read_field
+
+    out = {}
+    for text in [items] if isinstance(items, str) else list(items):
+        el, sep, value = str(text).partition("=")
+        if not sep or not el.strip():
+            raise LithmapError(f"{what} {text!r} is invalid; expected EL=VALENCE or EL=lcf.nc")
+        try:
+            out[el.strip()] = float(value)
+        except ValueError:
+            out[el.strip()] = read_field(value.strip(), "mean_valence")
+    return out

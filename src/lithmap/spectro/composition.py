@@ -1,6 +1,7 @@
-"""Element maps from two photon energies per element, and the TM/O segmentation of seed2 (Fig. 2).
+"""Element maps from two photon energies per element, and the TM/O segmentation of Liu, Zeng et al.
+(Nat. Nanotechnol. 2024, Fig. 2).
 
-seed2 images each element (O K, Mn/Co/Ni L edges) at two photon energies, one below and one
+Liu, Zeng et al. image each element (O K, Mn/Co/Ni L edges) at two photon energies, one below and one
 above its absorption edge, reconstructs every image, and sorts the voxels by their transition-
 metal/oxygen atomic ratio against the target composition Li1.2Mn0.56Ni0.16Co0.08O2
 (TM/O = 0.8/2 = 0.4) with a ±5.0 % band.
@@ -12,7 +13,8 @@ metal/oxygen atomic ratio against the target composition Li1.2Mn0.56Ni0.16Co0.08
   path length a voxel value refers to, the mass and number density per volume;
 - :func:`classify_composition`: TM/O ratio per voxel, deviation from the target, the phase
   (target / oxygen-poor / oxygen-rich) and its volume fractions, overall and per shell;
-- :func:`composition_maps`: both steps in one Dataset (what ``lithmap composition`` writes).
+- :func:`composition_maps`: both steps in one Dataset (what ``lithmap composition`` writes);
+- :func:`parse_fraction`: ``"5%"`` or ``0.05`` → 0.05 (the ``threshold``).
 
 The model
 ---------
@@ -65,6 +67,21 @@ def parse_formula(formula: str) -> dict[str, float]:
     A missing amount means 1; an element written twice is summed; brackets, charges and
     hydrates are not understood (write the flat formula).
 
+    Parameters
+    ----------
+    formula : str
+        A flat chemical formula.
+
+    Returns
+    -------
+    dict
+        element → amount per formula unit.
+
+    Raises
+    ------
+    LithmapError
+        An empty formula, text that is not elements and amounts, an unknown element.
+
     Examples
     --------
     >>> parse_formula("LiNi0.8Mn0.1Co0.1O2")
@@ -83,7 +100,8 @@ def parse_formula(formula: str) -> dict[str, float]:
         out[el] = out.get(el, 0.0) + (float(amount) if amount else 1.0)
         pos = m.end()
     if pos != len(text):
-        raise LithmapError(f"formula {formula!r}: cannot read {text[pos:]!r} (write a flat formula like 'Li1.2Mn0.56Ni0.16Co0.08O2')")
+        raise LithmapError(f"formula {formula!r}: cannot read {text[pos:]!r} "
+                           "(write a flat formula like 'Li1.2Mn0.56Ni0.16Co0.08O2')")
     if any(v <= 0 for v in out.values()):
         raise LithmapError(f"formula {formula!r} has a zero amount")
     return out
@@ -188,7 +206,8 @@ def element_maps(images: Mapping, energies: Mapping, *, method: str = "lstsq", p
     missing = [el for el in images if el not in energies]
     extra = [el for el in energies if el not in images]
     if missing or extra:
-        raise LithmapError(f"elements {missing or extra} have {'images but no energies' if missing else 'energies but no images'}")
+        what = "images but no energies" if missing else "energies but no images"
+        raise LithmapError(f"elements {missing or extra} have {what}")
     elements = list(images)
     edges, stack, e_all = {}, [], []
     shape = None
@@ -269,7 +288,7 @@ def molar_mass(formula: str | Mapping[str, float]) -> float:
 
 def classify_composition(maps, *, target: str | Mapping[str, float] = LRTMO, threshold: float = 0.05, mask=None,
                          n_shells: int = 5, metals=None) -> xr.Dataset:
-    """TM/O ratio per voxel, its deviation from the target and the three phases of seed2.
+    """TM/O ratio per voxel, its deviation from the target and the three phases of Liu, Zeng et al.
 
     Parameters
     ----------
@@ -278,8 +297,9 @@ def classify_composition(maps, *, target: str | Mapping[str, float] = LRTMO, thr
         of each element (any one unit) as arrays of one 2D/3D shape.
     target : str or mapping
         Target composition (default Li1.2Mn0.56Ni0.16Co0.08O2, TM/O = 0.4).
-    threshold : float
-        Relative band (default 0.05 = 5.0 %). deviation = (TM/O)/(TM/O)_target − 1;
+    threshold : float or str
+        Relative band (default 0.05 = 5.0 %; text such as ``"5%"`` is read by
+        :func:`parse_fraction`). deviation = (TM/O)/(TM/O)_target − 1;
         |deviation| ≤ threshold → ``target``; deviation > threshold (more TM per O: oxygen
         lost) → ``oxygen_poor``; deviation < −threshold → ``oxygen_rich``.
     mask : array_like of bool, optional
@@ -297,16 +317,31 @@ def classify_composition(maps, *, target: str | Mapping[str, float] = LRTMO, thr
         ``volume_fraction`` (phase) — the fraction of the particle's defined voxels (area in
         2D) — ``shell_volume_fraction`` (phase, shell) and ``shell_tm_o_ratio`` (shell);
         attrs ``target``, ``target_tm_o_ratio``, ``threshold`` and ``undefined_voxels``.
+
+    Examples
+    --------
+    Number densities of Ni and O on a 6 × 6 map: NiO2 everywhere, 20 % more oxygen in one corner:
+
+    >>> import numpy as np
+    >>> o = np.full((6, 6), 2.0); o[:2, :2] = 2.4
+    >>> ds = classify_composition({"Ni": np.ones((6, 6)), "O": o}, target="NiO2", threshold="5%",
+    ...                           mask=np.ones((6, 6), bool), n_shells=2)
+    >>> ds["volume_fraction"].values.round(3).tolist()
+    [0.889, 0.0, 0.111]
     """
+    if isinstance(threshold, str):
+        threshold = parse_fraction(threshold, "threshold")
     if not (isinstance(threshold, (int, float, np.floating)) and np.isfinite(threshold) and threshold > 0):
         raise LithmapError(f"threshold={threshold!r} must be a positive fraction (0.05 = 5 %)")
     if isinstance(maps, xr.Dataset):
         if "atom_density" not in maps:
             raise LithmapError("the dataset has no 'atom_density'; pass the output of element_maps")
-        dens = {str(el): np.asarray(maps["atom_density"].sel(element=el).values, float) for el in maps["element"].values}
+        dens = {str(el): np.asarray(maps["atom_density"].sel(element=el).values, float)
+                for el in maps["element"].values}
         dims = maps["atom_density"].dims[1:]
         coords = {d: maps.coords[d] for d in dims if d in maps.coords}
-        total_for_mask = np.asarray(maps["areal_density"].sum("element").values, float) if "areal_density" in maps else None
+        total_for_mask = (np.asarray(maps["areal_density"].sum("element").values, float)
+                          if "areal_density" in maps else None)
     elif isinstance(maps, Mapping) and maps:
         dens = {str(el): np.asarray(v, float) for el, v in maps.items()}
         shape = next(iter(dens.values())).shape
@@ -375,7 +410,8 @@ def classify_composition(maps, *, target: str | Mapping[str, float] = LRTMO, thr
             "volume_fraction": ("phase_name", frac, {"long_name": f"{word} fraction of the particle", "units": "1"}),
             "shell_volume_fraction": (("phase_name", "shell"), per_shell,
                                       {"long_name": f"{word} fraction of each shell", "units": "1"}),
-            "shell_tm_o_ratio": ("shell", shell_ratio["median"].values, {"long_name": "median TM/O per shell", "units": "1"}),
+            "shell_tm_o_ratio": ("shell", shell_ratio["median"].values,
+                                 {"long_name": "median TM/O per shell", "units": "1"}),
         },
         coords={**coords, "phase_name": list(PHASES), **{c: shell_ratio.coords[c] for c in shell_ratio.coords}},
         attrs={"target": target if isinstance(target, str) else str(dict(target)), "target_tm_o_ratio": target_ratio,
@@ -386,9 +422,29 @@ def classify_composition(maps, *, target: str | Mapping[str, float] = LRTMO, thr
 
 
 def composition_maps(images: Mapping, energies: Mapping, *, target: str | Mapping[str, float] = LRTMO,
-                     threshold: float = 0.05, mask=None, n_shells: int = 5, method: str = "lstsq",
-                     path_length: float | None = None, pixel_size: float | None = None, metals=None) -> xr.Dataset:
-    """:func:`element_maps` then :func:`classify_composition`, merged into one Dataset.
+                     threshold: float | str = 0.05, mask=None, n_shells: int = 5, method: str = "lstsq",
+                     path_length: float | str | None = None, pixel_size: float | str | None = None,
+                     metals=None) -> xr.Dataset:
+    """:func:`element_maps` then :func:`classify_composition`, merged into one Dataset: what
+    ``lithmap composition`` writes.
+
+    Parameters
+    ----------
+    images, energies : mapping
+        element → (image below, image above) and element → (E_below, E_above) in eV, as for
+        :func:`element_maps` (:func:`lithmap.read_element_images` reads them from files).
+    target, threshold, mask, n_shells, metals
+        As for :func:`classify_composition` (``threshold`` also as text, ``"5%"``).
+    method : {"lstsq", "jump"}
+        As for :func:`element_maps`.
+    path_length, pixel_size : float or str, optional
+        As for :func:`element_maps`, in m or as quantities (``"25nm"``).
+
+    Returns
+    -------
+    xarray.Dataset
+        The variables of :func:`element_maps` and of :func:`classify_composition`, and both
+        sets of attrs.
 
     Examples
     --------
@@ -401,9 +457,54 @@ def composition_maps(images: Mapping, energies: Mapping, *, target: str | Mappin
     >>> ds["volume_fraction"].sel(phase_name="target").item()
     1.0
     """
+    from ..io.units import optional_quantity
+
+    if isinstance(threshold, str):
+        threshold = parse_fraction(threshold, "threshold")
+    path_length = optional_quantity(path_length, "m", name="path_length", positive=True)
+    pixel_size = optional_quantity(pixel_size, "m", name="pixel_size", positive=True)
     maps = element_maps(images, energies, method=method, path_length=path_length, pixel_size=pixel_size)
     cls = classify_composition(maps, target=target, threshold=threshold, mask=mask, n_shells=n_shells, metals=metals)
     out = xr.merge([maps, cls], combine_attrs="override")
     out.attrs.update(cls.attrs)
     out.attrs.update({k: v for k, v in maps.attrs.items()})
     return out
+
+
+def parse_fraction(text, name: str = "threshold") -> float:
+    """A fraction from ``"5%"`` or ``"0.05"`` (a bare number must be a fraction below 1).
+
+    Parameters
+    ----------
+    text : str or float
+        A percentage (``"5%"``) or a fraction (``"0.05"``, ``0.05``).
+    name : str
+        What the value is, for the error message.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    LithmapError
+        Text that is not a number, or a bare number ≥ 1 (ambiguous: 5 means 5 % or 500 %?).
+
+    Examples
+    --------
+    >>> parse_fraction("5%"), parse_fraction("0.05"), parse_fraction(0.1)
+    (0.05, 0.05, 0.1)
+    >>> parse_fraction("5")
+    Traceback (most recent call last):
+    ...
+    lithmap.errors.LithmapError: threshold='5' is ambiguous; write a percentage such as 5% or a fraction below 1
+    """
+    t = str(text).strip()
+    try:
+        value = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        raise LithmapError(f"{name}={text!r} is invalid; expected a percentage such as 5% "
+                           "or a fraction such as 0.05") from None
+    if not t.endswith("%") and value >= 1:
+        raise LithmapError(f"{name}={text!r} is ambiguous; write a percentage such as {t}% or a fraction below 1")
+    return value

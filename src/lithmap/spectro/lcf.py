@@ -33,6 +33,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
+from ..io import spectra as _io
 from . import spectra as _sp
 
 try:
@@ -52,17 +53,17 @@ _SOLVE_CHUNK = 2**16  # pixels per active-set solve
 # input checks
 
 
-def _standards_matrix(standards, names):
+def _standards_matrix(standards, names, dim="energy"):
     if isinstance(standards, xr.DataArray):
         if standards.ndim == 1:
             standards = standards.expand_dims("standard", axis=-1)
-        if "energy" not in standards.dims or standards.ndim != 2:
-            raise LithmapError(f"standards have dims {standards.dims}; expected (energy, standard)")
-        other = next(d for d in standards.dims if d != "energy")
-        st = standards.transpose("energy", other)
+        if dim not in standards.dims or standards.ndim != 2:
+            raise LithmapError(f"standards have dims {standards.dims}; expected ({dim}, standard)")
+        other = next(d for d in standards.dims if d != dim)
+        st = standards.transpose(dim, other)
         if names is None:
             names = [str(v) for v in st[other].values] if other in st.coords else None
-        energy = st["energy"].values if "energy" in st.coords else None
+        energy = st[dim].values if dim in st.coords else None
         A = np.asarray(st.values, dtype=np.float64)
     else:
         A = np.asarray(standards, dtype=np.float64)
@@ -116,17 +117,17 @@ def _check_rank(A, names, offset):
     return float(cond)
 
 
-def _sample_layout(sample, n_energy, std_energy):
+def _sample_layout(sample, n_energy, std_energy, dim="energy"):
     """``(array, energy_axis, spatial_dims, coords, energy)`` for an ndarray or DataArray."""
     if isinstance(sample, xr.Dataset):
         raise LithmapError("sample is a Dataset; pass its spectra variable (e.g. ds['mu'])")
     if isinstance(sample, xr.DataArray):
-        if "energy" not in sample.dims:
-            raise LithmapError(f"sample has dims {sample.dims}; expected an 'energy' dim")
-        axis = sample.dims.index("energy")
-        dims = [d for d in sample.dims if d != "energy"]
-        coords = {k: v for k, v in sample.coords.items() if "energy" not in v.dims}
-        energy = sample["energy"].values if "energy" in sample.coords else None
+        if dim not in sample.dims:
+            raise LithmapError(f"sample has dims {sample.dims}; expected an {dim!r} dim")
+        axis = sample.dims.index(dim)
+        dims = [d for d in sample.dims if d != dim]
+        coords = {k: v for k, v in sample.coords.items() if dim not in v.dims}
+        energy = sample[dim].values if dim in sample.coords else None
         arr = sample.data
         if not isinstance(arr, np.ndarray):
             arr = np.asarray(arr)
@@ -365,8 +366,8 @@ def _solve_compiled(c, bb, G, Ginv, Gi, u, usum, sum_to_one, nonneg, best_w, rss
         rss[p] = max(r_u, 0.0) + best
 
 
-def fit_lcf(sample, standards, valences=None, *, names=None, sum_to_one: bool = True, nonneg: bool = True,
-            offset: bool = False, mask=None, use_numba: bool | None = None) -> xr.Dataset:
+def fit_lcf(sample, standards, valences=None, *, dim: str = "energy", names=None, sum_to_one: bool = True,
+            nonneg: bool = True, offset: bool = False, mask=None, use_numba: bool | None = None) -> xr.Dataset:
     """Fit every pixel's spectrum as a linear combination of standards, exactly.
 
     Solves min ||A w − b||² for each pixel's spectrum b with the standards as the columns of A,
@@ -376,13 +377,16 @@ def fit_lcf(sample, standards, valences=None, *, names=None, sum_to_one: bool = 
     Parameters
     ----------
     sample : array_like (..., n_energy) or xarray.DataArray
-        One spectrum, a map (y, x, n_energy), a volume, ...; a DataArray may put its
-        ``energy`` dim anywhere (e.g. (energy, y, x) as read from a stack) and keeps its other
-        dims and coordinates. float32 data are accumulated in float64.
+        One spectrum, a map (y, x, n_energy), a volume, ...; a DataArray may put its energy
+        dim ``dim`` anywhere (e.g. (energy, y, x) as read from a stack) and keeps its other
+        dims and coordinates; an array has the energy last. float32 data are accumulated in
+        float64.
     standards : array_like (n_energy, k) or xarray.DataArray (energy, standard)
         The standard spectra on the sample's energies (see ``interpolate_standards``).
     valences : sequence of k floats, optional
         Oxidation state of each standard; gives ``mean_valence``.
+    dim : str
+        The energy dim of DataArray ``sample`` and ``standards``.
     names : sequence of k str, optional
         Standard names (default: the DataArray's ``standard`` coordinate, or standard_0, ...).
     sum_to_one, nonneg : bool
@@ -426,9 +430,9 @@ def fit_lcf(sample, standards, valences=None, *, names=None, sum_to_one: bool = 
     >>> np.round(ds.weights.values, 6).tolist(), round(float(ds.mean_valence), 6)
     ([0.25, 0.75], 3.5)
     """
-    A, names, std_energy = _standards_matrix(standards, names)
+    A, names, std_energy = _standards_matrix(standards, names, dim)
     n, k = A.shape
-    arr, axis, dims, coords, energy = _sample_layout(sample, n, std_energy)
+    arr, axis, dims, coords, energy = _sample_layout(sample, n, std_energy, dim)
     cond = _check_rank(A, names, offset)
     if valences is not None:
         v = np.asarray(valences, dtype=float).ravel()
@@ -524,7 +528,25 @@ def fit_lcf(sample, standards, valences=None, *, names=None, sum_to_one: bool = 
 
 def parse_standard(spec) -> tuple[str, float]:
     """``"MnO.xdi:2"`` → ``("MnO.xdi", 2.0)``; the valence follows the last colon (so
-    ``"file.prj:GROUP:3"`` keeps the group). A tuple ``(path, valence)`` passes through."""
+    ``"file.prj:GROUP:3"`` keeps the group). A tuple ``(path, valence)`` passes through.
+
+    Parameters
+    ----------
+    spec : str or (path, valence)
+        ``"FILE:VALENCE"``.
+
+    Returns
+    -------
+    (str, float)
+        The file and the oxidation state.
+
+    Examples
+    --------
+    >>> parse_standard("MnO.xdi:2")
+    ('MnO.xdi', 2.0)
+    >>> parse_standard("standards.prj:Mn2O3:3")
+    ('standards.prj:Mn2O3', 3.0)
+    """
     if isinstance(spec, (tuple, list)):
         if len(spec) != 2:
             raise LithmapError(f"standard {spec!r} is invalid; expected (path, valence)")
@@ -544,7 +566,25 @@ def parse_standard(spec) -> tuple[str, float]:
 
 
 def parse_window(text) -> tuple[float, float]:
-    """``"6535:6580eV"`` (or ``"6.535:6.58keV"``, or a pair of numbers in eV) → ``(lo, hi)`` in eV."""
+    """``"6535:6580eV"`` (or ``"6.535:6.58keV"``, or a pair of numbers in eV) → ``(lo, hi)`` in eV.
+
+    Parameters
+    ----------
+    text : str or (float, float)
+        ``"LO:HI"`` with the unit eV or keV after either number or both; a pair is in eV.
+
+    Returns
+    -------
+    (float, float)
+        The window in eV, lo < hi.
+
+    Examples
+    --------
+    >>> parse_window("6535:6580eV")
+    (6535.0, 6580.0)
+    >>> parse_window("6.535:6.58keV")
+    (6535.0, 6580.0)
+    """
     import re
 
     if isinstance(text, (tuple, list)):
@@ -570,7 +610,7 @@ def parse_window(text) -> tuple[float, float]:
 def _unique_names(paths):
     names = []
     for p in paths:
-        path, group = _sp.split_prj_group(p)
+        path, group = _io.split_prj_group(p)
         base = group if group else Path(path).stem
         name, i = base, 2
         while name in names:
@@ -584,11 +624,11 @@ def _align_window(target: xr.Dataset, half=(-10.0, 5.0)):
     conventionally the same element), else the steepest point of the target reference."""
     e0 = _sp.edge_energy(target.attrs.get("element"), target.attrs.get("edge", "K"))
     if e0 is None:
-        e0 = float(_sp.find_e0(target["mu_ref"].values, target["energy"].values))
+        e0 = float(_sp.find_e0(target["mu_ref"]))
     return e0 + half[0], e0 + half[1]
 
 
-def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, normalize: bool = True,
+def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, normalise: bool = True,
                    align: bool = True, sum_to_one: bool = True, nonneg: bool = True, offset: bool = False,
                    mask=None, pre=(-60.0, -15.0), norm=(15.0, 200.0), norm_order: int = 1) -> xr.Dataset:
     """Read, normalise, align and fit samples against standards: what ``lithmap lcf`` runs.
@@ -606,31 +646,43 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
         Fitting window; default all of the sample's energies that every standard covers.
     energies, i0 : optional
         For TIFF stacks: energies file (one eV per line) and incident intensity.
-    normalize : bool
+    normalise : bool
         Edge-step normalise every spectrum (standards each on their own e0; a map with the e0 of
         its mean spectrum for all pixels) with ``pre``, ``norm`` and ``norm_order`` (see
-        :func:`lithmap.spectro.normalize`) before fitting.
+        :func:`lithmap.normalise`) before fitting.
     align : bool
         Where reference channels (``mu_ref``) exist, shift each spectrum's energies so that its
         reference lines up with the first sample's (or, without one, the first standard's),
         comparing derivatives from the tabulated edge −10 eV to +5 eV.
-    sum_to_one, nonneg, offset, mask
-        As for :func:`fit_lcf` (``mask`` only with a single sample).
+    sum_to_one, nonneg, offset
+        As for :func:`fit_lcf`.
+    mask : array_like of bool, DataArray, str or Path, optional
+        As for :func:`fit_lcf` (only with a single sample); a path (mask image, or a result
+        with a ``mask`` variable) is read by :func:`lithmap.read_mask` (its one mask rule).
 
     Returns
     -------
     xarray.Dataset
         :func:`fit_lcf`'s variables (with a ``sample`` dim for several samples), plus
         ``edge_step`` and ``e0`` of the samples, ``standard_e0``, ``standard_energy_shift``,
-        ``sample_energy_shift``; attrs ``window_lo``/``window_hi`` (eV), the files and the
-        normalisation ranges.
+        ``sample_energy_shift``; attrs ``window_lo``/``window_hi`` (eV), the files, ``normalised``
+        (0/1), ``aligned`` (0/1) and the normalisation ranges.
+
+    Raises
+    ------
+    LithmapError
+        A file that cannot be read (named, with what is wrong), a standard that is an image or
+        has no edge step, a window outside the data, collinear standards.
 
     Examples
     --------
-    >>> ds = lcf_from_files("Mn3O4_rt_01.xdi", ["MnO_rt_01.xdi:2", "Mn2O3_rt_01.xdi:3",
-    ...                     "MnO2_rt_01.xdi:4"], window="6535:6580eV")  # doctest: +SKIP
-    >>> round(float(ds.mean_valence), 2)  # doctest: +SKIP
-    2.64
+    Mn3O4 (nominally Mn 2.67+) against the MnO, Mn2O3 and MnO2 standards, all real scans:
+
+    >>> import lithmap
+    >>> std = [f"{lithmap.example_file(n + '_rt_01.xdi')}:{v}" for n, v in (("MnO", 2), ("Mn2O3", 3), ("MnO2", 4))]
+    >>> ds = lcf_from_files(lithmap.example_file("Mn3O4_rt_02.xdi"), std, window="6535:6580eV")
+    >>> round(float(ds.mean_valence), 2), ds["weights"].dims, ds.attrs["normalised"]
+    (2.63, ('standard',), 1)
     """
     sample_paths = [samples] if isinstance(samples, (str, Path)) else list(samples)
     if not sample_paths:
@@ -641,15 +693,19 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
     win = parse_window(window) if window is not None else None
     if mask is not None and len(sample_paths) > 1:
         raise LithmapError("a mask applies to a single sample; fit the samples one at a time")
+    if isinstance(mask, (str, Path)):
+        from ..io.masks import read_mask
+
+        mask = read_mask(mask, ndim=None).values
 
     std_names = _unique_names([p for p, _ in specs])
     std_ds = []
-    for (path, _), name in zip(specs, std_names):
-        ds = _sp.read_spectra(path)
+    for path, _ in specs:
+        ds = _io.read_spectra(path)
         if ds["mu"].ndim != 1:
             raise LithmapError(f"standard {path!r} is an image {dict(ds['mu'].sizes)}; a standard must be one spectrum")
         std_ds.append(ds)
-    smp_ds = [_sp.read_spectra(p, energies=energies, i0=i0) for p in sample_paths]
+    smp_ds = [_io.read_spectra(p, energies=energies, i0=i0) for p in sample_paths]
     valences = [v for _, v in specs]
 
     # energy alignment on the reference channels
@@ -671,8 +727,8 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
     std_mu = {}
     for i, (d, name, (path, _)) in enumerate(zip(std_ds, std_names, specs)):
         mu = d["mu"]
-        if normalize:
-            mu, e0, step = _sp.normalize(mu, pre=pre, norm=norm, norm_order=norm_order, return_edge=True)
+        if normalise:
+            mu, e0, step = _sp.normalise(mu, pre=pre, norm=norm, norm_order=norm_order, return_edge=True)
             std_e0[i] = float(e0)
             if not np.isfinite(float(step)):
                 raise LithmapError(f"standard {path!r} has no positive edge step (e0 {float(e0):.6g} eV); "
@@ -683,17 +739,17 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
     for d, path in zip(smp_ds, sample_paths):
         mu = d["mu"]
         e0 = step = None
-        if normalize:
+        if normalise:
             if mu.ndim == 1:
-                mu, e0, step = _sp.normalize(mu, pre=pre, norm=norm, norm_order=norm_order, return_edge=True)
+                mu, e0, step = _sp.normalise(mu, pre=pre, norm=norm, norm_order=norm_order, return_edge=True)
                 if not np.isfinite(float(step)):
                     raise LithmapError(f"sample {str(path)!r} has no positive edge step (e0 {float(e0):.6g} eV)")
             else:
                 other = [dim for dim in mu.dims if dim != "energy"]
                 mean = mu.where(np.isfinite(mu)).mean(dim=other) if mask is None else \
                     mu.where(xr.DataArray(np.asarray(mask, bool), dims=other)).mean(dim=other)
-                e0c = float(_sp.find_e0(mean.values, mu["energy"].values))
-                mu, _, step = _sp.normalize(mu, e0=e0c, pre=pre, norm=norm, norm_order=norm_order, return_edge=True)
+                e0c = float(_sp.find_e0(mean))
+                mu, _, step = _sp.normalise(mu, e0=e0c, pre=pre, norm=norm, norm_order=norm_order, return_edge=True)
                 e0 = xr.DataArray(e0c)  # one e0 for the map (its mean spectrum's): noise-proof ranges
         e = mu["energy"].values
         lo = max([e[0]] + [float(s["energy"][0]) for s in std_mu.values()])
@@ -702,7 +758,7 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
         mu_w = _sp.select_window(mu.assign_attrs(source=str(path)), wlo, whi)
         A = _sp.interpolate_standards(std_mu, mu_w["energy"].values)
         res = fit_lcf(mu_w, A, valences, sum_to_one=sum_to_one, nonneg=nonneg, offset=offset, mask=mask)
-        if normalize:
+        if normalise:
             res["e0"] = e0.assign_attrs(units="eV", long_name="edge energy e0 (normalisation)")
             res["edge_step"] = step.assign_attrs(units="1", long_name="edge step (unnormalised mu)")
         res.attrs["window_lo"], res.attrs["window_hi"] = float(wlo), float(whi)
@@ -723,7 +779,7 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
     out = out.assign_coords(standard_file=("standard", [p for p, _ in specs]))
     shift_attrs = {"units": "eV", "long_name": "energy shift applied (alignment)"}
     out["standard_energy_shift"] = ("standard", std_shift, shift_attrs)
-    if normalize:
+    if normalise:
         out["standard_e0"] = ("standard", std_e0, {"units": "eV", "long_name": "edge energy of the standard"})
     if len(results) == 1:
         out["sample_energy_shift"] = ((), float(smp_shift[0]), shift_attrs)
@@ -731,9 +787,9 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
         out["sample_energy_shift"] = ("sample", smp_shift, shift_attrs)
     out.attrs.update({
         "samples": "; ".join(str(p) for p in sample_paths), "aligned": int(bool(align and target is not None)),
-        "normalized": int(normalize),
+        "normalised": int(normalise),
     })
-    if normalize:
+    if normalise:
         out.attrs.update({"pre_edge_range_eV": list(map(float, pre)), "norm_range_eV": list(map(float, norm)),
                           "norm_order": int(norm_order)})
     return out

@@ -1,4 +1,5 @@
-"""Pores and cracks inside a particle from a tomography volume (seed2, Fig. 5a–c).
+"""Pores and cracks inside a particle from a tomography volume (Liu, Zeng et al., Nat. Nanotechnol.
+2024, Fig. 5a–c).
 
 - :func:`local_thickness`: per void voxel, the diameter of the largest ball that fits in the
   void and covers it (Hildebrand & Rüegsegger's local thickness; distance-transform method);
@@ -16,6 +17,9 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
+from ..io.units import UNIT_SPELLING, optional_quantity
+
+_PIXEL = UNIT_SPELLING["pixel"]  # the unit of lengths, areas and volumes counted in voxels
 
 
 def _structure(ndim: int, connectivity: int):
@@ -39,8 +43,14 @@ def local_thickness(void, *, voxel_size: float | None = None) -> np.ndarray:
     Parameters
     ----------
     void : array_like of bool, 2D or 3D
-    voxel_size : float, optional
-        Voxel edge in m; the result is then in m, otherwise in voxels.
+        The void (pore) phase.
+    voxel_size : float or str, optional
+        Voxel edge in m (or a quantity, ``"50nm"``); the result is then in m, otherwise in voxels.
+
+    Returns
+    -------
+    numpy.ndarray of float
+        The local thickness of each void voxel (a diameter), 0 outside the void.
 
     Examples
     --------
@@ -61,7 +71,7 @@ def local_thickness(void, *, voxel_size: float | None = None) -> np.ndarray:
         seeds = dt >= r
         covered = (ndimage.distance_transform_edt(~seeds) < r)[core] & v
         out[covered] = 2 * r - 1
-    return out * (1.0 if voxel_size is None else float(voxel_size))
+    return out * (1.0 if voxel_size is None else optional_quantity(voxel_size, "m", name="voxel_size", positive=True))
 
 
 def _binary(volume, threshold):
@@ -87,9 +97,10 @@ def pore_analysis(volume, *, envelope=None, threshold: float | None = None, clos
 
     Parameters
     ----------
-    volume : array_like, 2D or 3D
+    volume : array_like or xarray.DataArray, 2D or 3D
         The solid (True/1) against void/background (False/0), or a grey volume with ``threshold``
-        (solid = value > threshold).
+        (solid = value > threshold); e.g. :func:`lithmap.read_image` of a TIFF stack, whose
+        ``pixel_size`` attr is the default ``voxel_size``.
     envelope : array_like of bool, optional
         The particle's outline including its pores. Default: the solid with its enclosed holes
         filled, after a morphological closing with a ball of radius ``closing`` voxels (0: no
@@ -99,8 +110,10 @@ def pore_analysis(volume, *, envelope=None, threshold: float | None = None, clos
         Grey level separating solid from void.
     closing : int
         Closing radius (voxels) for the default envelope.
-    voxel_size : float, optional
-        Voxel (pixel) edge in m; volumes, diameters and thicknesses are then in m³ (m², 2D) and m.
+    voxel_size : float or str, optional
+        Voxel (pixel) edge in m, or a quantity (``"50nm"``); volumes, diameters and thicknesses
+        are then in m³ (m², 2D) and m, otherwise in voxels (``units`` ``"pixel"``). Default: the
+        ``pixel_size`` attr of a DataArray ``volume``, else none.
     connectivity : int
         Neighbourhood joining void voxels into one pore: 1 = faces (default), ndim = all.
 
@@ -116,8 +129,33 @@ def pore_analysis(volume, *, envelope=None, threshold: float | None = None, clos
         ``centroid`` (pore, axis); the pore-size distribution ``thickness_fraction`` (void share
         at each local-thickness value, dim ``thickness``); maps ``pore_label`` (0 = not void),
         ``local_thickness`` and ``envelope``. NaN fractions when there is no void.
+
+    Raises
+    ------
+    LithmapError
+        An empty particle, a grey volume without ``threshold``, a bad ``closing`` or
+        ``voxel_size``, an envelope of another shape.
+
+    Examples
+    --------
+    A 2D disc of solid with one round pore inside and a crack open to its edge:
+
+    >>> import numpy as np
+    >>> y, x = np.mgrid[-20:21, -20:21]
+    >>> solid = (np.hypot(y, x) <= 18) & ~(np.hypot(y - 6, x) <= 3)
+    >>> solid[0:21, 20] = False                               # a one-pixel crack from the rim
+    >>> ds = pore_analysis(solid, closing=2, voxel_size="50nm")
+    >>> int(ds.n_pores), ds["pore_volume"].attrs["units"]
+    (2, 'm^2')
+    >>> 0 < float(ds.surface_connected_fraction) < 1
+    True
     """
     from scipy import ndimage
+
+    if voxel_size is None and isinstance(volume, xr.DataArray) and volume.attrs.get("pixel_size"):
+        voxel_size = float(volume.attrs["pixel_size"])
+    elif voxel_size is not None:
+        voxel_size = optional_quantity(voxel_size, "m", name="voxel_size", positive=True)
 
     solid = _binary(volume, threshold)
     nd = solid.ndim
@@ -146,8 +184,8 @@ def pore_analysis(volume, *, envelope=None, threshold: float | None = None, clos
         raise LithmapError("the particle is empty: no solid voxel inside the envelope")
     labels, n = ndimage.label(void, structure=structure)
     p = 1.0 if voxel_size is None else float(voxel_size)
-    vunit = ("m^3" if nd == 3 else "m^2") if voxel_size else "voxel"
-    lunit = "m" if voxel_size else "voxel"
+    vunit = ("m^3" if nd == 3 else "m^2") if voxel_size else _PIXEL
+    lunit = "m" if voxel_size else _PIXEL
     counts = np.bincount(labels.ravel(), minlength=n + 1)[1:]
     # pores touching the outside of the envelope (the array border counts as outside)
     outside = np.pad(~env, 1, constant_values=True)
@@ -172,27 +210,35 @@ def pore_analysis(volume, *, envelope=None, threshold: float | None = None, clos
     frac = (lambda x: float(x) / total) if total else (lambda x: np.nan)
     dims = ("z", "y", "x")[3 - nd:]
     word = "volume" if nd == 3 else "area"
+    shape = "sphere" if nd == 3 else "circle"
     ds = xr.Dataset(
         {
-            "porosity": ((), float(void.sum() / env.sum()), {"long_name": f"void {word} / envelope {word}", "units": "1"}),
+            "porosity": ((), float(void.sum() / env.sum()),
+                         {"long_name": f"void {word} / envelope {word}", "units": "1"}),
             "n_pores": ((), int(n), {"long_name": "number of connected pores"}),
             "void_volume": ((), total * p**nd, {"long_name": f"void {word} inside the envelope", "units": vunit}),
             "envelope_volume": ((), int(env.sum()) * p**nd, {"long_name": f"particle envelope {word}", "units": vunit}),
             "largest_network_fraction": ((), frac(counts.max()) if n else np.nan,
-                                         {"long_name": "void share of the largest connected pore network", "units": "1"}),
+                                         {"long_name": "void share of the largest connected pore network",
+                                          "units": "1"}),
             "surface_connected_fraction": ((), frac(counts[surface].sum()),
-                                           {"long_name": "void share of pores open to the particle surface", "units": "1"}),
+                                           {"long_name": "void share of pores open to the particle surface",
+                                            "units": "1"}),
             "isolated_fraction": ((), frac(counts[~surface].sum()),
                                   {"long_name": "void share of pores closed inside the particle", "units": "1"}),
             "pore_volume": ("pore", counts * p**nd, {"long_name": f"pore {word}", "units": vunit}),
-            "equivalent_diameter": ("pore", eqd * p, {"long_name": f"diameter of the {'sphere' if nd == 3 else 'circle'} of equal {word}",
+            "equivalent_diameter": ("pore", eqd * p, {"long_name": f"diameter of the {shape} of equal {word}",
                                                       "units": lunit}),
-            "max_local_thickness": ("pore", lt_max * p, {"long_name": "largest local thickness in the pore", "units": lunit}),
-            "mean_local_thickness": ("pore", lt_mean * p, {"long_name": "mean local thickness over the pore", "units": lunit}),
-            "surface_connected": ("pore", surface.astype(np.int8), {"long_name": "1 if the pore reaches the particle surface"}),
+            "max_local_thickness": ("pore", lt_max * p,
+                                    {"long_name": "largest local thickness in the pore", "units": lunit}),
+            "mean_local_thickness": ("pore", lt_mean * p,
+                                     {"long_name": "mean local thickness over the pore", "units": lunit}),
+            "surface_connected": ("pore", surface.astype(np.int8),
+                                  {"long_name": "1 if the pore reaches the particle surface"}),
             "centroid": (("pore", "axis"), centroid * p, {"long_name": "pore centroid", "units": lunit}),
             "thickness_fraction": ("thickness", thick_counts / total if total else np.zeros(0),
-                                   {"long_name": "pore-size distribution: void share at each local thickness", "units": "1"}),
+                                   {"long_name": "pore-size distribution: void share at each local thickness",
+                                    "units": "1"}),
             "pore_label": (dims, labels.astype(np.int32), {"long_name": "pore label (0: solid or outside)"}),
             "local_thickness": (dims, lt * p, {"long_name": "local thickness of the void (diameter)", "units": lunit}),
             "envelope": (dims, env.astype(np.int8), {"long_name": "particle envelope"}),

@@ -1,9 +1,11 @@
-"""Statistics of a map or volume in equal-area (2D) or equal-volume (3D) shells (seed2, Fig. 3b–e).
+"""Statistics of a map or volume in equal-area (2D) or equal-volume (3D) shells (Liu, Zeng et al.,
+Nat. Nanotechnol. 2024, Fig. 3b–e).
 
 The particle is cut into ``n`` shells of equal area/volume from the surface inward
 (:func:`lithmap.imaging.regions.equal_area_rings`): shell 0 holds the outermost 0–20 % of the
 particle (for ``n=5``), shell 4 the innermost 80–100 %. :func:`shell_statistics` reduces any
-field — a valence map, a composition volume, a stack of maps over time — to one value per shell.
+field — a valence map, a composition volume, a stack of maps over time — to one value per shell;
+:func:`shell_table` flattens the result into one row per shell (what ``lithmap shells`` writes).
 """
 
 from __future__ import annotations
@@ -35,22 +37,63 @@ _LONG = {
 }
 
 
+_SPATIAL = ("z", "y", "x")
+
+
 def shell_labels(n: int) -> list[str]:
-    """``['0-20%', '20-40%', …]``: the area/volume fraction each of ``n`` shells covers."""
+    """``['0-20%', '20-40%', …]``: the area/volume fraction each of ``n`` shells covers.
+
+    >>> shell_labels(4)
+    ['0-25%', '25-50%', '50-75%', '75-100%']
+    """
     return [f"{100 * k / n:g}-{100 * (k + 1) / n:g}%" for k in range(n)]
 
 
-def shell_statistics(field, mask, n: int = 5, *, stats=("mean", "std", "median", "count")) -> xr.Dataset:
+def _field_and_mask(field, mask):
+    """A DataArray with ≥ 2 of the dims z, y, x gets them last (in its own order); without a
+    ``mask`` the particle is the field's ``mask`` coordinate or its finite pixels."""
+    if isinstance(field, xr.DataArray):
+        spatial = [d for d in field.dims if d in _SPATIAL]
+        if len(spatial) >= 2:
+            lead = [d for d in field.dims if d not in spatial]
+            field = field.transpose(*lead, *spatial)
+        elif mask is None:
+            raise LithmapError(f"field has dims {field.dims}; shells need a map (y, x) or a volume (z, y, x)")
+        if mask is None:
+            values = np.asarray(field.values, float)
+            finite = np.isfinite(values).any(axis=tuple(range(len(lead)))) if lead else np.isfinite(values)
+            own = field.coords.get("mask")
+            if own is not None and own.ndim == len(spatial) and set(own.dims) == set(spatial):
+                mask = field["mask"].transpose(*spatial).values.astype(bool)
+            else:
+                mask = finite
+        if "mask" in field.coords:
+            field = field.drop_vars("mask")
+        return field, mask
+    if mask is None:
+        values = np.asarray(field, float)
+        if values.ndim not in (2, 3):
+            raise LithmapError(f"field has shape {values.shape}; without a mask, shells need a 2D map or a 3D volume")
+        mask = np.isfinite(values)
+    return field, mask
+
+
+def shell_statistics(field, mask=None, n: int = 5, *, stats=("mean", "std", "median", "count")) -> xr.Dataset:
     """Reduce ``field`` to statistics in ``n`` equal-area/equal-volume shells of ``mask``.
 
     Parameters
     ----------
     field : array_like or xarray.DataArray, shape (..., *mask.shape)
         The values; any leading dims (time, standard, element …) are kept. A DataArray keeps
-        its leading dims' names, coords and its ``units``; a plain array's leading dims are
-        called ``dim_0``, ``dim_1`` …. NaN values are ignored (not counted).
-    mask : array_like of bool, 2D or 3D
-        The particle; shells are measured from its surface inward.
+        its leading dims' names, coords and its ``units``, and its spatial dims (two or three
+        of ``z``, ``y``, ``x``, e.g. from :func:`lithmap.read_field`) may be anywhere; a plain
+        array's leading dims are called ``dim_0``, ``dim_1`` …. NaN values are ignored (not
+        counted).
+    mask : array_like of bool, 2D or 3D, optional
+        The particle; shells are measured from its surface inward. Default: the field's
+        ``mask`` coordinate (a result's mask, as :func:`lithmap.read_field` attaches it), else
+        the pixels that are finite at some leading index (a plain array without a mask must be
+        one 2D map or 3D volume).
     n : int
         Number of shells (default 5: 0–20 %, …, 80–100 %).
     stats : sequence of str
@@ -74,7 +117,14 @@ def shell_statistics(field, mask, n: int = 5, *, stats=("mean", "std", "median",
     ['0-20%', '20-40%', '40-60%', '60-80%', '80-100%']
     >>> bool((np.diff(ds["mean"].values) < 0).all())  # the radius falls from the surface inward
     True
+
+    Without a mask, the finite pixels are the particle:
+
+    >>> ds = shell_statistics(np.where(r <= 40, r, np.nan), n=2)
+    >>> ds["size"].values.tolist()
+    [2513, 2512]
     """
+    field, mask = _field_and_mask(field, mask)
     m = np.asarray(mask, bool)
     if m.ndim not in (2, 3):
         raise LithmapError(f"mask has shape {m.shape}; expected a 2D map or a 3D volume")
@@ -122,9 +172,55 @@ def shell_statistics(field, mask, n: int = 5, *, stats=("mean", "std", "median",
         data[s] = (dims, arr, attrs)
     coords.update(
         shell=("shell", np.arange(n), {"long_name": "shell from the surface (0) inward"}),
-        fraction_outer=("shell", np.arange(n) / n, {"long_name": "outer bound: fraction of the particle from the surface", "units": "1"}),
-        fraction_inner=("shell", np.arange(1, n + 1) / n, {"long_name": "inner bound: fraction of the particle from the surface", "units": "1"}),
+        fraction_outer=("shell", np.arange(n) / n,
+                        {"long_name": "outer bound: fraction of the particle from the surface", "units": "1"}),
+        fraction_inner=("shell", np.arange(1, n + 1) / n,
+                        {"long_name": "inner bound: fraction of the particle from the surface", "units": "1"}),
         label=("shell", shell_labels(n)),
         size=("shell", size, {"long_name": f"{'voxels' if m.ndim == 3 else 'pixels'} in the shell"}),
     )
-    return xr.Dataset(data, coords=coords, attrs={"shells": f"{n} equal-{'volume' if m.ndim == 3 else 'area'} shells from the surface inward"})
+    word = "volume" if m.ndim == 3 else "area"
+    return xr.Dataset(data, coords=coords, attrs={"shells": f"{n} equal-{word} shells from the surface inward"})
+
+
+def shell_table(ds: xr.Dataset):
+    """One row per shell (and per index of any leading dims) of :func:`shell_statistics`' result.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The output of :func:`shell_statistics`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: the leading dims (their coordinate values, or indices, as text), ``shell``,
+        ``label``, ``fraction_outer``, ``fraction_inner``, ``size`` and the statistics
+        (``mean``, ``std``, ``median``, ``count`` as computed); what ``lithmap shells`` writes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y, x = np.mgrid[-20:21, -20:21]
+    >>> r = np.hypot(y, x)
+    >>> table = shell_table(shell_statistics(r, r <= 15, 3))
+    >>> list(table.columns)
+    ['shell', 'label', 'fraction_outer', 'fraction_inner', 'size', 'mean', 'std', 'median', 'count']
+    >>> table["label"].tolist()
+    ['0-33.3333%', '33.3333-66.6667%', '66.6667-100%']
+    """
+    import pandas as pd
+
+    stats = [v for v in ("mean", "std", "median", "min", "max", "sum", "count") if v in ds]
+    if "shell" not in ds.dims or not stats:
+        raise LithmapError("shell_table needs the Dataset of shell_statistics (a 'shell' dim and statistics)")
+    lead = [d for d in ds[stats[0]].dims if d != "shell"]
+    rows = []
+    for idx in np.ndindex(*[ds.sizes[d] for d in lead]):
+        sel = dict(zip(lead, idx))
+        for k in range(ds.sizes["shell"]):
+            sub = ds.isel(shell=k, **sel)
+            rows.append([*[str(ds[d].values[i]) if d in ds.coords else str(i) for d, i in zip(lead, idx)], k,
+                         str(sub["label"].values), float(sub["fraction_outer"]), float(sub["fraction_inner"]),
+                         int(sub["size"]), *[float(sub[v]) for v in stats]])
+    return pd.DataFrame(rows, columns=[*lead, "shell", "label", "fraction_outer", "fraction_inner", "size", *stats])

@@ -1,24 +1,11 @@
-"""X-ray absorption spectra: readers and pre-processing for linear-combination fitting.
+"""X-ray absorption spectra: pre-processing for linear-combination fitting.
 
-Readers (every energy in eV, strictly increasing, as an ``energy`` coordinate with ``units``):
+The readers (XDI, Athena .prj, text, TIFF stacks, NetCDF/HDF5) are in :mod:`lithmap.io.spectra`;
+what they return (``mu`` on an ``energy`` coordinate in eV) is what these functions take.
 
-- :func:`read_xdi`: XDI files (header ``# Column.N: name units``); ``mu`` from a ``mutrans`` /
-  ``mu`` / ``xmu`` column or ln(i0/itrans), and the reference channel ``mu_ref`` =
-  ln(itrans/irefer) when ``irefer`` is recorded;
-- :func:`read_prj`: one group of an Athena project (gzipped or plain Perl ``Data::Dumper``
-  text), with its stored energy shift ``bkg_eshift`` applied;
-- :func:`read_text_spectrum`: two columns (energy, mu), ``#`` comments skipped;
-- :func:`read_tiff_stack`: an image stack (energy, y, x) and a list of energies; with ``i0``
-  the stack is transmitted intensity and becomes optical density −ln(I/I0);
-- :func:`read_absorbance`: NetCDF/HDF5 with a variable ``absorbance`` on (energy, y, x) or
-  (energy, z, y, x) and an ``energy`` coordinate;
-- :func:`read_spectra`: chooses one of these by the file's suffix and returns a Dataset whose
-  variable ``mu`` is the absorption signal (energy first, then any spatial dims).
-
-Pre-processing:
-
-- :func:`normalize`: pre-edge line and post-edge polynomial extrapolated to e0 give the edge
+- :func:`normalise`: pre-edge line and post-edge polynomial extrapolated to e0 give the edge
   step; vectorised over any number of spectra (pixels);
+- :func:`find_e0`: the edge energy of each spectrum (largest smoothed derivative);
 - :func:`align`: energy shift between two reference-channel spectra (least squares of the
   derivatives over the shift);
 - :func:`select_window`, :func:`interpolate_standards`: the fitting window and the standards on
@@ -27,594 +14,14 @@ Pre-processing:
 
 from __future__ import annotations
 
-import gzip
 import math
-import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
-
-SPECTRUM_SUFFIXES = (".xdi", ".prj", ".txt", ".dat", ".csv", ".xmu", ".nor")
-STACK_SUFFIXES = (".tif", ".tiff")
-ARRAY_SUFFIXES = (".nc", ".nc4", ".cdf", ".h5", ".hdf5", ".hdf", ".he5")
-
-_MU_COLUMNS = ("mutrans", "mu", "xmu", "mu_trans", "mutrans_norm")
-_REF_MU_COLUMNS = ("murefer", "mu_ref", "mu_refer", "mureference")
-_ENERGY_UNITS = {"ev": 1.0, "kev": 1000.0}
-
-# ---------------------------------------------------------------------------------------------
-# small checks shared by the readers
-
-
-def _require_file(path, what: str) -> Path:
-    p = Path(path)
-    if not p.is_file():
-        raise LithmapError(f"{what} {str(p)!r} does not exist")
-    return p
-
-
-def check_energies(energy, source: str) -> np.ndarray:
-    """Return ``energy`` as a float array after checking it is 1-D, finite and strictly increasing.
-
-    Raises :class:`LithmapError` naming ``source`` and the first offending index and values.
-    """
-    e = np.asarray(energy, dtype=float)
-    if e.ndim != 1 or e.size < 2:
-        raise LithmapError(f"{source}: expected at least 2 energies in a 1-D list, got shape {e.shape}")
-    bad = np.flatnonzero(~np.isfinite(e))
-    if bad.size:
-        raise LithmapError(f"{source}: energy at index {bad[0]} is {e[bad[0]]!r}; energies must be finite numbers")
-    step = np.diff(e)
-    bad = np.flatnonzero(step <= 0)
-    if bad.size:
-        i = int(bad[0])
-        raise LithmapError(f"{source}: energies are not strictly increasing at index {i + 1} "
-                           f"({e[i]:.6g} eV then {e[i + 1]:.6g} eV)")
-    return e
-
-
-def _energy_coord(e: np.ndarray) -> tuple:
-    return ("energy", e, {"units": "eV", "long_name": "X-ray energy"})
-
-
-def _energy_scale(units: str | None, source: str) -> float:
-    if not units:
-        return 1.0
-    u = units.strip().strip("[]()").lower()
-    if u in _ENERGY_UNITS:
-        return _ENERGY_UNITS[u]
-    raise LithmapError(f"{source}: energy units {units!r} are not supported; expected eV or keV")
-
-
-def _log_ratio(num, den, source: str, what: str) -> np.ndarray:
-    num = np.asarray(num, float)
-    den = np.asarray(den, float)
-    bad = np.flatnonzero(~((num > 0) & (den > 0)))
-    if bad.size:
-        i = int(bad[0])
-        raise LithmapError(f"{source}: {what} needs positive intensities; row {i} has {num[i]!r} and {den[i]!r}")
-    return np.log(num / den)
-
-
-# ---------------------------------------------------------------------------------------------
-# XDI
-
-
-def _parse_xdi_header(lines: list[str]) -> tuple[dict, dict, list[str] | None]:
-    """Return ``(fields, columns, label_line)`` from the comment lines of an XDI file."""
-    fields: dict[str, str] = {}
-    columns: dict[int, tuple[str, str]] = {}
-    labels = None
-    after_rule = False
-    for line in lines:
-        body = line.lstrip("#").strip()
-        m = re.match(r"^([A-Za-z_][\w]*)\.([\w]+)\s*:\s*(.*)$", body)
-        if m and not after_rule:
-            family, key, value = m.group(1), m.group(2), m.group(3).strip()
-            fields[f"{family}.{key}".lower()] = value
-            if family.lower() == "column" and key.isdigit():
-                parts = value.split(None, 1)
-                if parts:
-                    unit = parts[1].strip().strip("[]()") if len(parts) > 1 else ""
-                    columns[int(key)] = (parts[0].lower(), unit)
-            continue
-        if body.startswith("---"):
-            after_rule = True
-            continue
-        if after_rule and body:
-            labels = [t.lower() for t in body.split()]
-    return fields, columns, labels
-
-
-def _read_text_table(p: Path, what: str) -> tuple[list[str], np.ndarray]:
-    """Comment lines (starting with '#') and the numeric rows of a text file."""
-    try:
-        text = p.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise LithmapError(f"{what} {str(p)!r} cannot be read ({exc.strerror})") from None
-    comments, rows = [], []
-    for k, line in enumerate(text.splitlines()):
-        s = line.strip()
-        if not s:
-            continue
-        if s.startswith("#"):
-            comments.append(s)
-            continue
-        try:
-            rows.append([float(t) for t in re.split(r"[,;\s]+", s) if t])
-        except ValueError:
-            raise LithmapError(f"{what} {str(p)!r}: line {k + 1} is not numbers: {s[:60]!r}") from None
-    if not rows:
-        raise LithmapError(f"{what} {str(p)!r} holds no data rows")
-    width = len(rows[0])
-    for k, r in enumerate(rows):
-        if len(r) != width:
-            raise LithmapError(f"{what} {str(p)!r}: data row {k + 1} has {len(r)} columns, the first has {width}")
-    return comments, np.asarray(rows, dtype=float)
-
-
-def read_xdi(path) -> xr.Dataset:
-    """Read an XDI spectrum.
-
-    Parameters
-    ----------
-    path : str or Path
-        XDI file. Column names come from the ``# Column.N: name units`` header lines (or the
-        label line after ``#----``).
-
-    Returns
-    -------
-    xarray.Dataset
-        ``mu`` (energy): a ``mutrans``/``mu``/``xmu`` column if present, else ln(i0/itrans);
-        ``mu_ref`` (energy): ln(itrans/irefer) when an ``irefer`` column exists (the reference
-        foil, used by :func:`align`); every raw column as a variable; attrs ``element``,
-        ``edge``, ``sample_name`` (when recorded) and ``source``.
-
-    Examples
-    --------
-    >>> ds = read_xdi("tests/data/xanes-standards/MnO_rt_01.xdi")  # doctest: +SKIP
-    >>> float(ds.energy[0]), ds.attrs["element"]  # doctest: +SKIP
-    (6520.003, 'Mn')
-    """
-    p = _require_file(path, "XDI file")
-    comments, data = _read_text_table(p, "XDI file")
-    fields, columns, labels = _parse_xdi_header(comments)
-    ncol = data.shape[1]
-    if columns:
-        names = [columns.get(i + 1, (f"column_{i + 1}", ""))[0] for i in range(ncol)]
-        units = [columns.get(i + 1, ("", ""))[1] for i in range(ncol)]
-    elif labels and len(labels) == ncol:
-        names, units = labels, [""] * ncol
-    else:
-        raise LithmapError(f"XDI file {str(p)!r} names no columns (no '# Column.N:' lines)")
-    if len(set(names)) != len(names):
-        raise LithmapError(f"XDI file {str(p)!r} has repeated column names {names}")
-    if "energy" not in names:
-        raise LithmapError(f"XDI file {str(p)!r} has no 'energy' column (columns: {', '.join(names)})")
-    col = {n: data[:, i] for i, n in enumerate(names)}
-    ie = names.index("energy")
-    energy = check_energies(col["energy"] * _energy_scale(units[ie], f"XDI file {str(p)!r}"), f"XDI file {str(p)!r}")
-    src = f"XDI file {str(p)!r}"
-    mu_name = next((n for n in _MU_COLUMNS if n in col), None)
-    if mu_name is not None:
-        mu, how = col[mu_name], f"column {mu_name}"
-    elif "i0" in col and "itrans" in col:
-        mu, how = _log_ratio(col["i0"], col["itrans"], src, "mu = ln(i0/itrans)"), "ln(i0/itrans)"
-    elif "i0" in col and "ifluor" in col:
-        mu, how = col["ifluor"] / col["i0"], "ifluor/i0"
-    else:
-        raise LithmapError(f"{src} has neither a mu column ({'/'.join(_MU_COLUMNS[:3])}) nor i0 and itrans "
-                           f"(columns: {', '.join(names)})")
-    data_vars = {"mu": ("energy", np.asarray(mu, float), {"long_name": f"absorption mu*t ({how})", "units": "1"})}
-    ref_name = next((n for n in _REF_MU_COLUMNS if n in col), None)
-    if ref_name is not None:
-        data_vars["mu_ref"] = ("energy", col[ref_name], {"long_name": f"reference channel ({ref_name})", "units": "1"})
-    elif "itrans" in col and "irefer" in col:
-        data_vars["mu_ref"] = ("energy", _log_ratio(col["itrans"], col["irefer"], src, "mu_ref = ln(itrans/irefer)"),
-                               {"long_name": "reference channel ln(itrans/irefer)", "units": "1"})
-    for n, v in col.items():
-        if n != "energy" and n not in data_vars:
-            data_vars[n] = ("energy", v, {"long_name": f"raw column {n}"})
-    attrs = {"source": str(p), "format": "XDI"}
-    for key, name in (("element.symbol", "element"), ("element.edge", "edge"), ("sample.name", "sample_name"),
-                      ("sample.formula", "sample_formula"), ("beamline.name", "beamline")):
-        if key in fields:
-            attrs[name] = fields[key]
-    return xr.Dataset(data_vars, coords={"energy": _energy_coord(energy)}, attrs=attrs)
-
-
-# ---------------------------------------------------------------------------------------------
-# Athena project
-
-
-_PERL_ITEM = re.compile(r"'((?:[^'\\]|\\.)*)'"  # 'single-quoted' (Data::Dumper's strings)
-                        r"|\"((?:[^\"\\]|\\.)*)\""  # "double-quoted"
-                        r"|([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"  # bare number
-                        r"|(undef)")
-
-
-def _perl_list(body: str) -> list:
-    out = []
-    for m in _PERL_ITEM.finditer(body):
-        s1, s2, num, undef = m.groups()
-        if undef:
-            out.append(None)
-        elif num is not None:
-            out.append(num)
-        else:
-            s = s1 if s1 is not None else s2
-            out.append(re.sub(r"\\(.)", r"\1", s))
-    return out
-
-
-def _prj_groups(text: str, source: str) -> list[dict]:
-    """Parse the records of an Athena project: ``[{'id', 'args', 'arrays'}, ...]``."""
-    starts = [m for m in re.finditer(r"\$old_group\s*=\s*'((?:[^'\\]|\\.)*)'\s*;", text)]
-    groups = []
-    for k, m in enumerate(starts):
-        end = starts[k + 1].start() if k + 1 < len(starts) else len(text)
-        chunk = text[m.end():end]
-        arrays, args = {}, {}
-        for a in re.finditer(r"@(\w+)\s*=\s*\((.*?)\)\s*;", chunk, flags=re.DOTALL):
-            name, items = a.group(1), _perl_list(a.group(2))
-            if name == "args":
-                args = {str(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)}
-            else:
-                arrays[name] = items
-        groups.append({"id": m.group(1), "args": args, "arrays": arrays})
-    if not groups:
-        raise LithmapError(f"{source} holds no Athena groups ($old_group records)")
-    return groups
-
-
-def read_prj(path, group: str | None = None) -> xr.Dataset:
-    """Read one group of an Athena project file, with its energy shift applied.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``.prj`` file (gzipped, as Athena writes it, or plain text). ``"file.prj:NAME"`` selects
-        the group NAME, like ``group``.
-    group : str, optional
-        Group label (Athena's ``label``) or internal id (``$old_group``); default the first group.
-
-    Returns
-    -------
-    xarray.Dataset
-        ``mu`` (energy) from the group's ``@y``, ``i0`` when stored; the energy is ``@x`` plus
-        the stored ``bkg_eshift`` (attr ``energy_shift``, eV); attrs ``group``, ``e0`` (the
-        stored ``bkg_e0`` shifted the same way, when present), ``source``.
-    """
-    path, group = split_prj_group(path, group)
-    p = _require_file(path, "Athena project")
-    raw = p.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise LithmapError(f"Athena project {str(p)!r} is a damaged gzip file ({exc})") from None
-    text = raw.decode("utf-8", errors="replace")
-    src = f"Athena project {str(p)!r}"
-    groups = _prj_groups(text, src)
-
-    def label(g):
-        return str(g["args"].get("label") or g["id"])
-
-    if group is None:
-        chosen = groups[0]
-    else:
-        matches = [g for g in groups if group in (label(g), g["id"])]
-        matches = matches or [g for g in groups if group.lower() in (label(g).lower(), g["id"].lower())]
-        if not matches:
-            raise LithmapError(f"{src} has no group {group!r}; groups: {', '.join(label(g) for g in groups)}")
-        chosen = matches[0]
-    name = label(chosen)
-    where = f"{src} group {name!r}"
-    arrays, args = chosen["arrays"], chosen["args"]
-    datatype = str(args.get("datatype", "xmu")).lower()
-    if datatype not in ("xmu", "xanes", "norm", "xmudat"):
-        raise LithmapError(f"{where} holds {datatype!r} data, not mu(E)")
-    if not arrays.get("x") or not arrays.get("y"):
-        raise LithmapError(f"{where} has no @x/@y arrays")
-    try:
-        x = np.array([float(v) for v in arrays["x"]])
-        y = np.array([float(v) for v in arrays["y"]])
-        eshift = float(args.get("bkg_eshift") or 0.0)
-    except (TypeError, ValueError) as exc:
-        raise LithmapError(f"{where} has a non-numeric value in @x, @y or bkg_eshift ({exc})") from None
-    if x.size != y.size:
-        raise LithmapError(f"{where} has {x.size} energies in @x but {y.size} values in @y")
-    energy = check_energies(x + eshift, where)
-    data_vars = {"mu": ("energy", y, {"long_name": "absorption mu*t (Athena @y)", "units": "1"})}
-    i0 = arrays.get("i0")
-    if i0:
-        try:
-            i0a = np.array([float(v) for v in i0])
-        except (TypeError, ValueError):
-            i0a = None
-        if i0a is not None and i0a.size == x.size:
-            data_vars["i0"] = ("energy", i0a, {"long_name": "incident intensity"})
-    attrs = {"source": str(p), "format": "Athena project", "group": name, "energy_shift": eshift}
-    if args.get("bkg_e0") not in (None, ""):
-        try:
-            attrs["e0"] = float(args["bkg_e0"]) + eshift
-        except ValueError:
-            pass
-    return xr.Dataset(data_vars, coords={"energy": _energy_coord(energy)}, attrs=attrs)
-
-
-def split_prj_group(path, group: str | None = None) -> tuple[str, str | None]:
-    """Split ``"file.prj:NAME"`` into ``("file.prj", "NAME")`` (``group`` wins when given)."""
-    s = str(path)
-    m = re.match(r"^(.*\.prj):([^\\/]+)$", s, flags=re.IGNORECASE)
-    if m and not Path(s).exists():
-        return m.group(1), group if group is not None else m.group(2)
-    return s, group
-
-
-# ---------------------------------------------------------------------------------------------
-# plain text, TIFF stacks, NetCDF/HDF5
-
-
-def read_text_spectrum(path) -> xr.Dataset:
-    """Read a two-column text spectrum: energy (eV) and mu; ``#`` lines are comments.
-
-    Extra columns are ignored. Returns a Dataset with ``mu`` (energy) and attr ``source``.
-    """
-    p = _require_file(path, "spectrum file")
-    _, data = _read_text_table(p, "spectrum file")
-    if data.shape[1] < 2:
-        raise LithmapError(f"spectrum file {str(p)!r} has {data.shape[1]} column; expected energy and mu")
-    energy = check_energies(data[:, 0], f"spectrum file {str(p)!r}")
-    return xr.Dataset({"mu": ("energy", data[:, 1], {"long_name": "absorption mu*t", "units": "1"})},
-                      coords={"energy": _energy_coord(energy)}, attrs={"source": str(p), "format": "text"})
-
-
-def read_energies(energies, n: int | None = None, source: str = "energies") -> np.ndarray:
-    """Energies in eV from a text file (one per line, ``#`` comments) or an array; checked to
-    be strictly increasing and, when ``n`` is given, ``n`` long."""
-    if isinstance(energies, (str, Path)):
-        p = _require_file(energies, "energy list")
-        _, data = _read_text_table(p, "energy list")
-        if data.shape[1] != 1:
-            raise LithmapError(f"energy list {str(p)!r} has {data.shape[1]} columns; expected one energy (eV) per line")
-        e, source = data[:, 0], f"energy list {str(p)!r}"
-    else:
-        e = np.asarray(energies, float).ravel()
-    e = check_energies(e, source)
-    if n is not None and e.size != n:
-        raise LithmapError(f"{source} has {e.size} energies but the stack has {n} images")
-    return e
-
-
-def _spatial_coords(shape) -> dict:
-    names = ("y", "x") if len(shape) == 2 else ("z", "y", "x")
-    return {d: (d, np.arange(s), {"units": "pixel"}) for d, s in zip(names, shape)}
-
-
-def read_tiff_stack(path, energies, *, i0=None) -> xr.DataArray:
-    """Read an image stack (energy, y, x) with one energy (eV) per image.
-
-    Parameters
-    ----------
-    path : str or Path
-        Multi-page TIFF; its pages are the energies in order.
-    energies : str, Path or array
-        Text file with one energy in eV per line (or the energies themselves).
-    i0 : float, array, str or Path, optional
-        Incident intensity: a scalar per energy (shape (n_energy,), or a one-column text file) or
-        a flat-field stack of the same shape (array or TIFF). Given ``i0``, the stack holds
-        transmitted intensity I and the result is the optical density −ln(I/I0); without it
-        the stack is taken to hold absorbance already.
-
-    Returns
-    -------
-    xarray.DataArray
-        ``absorbance`` on (energy, y, x) with the energies in eV.
-    """
-    import tifffile
-
-    p = _require_file(path, "TIFF stack")
-    try:
-        stack = np.asarray(tifffile.imread(p))
-    except Exception as exc:
-        raise LithmapError(f"TIFF stack {str(p)!r} is not readable ({type(exc).__name__}: {exc})") from None
-    if stack.ndim == 2:
-        raise LithmapError(f"TIFF stack {str(p)!r} holds a single image {stack.shape}; expected (energy, y, x)")
-    if stack.ndim != 3:
-        raise LithmapError(f"TIFF stack {str(p)!r} has shape {stack.shape}; expected (energy, y, x)")
-    e = read_energies(energies, stack.shape[0], source=f"energies for {str(p)!r}")
-    stack = stack.astype(np.float64 if stack.dtype == np.float64 else np.float32, copy=False)
-    long_name, how = "absorbance", "as stored"
-    if i0 is not None:
-        stack = optical_density(stack, i0, source=str(p))
-        long_name, how = "optical density -ln(I/I0)", "-ln(I/I0)"
-    return xr.DataArray(stack, dims=("energy", "y", "x"),
-                        coords={"energy": _energy_coord(e), **_spatial_coords(stack.shape[1:])},
-                        name="absorbance", attrs={"units": "1", "long_name": long_name, "source": str(p),
-                                                  "conversion": how})
-
-
-def optical_density(intensity, i0, *, source: str = "stack") -> np.ndarray:
-    """Optical density −ln(I/I0) of a stack (energy, ...); ``i0`` is one value per energy
-    (array, or one-column text file) or a flat-field stack of the same shape (array or TIFF).
-    Pixels where I or I0 is not positive become NaN."""
-    s = np.asarray(intensity)
-    if isinstance(i0, (str, Path)):
-        q = _require_file(i0, "I0 file")
-        if q.suffix.lower() in STACK_SUFFIXES:
-            import tifffile
-
-            ref = np.asarray(tifffile.imread(q), float)
-        else:
-            _, data = _read_text_table(q, "I0 file")
-            if data.shape[1] != 1:
-                raise LithmapError(f"I0 file {str(q)!r} has {data.shape[1]} columns; expected one I0 per line")
-            ref = data[:, 0]
-    else:
-        ref = np.asarray(i0, float)
-    if ref.ndim == 0:
-        ref = np.full(s.shape[0], float(ref))
-    if ref.shape == (s.shape[0],):
-        ref = ref.reshape((-1,) + (1,) * (s.ndim - 1))
-    elif ref.shape != s.shape:
-        raise LithmapError(f"I0 for {source} has shape {ref.shape}; expected ({s.shape[0]},) (one per energy) "
-                           f"or a flat-field stack {s.shape}")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        od = -np.log(s / ref)
-    od[~np.isfinite(od)] = np.nan
-    return od.astype(s.dtype if s.dtype.kind == "f" else np.float64, copy=False)
-
-
-def read_absorbance(path) -> xr.DataArray:
-    """Read a NetCDF/HDF5 file with a variable ``absorbance`` on (energy, y, x) or
-    (energy, z, y, x) and an ``energy`` coordinate (eV, or keV when its ``units`` say so).
-
-    Plain HDF5 files (no NetCDF dimensions) need datasets ``absorbance`` and ``energy``; the
-    first axis of ``absorbance`` is the energy. A NeXus file instead gives its stack as the
-    ``signal`` of an NXdata group, the first of its ``axes`` being the energy (eV or keV).
-    """
-    p = _require_file(path, "absorbance file")
-    src = f"absorbance file {str(p)!r}"
-    da = None
-    try:
-        with xr.open_dataset(p, engine="h5netcdf", phony_dims="access") as ds:
-            if "absorbance" in ds.variables and "energy" in ds["absorbance"].dims:
-                da = ds["absorbance"].load()
-    except LithmapError:
-        raise
-    except Exception:
-        da = None
-    if da is None:  # plain HDF5: datasets without NetCDF dimensions
-        da = _read_absorbance_h5py(p, src)
-    if da.ndim not in (3, 4):
-        raise LithmapError(f"{src}: 'absorbance' has dims {da.dims}; expected (energy, y, x) or (energy, z, y, x)")
-    if "energy" not in da.coords:
-        raise LithmapError(f"{src} has no 'energy' coordinate for 'absorbance'")
-    scale = _energy_scale(da.coords["energy"].attrs.get("units"), src)
-    e = check_energies(da.coords["energy"].values * scale, src)
-    da = da.transpose("energy", ...).assign_coords(energy=_energy_coord(e))
-    da.name = "absorbance"
-    da.attrs = {"units": "1", "long_name": da.attrs.get("long_name", "absorbance"), "source": str(p)}
-    return da
-
-
-def _text(v) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def _nexus_signal(f):
-    """``(signal, energy, units)`` of the first NeXus NXdata group (depth first) whose ``signal``
-    attribute names a 3D/4D dataset and whose first axis (``axes`` attribute, or a dataset named
-    energy) gives the photon energies; None when there is none."""
-    found = []
-
-    def visit(name, obj):
-        if found or not hasattr(obj, "keys") or _text(obj.attrs.get("NX_class", "")) != "NXdata":
-            return
-        sig = obj.attrs.get("signal")
-        if sig is None or _text(sig) not in obj or obj[_text(sig)].ndim not in (3, 4):
-            return
-        axes = obj.attrs.get("axes")
-        first = _text(axes[0] if axes is not None and not isinstance(axes, (str, bytes)) else axes) if axes is not None \
-            else "energy"
-        first = first.split(":")[0]
-        if first not in obj:
-            return
-        energy = obj[first]
-        found.append((obj[_text(sig)][()], energy[()], _text(energy.attrs.get("units", "eV"))))
-
-    f.visititems(visit)
-    return found[0] if found else None
-
-
-def _read_absorbance_h5py(p: Path, src: str) -> xr.DataArray:
-    import h5py
-
-    try:
-        with h5py.File(p, "r") as f:
-            if "absorbance" not in f:
-                nx = _nexus_signal(f)
-                if nx is None:
-                    raise LithmapError(f"{src} has no dataset 'absorbance' and no NeXus NXdata group with a signal "
-                                       f"(top level: {', '.join(f.keys())})")
-                a, e, units = nx
-            else:
-                a = f["absorbance"][()]
-                if "energy" in f:
-                    e = f["energy"][()]
-                    units = f["energy"].attrs.get("units", "eV")
-                elif "energy" in f["absorbance"].attrs:
-                    e, units = f["absorbance"].attrs["energy"], "eV"
-                else:
-                    raise LithmapError(f"{src} has no 'energy' dataset beside 'absorbance'")
-    except LithmapError:
-        raise
-    except Exception as exc:
-        raise LithmapError(f"{src} is not a readable NetCDF/HDF5 file ({type(exc).__name__}: {exc})") from None
-    if isinstance(units, bytes):
-        units = units.decode()
-    a = np.asarray(a)
-    if a.ndim not in (3, 4):
-        raise LithmapError(f"{src}: 'absorbance' has shape {a.shape}; expected (energy, y, x) or (energy, z, y, x)")
-    e = np.asarray(e, float).ravel()
-    if e.size != a.shape[0]:
-        raise LithmapError(f"{src} has {e.size} energies but 'absorbance' has {a.shape[0]} along its first axis")
-    e = e * _energy_scale(str(units), src)
-    dims = ("energy",) + (("y", "x") if a.ndim == 3 else ("z", "y", "x"))
-    return xr.DataArray(a, dims=dims, coords={"energy": ("energy", e, {"units": "eV"}), **_spatial_coords(a.shape[1:])})
-
-
-def read_spectra(path, energies=None, *, i0=None) -> xr.Dataset:
-    """Read spectra from any supported file, chosen by suffix.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``.xdi`` (XDI), ``.prj`` or ``file.prj:GROUP`` (Athena), ``.txt/.dat/.csv/.xmu/.nor``
-        (two columns), ``.tif/.tiff`` (stack, needs ``energies``), ``.nc/.h5/.hdf5``
-        (variable ``absorbance``).
-    energies : str, Path or array, optional
-        The stack's energies (TIFF only): a text file with one energy in eV per line.
-    i0 : optional
-        Incident intensity for a TIFF stack of transmitted intensity (see :func:`read_tiff_stack`).
-
-    Returns
-    -------
-    xarray.Dataset
-        ``mu``: the absorption signal, dims ``energy`` first and then the spatial dims of an
-        image (none for a spectrum file); ``mu_ref`` when a reference channel was recorded;
-        attrs ``source`` and ``format``.
-    """
-    spath, group = split_prj_group(path)
-    p = Path(spath)
-    suffix = p.suffix.lower()
-    known = SPECTRUM_SUFFIXES + STACK_SUFFIXES + ARRAY_SUFFIXES
-    if suffix not in known:
-        raise LithmapError(f"spectra file {str(path)!r} has an unknown format {suffix or '(no suffix)'!r}; "
-                           f"expected one of {', '.join(known)}")
-    if not p.is_file():
-        raise LithmapError(f"spectra file {str(p)!r} does not exist")
-    if suffix in STACK_SUFFIXES:
-        if energies is None:
-            raise LithmapError(f"TIFF stack {str(p)!r} needs its energies (a text file with one energy in eV per line)")
-        da = read_tiff_stack(p, energies, i0=i0)
-        return xr.Dataset({"mu": da}, attrs={"source": str(p), "format": "TIFF stack"})
-    if energies is not None or i0 is not None:
-        raise LithmapError(f"energies/i0 apply to TIFF stacks only, not to {str(p)!r}")
-    if suffix in ARRAY_SUFFIXES:
-        da = read_absorbance(p)
-        return xr.Dataset({"mu": da}, attrs={"source": str(p), "format": "NetCDF/HDF5 absorbance"})
-    if suffix == ".xdi":
-        return read_xdi(p)
-    if suffix == ".prj":
-        return read_prj(p, group)
-    return read_text_spectrum(p)
-
+from ..io.spectra import _energy_coord, check_energies
 
 # ---------------------------------------------------------------------------------------------
 # pre-processing
@@ -639,12 +46,66 @@ def _as_energy_last(mu, energy, axis):
     return flat, e, lead, restore
 
 
-def find_e0(mu, energy, *, axis: int = -1, smooth: float = 2.0) -> np.ndarray:
-    """Edge energy (eV) of each spectrum: where dmu/dE, smoothed by a Gaussian of ``smooth`` eV
-    (standard deviation), is largest; the outermost 5 % of points at either end (where glitches
-    sit) are not considered. The smoothing keeps e0 on the main edge when a shoulder or the
-    noise gives a second, nearly as steep, rise. NaN for spectra with NaN."""
-    flat, e, lead, _ = _as_energy_last(mu, energy, axis)
+def _energy_of(mu: xr.DataArray, energy, dim: str, what: str):
+    """``(axis, energies)`` of a DataArray's energy dim ``dim`` (its coordinate, else ``energy``)."""
+    if dim not in mu.dims:
+        raise LithmapError(f"mu has dims {mu.dims}; expected an {dim!r} dim")
+    if dim in mu.coords:
+        energy = mu[dim].values
+    elif energy is None:
+        raise LithmapError(f"{what} needs the energies: mu has no {dim!r} coordinate and energy= is not given")
+    return mu.dims.index(dim), energy
+
+
+def _other_dims(mu: xr.DataArray, dim: str, values, attrs) -> xr.DataArray:
+    other = [d for d in mu.dims if d != dim]
+    coords = {k: v for k, v in mu.coords.items() if dim not in v.dims}
+    return xr.DataArray(values, dims=other, coords=coords, attrs=attrs)
+
+
+def find_e0(mu, energy=None, *, dim: str = "energy", smooth: float = 2.0):
+    """Edge energy (eV) of each spectrum.
+
+    e0 is where dmu/dE, smoothed by a Gaussian of ``smooth`` eV (standard deviation), is
+    largest; the outermost 5 % of points at either end (where glitches sit) are not considered.
+    The smoothing keeps e0 on the main edge when a shoulder or the noise gives a second, nearly
+    as steep, rise. NaN for spectra with NaN.
+
+    Parameters
+    ----------
+    mu : xarray.DataArray or array_like
+        Spectra: a DataArray with the energy dim ``dim`` (anywhere), or an array with the
+        energy on its last axis.
+    energy : array_like, optional
+        Energies in eV (not needed for a DataArray with an energy coordinate).
+    dim : str
+        The energy dim of a DataArray.
+    smooth : float
+        Standard deviation (eV) of the Gaussian that smooths the derivative (0: none).
+
+    Returns
+    -------
+    xarray.DataArray or numpy.ndarray
+        e0 in eV, one per spectrum (the input's other dims).
+
+    Examples
+    --------
+    >>> import lithmap
+    >>> mu = lithmap.read_spectra(lithmap.example_file("MnO_rt_01.xdi"))["mu"]
+    >>> round(float(find_e0(mu)), 1)
+    6544.3
+    >>> e = np.linspace(6500, 6600, 101)
+    >>> float(find_e0(np.tanh((e - 6550) / 3), e))
+    6550.0
+    """
+    if isinstance(mu, xr.DataArray):
+        ax, e = _energy_of(mu, energy, dim, "find_e0")
+        flat, e, lead, _ = _as_energy_last(mu.values, e, ax)
+        return _other_dims(mu, dim, _find_e0(flat, e, smooth).reshape(lead),
+                           {"units": "eV", "long_name": "edge energy e0"})
+    if energy is None:
+        raise LithmapError("find_e0 needs the energies (eV) for an array of spectra")
+    flat, e, lead, _ = _as_energy_last(mu, energy, -1)
     return _find_e0(flat, e, smooth).reshape(lead)
 
 
@@ -665,8 +126,8 @@ def _find_e0(flat, e, smooth=2.0):
     return e0
 
 
-def normalize(mu, energy=None, *, e0=None, pre=(-60.0, -15.0), norm=(15.0, 200.0), norm_order: int = 1,
-              axis: int = -1, return_edge: bool = False):
+def normalise(mu, energy=None, *, dim: str = "energy", e0=None, pre=(-60.0, -15.0), norm=(15.0, 200.0),
+              norm_order: int = 1, return_edge: bool = False):
     """Edge-step normalisation of absorption spectra, vectorised over any leading (pixel) dims.
 
     A line is fitted to mu over ``e0 + pre`` and a polynomial of order ``norm_order`` to
@@ -676,10 +137,13 @@ def normalize(mu, energy=None, *, e0=None, pre=(-60.0, -15.0), norm=(15.0, 200.0
 
     Parameters
     ----------
-    mu : array_like or xarray.DataArray
-        Spectra with the energy on ``axis`` (a DataArray uses its ``energy`` dim and coordinate).
+    mu : xarray.DataArray or array_like
+        Spectra: a DataArray with the energy dim ``dim`` (anywhere; its coordinate gives the
+        energies), or an array with the energy on its last axis.
     energy : array_like, optional
-        Energies in eV (not needed for a DataArray).
+        Energies in eV (not needed for a DataArray with an energy coordinate).
+    dim : str
+        The energy dim of a DataArray.
     e0 : float or array_like, optional
         Edge energy in eV, one for all or one per spectrum (shape of ``mu`` without the energy
         axis). Default: per spectrum, the largest (smoothed) derivative (:func:`find_e0`). For
@@ -691,8 +155,6 @@ def normalize(mu, energy=None, *, e0=None, pre=(-60.0, -15.0), norm=(15.0, 200.0
         from 15 eV above e0 to the end of the data.
     norm_order : {0, 1, 2}
         Order of the post-edge polynomial (0 constant, 1 line, 2 quadratic).
-    axis : int
-        Energy axis of an ndarray ``mu``.
     return_edge : bool
         Also return ``e0`` and ``edge_step`` (shape of ``mu`` without the energy axis).
 
@@ -708,29 +170,36 @@ def normalize(mu, energy=None, *, e0=None, pre=(-60.0, -15.0), norm=(15.0, 200.0
     --------
     >>> e = np.linspace(6500, 6700, 201)
     >>> mu = 0.2 - 1e-4 * (e - 6500) + 0.8 / (1 + np.exp(-(e - 6540) / 1.0))
-    >>> out = normalize(mu, e, e0=6540.0)
+    >>> out = normalise(mu, e, e0=6540.0)
     >>> round(float(out[0]), 3), round(float(out[-1]), 3)
     (0.0, 1.0)
+
+    A measured spectrum (a DataArray keeps its coordinates and gains ``units``):
+
+    >>> import lithmap
+    >>> mu = lithmap.read_spectra(lithmap.example_file("MnO2_rt_01.xdi"))["mu"]
+    >>> norm, e0, step = normalise(mu, return_edge=True)
+    >>> norm.attrs["long_name"], round(float(e0), 1), round(float(step), 3)
+    ('normalised absorption (edge step = 1)', 6552.0, 0.185)
     """
     if isinstance(mu, xr.DataArray):
-        if "energy" not in mu.dims:
-            raise LithmapError(f"mu has dims {mu.dims}; expected an 'energy' dim")
-        ax = mu.dims.index("energy")
+        ax, e = _energy_of(mu, energy, dim, "normalise")
         e0v = e0.values if isinstance(e0, xr.DataArray) else e0
-        out = normalize(mu.values, mu["energy"].values, e0=e0v, pre=pre, norm=norm, norm_order=norm_order,
-                        axis=ax, return_edge=return_edge)
+        out = _normalise_array(mu.values, e, e0v, pre, norm, norm_order, ax, return_edge)
         res, extra = (out[0], out[1:]) if return_edge else (out, ())
         da = mu.copy(data=res)
         da.attrs = {**mu.attrs, "long_name": "normalised absorption (edge step = 1)", "units": "1"}
         if not return_edge:
             return da
-        other = [d for d in mu.dims if d != "energy"]
-        coords = {k: v for k, v in mu.coords.items() if "energy" not in v.dims}
-        e0_da = xr.DataArray(extra[0], dims=other, coords=coords, attrs={"units": "eV", "long_name": "edge energy e0"})
-        st_da = xr.DataArray(extra[1], dims=other, coords=coords, attrs={"units": "1", "long_name": "edge step"})
+        e0_da = _other_dims(mu, dim, extra[0], {"units": "eV", "long_name": "edge energy e0"})
+        st_da = _other_dims(mu, dim, extra[1], {"units": "1", "long_name": "edge step"})
         return da, e0_da, st_da
     if energy is None:
-        raise LithmapError("normalize needs the energies (eV) for an array of spectra")
+        raise LithmapError("normalise needs the energies (eV) for an array of spectra")
+    return _normalise_array(mu, energy, e0, pre, norm, norm_order, -1, return_edge)
+
+
+def _normalise_array(mu, energy, e0, pre, norm, norm_order, axis, return_edge):
     if norm_order not in (0, 1, 2):
         raise LithmapError(f"norm_order={norm_order!r} is invalid; expected 0, 1 or 2")
     for name, rng in (("pre", pre), ("norm", norm)):
@@ -785,7 +254,27 @@ def normalize(mu, energy=None, *, e0=None, pre=(-60.0, -15.0), norm=(15.0, 200.0
 
 
 def edge_energy(element: str | None, edge: str | None = "K") -> float | None:
-    """Tabulated absorption-edge energy (eV) from xraydb, or None when unknown."""
+    """Tabulated absorption-edge energy (eV) from xraydb, or None when unknown.
+
+    Parameters
+    ----------
+    element : str or None
+        Chemical symbol (``"Mn"``).
+    edge : str
+        The edge (``"K"``, ``"L3"``, …).
+
+    Returns
+    -------
+    float or None
+        The edge energy in eV.
+
+    Examples
+    --------
+    >>> edge_energy("Mn", "K")
+    6539.0
+    >>> edge_energy(None) is None
+    True
+    """
     if not element:
         return None
     try:
@@ -820,6 +309,16 @@ def align(energy, ref_mu, target_ref_mu, target_energy=None, *, window=None, max
     -------
     float
         The shift in eV.
+
+    Examples
+    --------
+    The reference foil of a real scan, recorded again with a calibration 0.7 eV off:
+
+    >>> import lithmap
+    >>> ds = lithmap.read_spectra(lithmap.example_file("MnO_rt_01.xdi"))
+    >>> e, ref = ds["energy"].values, ds["mu_ref"].values
+    >>> round(align(e + 0.7, ref, ref, e, window=(6529, 6560)), 2)
+    -0.7
     """
     from scipy.optimize import minimize_scalar
 
@@ -866,21 +365,47 @@ def align(energy, ref_mu, target_ref_mu, target_energy=None, *, window=None, max
     return s
 
 
-def select_window(spectra, lo: float, hi: float):
-    """The part of ``spectra`` (DataArray or Dataset with an ``energy`` coordinate in eV) with
-    lo ≤ energy ≤ hi. Raises :class:`LithmapError` when fewer than 2 energies remain."""
+def select_window(spectra, lo: float, hi: float, *, dim: str = "energy"):
+    """The part of ``spectra`` with lo ≤ energy ≤ hi.
+
+    Parameters
+    ----------
+    spectra : xarray.DataArray or xarray.Dataset
+        With an energy coordinate ``dim`` in eV.
+    lo, hi : float
+        The window in eV (lo < hi).
+    dim : str
+        The energy dim.
+
+    Returns
+    -------
+    Same type as ``spectra``, on the energies inside the window.
+
+    Raises
+    ------
+    LithmapError
+        When fewer than 2 energies remain (the message gives the data's range).
+
+    Examples
+    --------
+    >>> import lithmap
+    >>> mu = lithmap.read_spectra(lithmap.example_file("Mn3O4_rt_02.xdi"))["mu"]
+    >>> w = select_window(mu, 6535, 6580)
+    >>> bool(w.energy.min() >= 6535 and w.energy.max() <= 6580), w.sizes["energy"] < mu.sizes["energy"]
+    (True, True)
+    """
     lo, hi = float(lo), float(hi)
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise LithmapError(f"window {lo:g}:{hi:g} eV is invalid; expected lo < hi")
-    if "energy" not in spectra.coords:
-        raise LithmapError("select_window needs spectra with an 'energy' coordinate (eV)")
-    e = spectra["energy"].values
+    if dim not in spectra.coords:
+        raise LithmapError(f"select_window needs spectra with an {dim!r} coordinate (eV)")
+    e = spectra[dim].values
     keep = (e >= lo) & (e <= hi)
     if keep.sum() < 2:
         src = spectra.attrs.get("source", "the spectra")
         raise LithmapError(f"window {lo:g}:{hi:g} eV holds {int(keep.sum())} energies of {src} "
                            f"({e.min():.6g}-{e.max():.6g} eV)")
-    return spectra.isel(energy=np.flatnonzero(keep))
+    return spectra.isel({dim: np.flatnonzero(keep)})
 
 
 def interpolate_standards(standards, energy) -> xr.DataArray:
@@ -902,6 +427,14 @@ def interpolate_standards(standards, energy) -> xr.DataArray:
     ------
     LithmapError
         A standard that does not cover the whole of ``energy`` (named, with both ranges).
+
+    Examples
+    --------
+    >>> import lithmap
+    >>> std = {n: lithmap.read_spectra(lithmap.example_file(f"{n}_rt_01.xdi"))["mu"] for n in ("MnO", "MnO2")}
+    >>> A = interpolate_standards(std, np.linspace(6535, 6580, 46))
+    >>> A.dims, A.shape, A["standard"].values.tolist()
+    (('energy', 'standard'), (46, 2), ['MnO', 'MnO2'])
     """
     if isinstance(standards, Mapping):
         items = list(standards.items())

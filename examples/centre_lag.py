@@ -1,10 +1,11 @@
-"""seed1, Fig. 3F and figs. S8-S14: the particle centre lags the start of charge, more so at
-higher rates and in larger particles, because D(θ) is ~100x lower near full lithiation.
+"""Xu, Merryweather et al., Joule 2022, Fig. 3F and figs. S8-S14: the particle centre lags the
+start of charge, more so at higher rates and in larger particles, because D(θ) is ~100x lower
+near full lithiation.
 
 All runs (3 radii x 4 rates) are solved together in one batch with ``lithmap.sweep``; the
 figure shows the degree of delithiation at the centre, 1 - θ_centre, against the mean.
 
-Run:  python examples/seed1_centre_lag.py [out.png]
+Run:  python examples/centre_lag.py [out.png]
 """
 
 import sys
@@ -22,7 +23,7 @@ def centre_lag(radius=(0.5e-6, 1e-6, 2e-6), rate=(1 / 30, 1 / 3, 1.0, 2.0), n_ti
     )
 
 
-def main(out="seed1_centre_lag.png"):
+def main(out="centre_lag.png"):
     import matplotlib
 
     matplotlib.use("Agg")

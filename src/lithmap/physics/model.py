@@ -1,0 +1,258 @@
+"""The model: what the particle equations are, for a batch of runs, with no notion of time steps.
+
+For every run's mesh (vertex-centred finite volumes, :mod:`lithmap.physics.mesh`) the state is
+the node lithium fraction θ and the semi-discrete equation is
+
+    V dθ/dt = g(θ) = −Σ_edges w·α·D(θ_face)·(θ_i − θ_j) − b·j(θ_surface)
+
+This module gives the pieces a time integrator needs and nothing else:
+
+- :meth:`ParticleModel.residual` — g(θ) and the flux derivatives the Jacobian is built from;
+- :meth:`ParticleModel.jacobian` / :meth:`ParticleModel.assemble` — V + dh·(∂L/∂θ + b·dj/dθ);
+- :meth:`ParticleModel.controls` / :meth:`ParticleModel.surface_flux` — the boundary flux j
+  (m/s, + = delithiation): imposed by a current step, zero at rest, Butler–Volmer in a voltage
+  hold;
+- :meth:`ParticleModel.observables` — per-run voltage (V) and C-rate.
+
+What the experiment imposes (which step each run is in) arrives as a :class:`BoundaryControl`;
+how time advances is :mod:`lithmap.physics.solver`'s business.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import LithmapError
+from . import _kernels
+from .materials import FARADAY, GAS_CONSTANT, Material
+from .mesh import Mesh
+from .protocol import StepKind
+
+CURRENT = StepKind.CURRENT.code
+VOLTAGE = StepKind.VOLTAGE.code
+
+
+class BatchMesh:
+    """The meshes of all runs concatenated into one block-diagonal graph, with the index maps
+    (node → run, boundary nodes per run) and the operator pieces that never change."""
+
+    def __init__(self, meshes: list[Mesh]):
+        self.meshes = meshes
+        self.chain = all(m.is_chain for m in meshes)
+        sizes = np.array([m.n for m in meshes])
+        self.offset = np.concatenate([[0], np.cumsum(sizes)])
+        self.n = int(self.offset[-1])
+        self.nrun = len(meshes)
+        self.run_of_node = np.repeat(np.arange(self.nrun), sizes)
+        self.volume = np.concatenate([m.volume for m in meshes])
+        self.boundary = np.concatenate([m.boundary for m in meshes])
+        self.edges = np.vstack([m.edges + o for m, o in zip(meshes, self.offset[:-1])])
+        self.weight = np.concatenate([m.weight for m in meshes])
+        self.edge_run = self.run_of_node[self.edges[:, 0]]
+        self.bnodes = np.flatnonzero(self.boundary > 0)
+        self.brun = self.run_of_node[self.bnodes]
+        self.bweight = self.boundary[self.bnodes]
+        self.b_offset = np.searchsorted(self.bnodes, self.offset[:-1])
+        self.vol_run = np.add.reduceat(self.volume, self.offset[:-1])
+        self.bnd_run = np.add.reduceat(self.bweight, self.b_offset)
+        if self.chain:
+            a = self.edges[:, 0]
+            if not np.all(self.edges[:, 1] == a + 1):
+                raise ValueError("radial meshes must have edges (i, i+1)")
+            self.chain_pos = a
+        else:
+            self._pattern()
+
+    def _pattern(self):
+        """CSR sparsity of V + edge couplings, with the map from entries to CSR slots."""
+        n, a, b = self.n, self.edges[:, 0], self.edges[:, 1]
+        rows = np.concatenate([np.arange(n), a, a, b, b])
+        cols = np.concatenate([np.arange(n), a, b, a, b])
+        key = rows.astype(np.int64) * n + cols
+        ukey, inv = np.unique(key, return_inverse=True)
+        self.csr_indices = (ukey % n).astype(np.int32)
+        self.csr_indptr = np.searchsorted(ukey // n, np.arange(n + 1)).astype(np.int32)
+        self.slot_inv = inv
+        self.nnz = ukey.size
+
+    def per_run_max(self, x: np.ndarray) -> np.ndarray:
+        """Largest value of a node array within each run."""
+        if self.nrun == 1:
+            return np.array([x.max()])
+        return np.maximum.reduceat(x, self.offset[:-1])
+
+
+@dataclasses.dataclass(frozen=True)
+class BoundaryControl:
+    """What the experiment imposes at each boundary node (one entry per boundary node).
+
+    flux : m/s imposed by a current step (0 at rest and in holds).
+    voltage : the step's value at the node: V in a hold (meaningless elsewhere).
+    hold : True where the node's run is in a voltage hold (Butler–Volmer decides the flux).
+    """
+
+    flux: np.ndarray
+    voltage: np.ndarray
+    hold: np.ndarray
+    any_hold: bool
+
+
+class ParticleModel:
+    """The discretised particle equations of a batch of runs (see the module docstring).
+
+    Parameters
+    ----------
+    meshes : list of Mesh
+        One mesh per run.
+    material : Material
+        D(θ), and for voltages and holds the OCV, exchange current density and c_max.
+    alpha : float or array
+        Scale factor on D, one for all runs or one per run.
+    """
+
+    def __init__(self, meshes, material: Material, alpha):
+        self.mesh = b = BatchMesh(meshes)
+        self.material = material
+        R = b.nrun
+        self.alpha = np.broadcast_to(np.asarray(alpha, dtype=float), (R,)).copy()
+        if not np.all(np.isfinite(self.alpha) & (self.alpha > 0)):
+            bad = self.alpha[~(np.isfinite(self.alpha) & (self.alpha > 0))][0]
+            raise LithmapError(f"alpha={float(bad)!r} is invalid; expected a positive finite scale factor")
+        self.alpha_node = self.alpha[b.run_of_node]
+        self.alpha_edge = self.alpha[b.edge_run]
+        self.frac = material.capacity_fraction
+        # j (m/s) per unit C-rate: total boundary flux empties frac of θ per hour at 1C
+        self.rate_to_j = self.frac * b.vol_run / (b.bnd_run * 3600.0)
+        self.has_voltage = material.ocv is not None
+        self.has_kinetics = material.exchange_current is not None and material.c_max is not None
+        self._table = None
+        if _kernels.HAVE_NUMBA and hasattr(material.diffusivity, "table"):
+            self._table = material.diffusivity.table()
+            self._wa = np.ascontiguousarray(b.weight * self.alpha_edge)
+            self._ea = np.ascontiguousarray(b.edges[:, 0])
+            self._eb = np.ascontiguousarray(b.edges[:, 1])
+        self.kT = GAS_CONSTANT * material.temperature / FARADAY  # RT/F, V
+
+    # ------------------------------------------------------------------ boundary
+    def controls(self, kind: np.ndarray, value: np.ndarray) -> BoundaryControl:
+        """The boundary control of steps of ``kind`` (codes of :class:`StepKind`, one per run)
+        with ``value`` (C-rate or V, one per run)."""
+        r = self.mesh.brun
+        k = kind[r]
+        val = value[r]
+        cv = k == VOLTAGE
+        return BoundaryControl(np.where(k == CURRENT, val * self.rate_to_j[r], 0.0), val, cv, bool(cv.any()))
+
+    def surface_flux(self, y, ctl: BoundaryControl):
+        """Boundary flux j (m/s, + = delithiation) at the boundary nodes and dj/dθ.
+
+        In a voltage hold, symmetric Butler–Volmer: j = 2·j0(θ)/(F·c_max)·sinh((V − U(θ))/(2RT/F)).
+        """
+        j = ctl.flux.copy()
+        dj = np.zeros_like(j)
+        if ctl.any_hold:
+            cv = ctl.hold
+            th = y[self.mesh.bnodes[cv]]
+            U, dU = self.material.ocv.evaluate(th)
+            j0, dj0 = self.material.exchange_current.evaluate(th)
+            x = (ctl.voltage[cv] - U) / (2 * self.kT)
+            x = np.clip(x, -300, 300)
+            sh, ch = np.sinh(x), np.cosh(x)
+            scale = 2.0 / (FARADAY * self.material.c_max)
+            j[cv] = scale * j0 * sh
+            dj[cv] = scale * (dj0 * sh - j0 * ch * dU / (2 * self.kT))
+        return j, dj
+
+    # ------------------------------------------------------------------ residual and Jacobian
+    def _edge_flux(self, y):
+        """Edge fluxes φ = w α D(θ_face)(θ_a − θ_b) and their derivatives."""
+        b = self.mesh
+        a, bb = b.edges[:, 0], b.edges[:, 1]
+        ya, yb = y[a], y[bb]
+        D, dD = self.material.diffusivity.evaluate(0.5 * (ya + yb))
+        w = b.weight * self.alpha_edge
+        diff = ya - yb
+        phi = w * D * diff
+        pa = w * (D + 0.5 * dD * diff)
+        pb = w * (-D + 0.5 * dD * diff)
+        return phi, pa, pb
+
+    def residual(self, y, ctl: BoundaryControl):
+        """g(θ) (the right-hand side V dθ/dt) and ``parts = (pa, pb, j, dj)``, the edge-flux
+        derivatives and boundary flux the Jacobian and the flux integral are built from."""
+        b = self.mesh
+        if self._table is not None:
+            g, pa, pb = _kernels.edge_g(y, self._wa, self._ea, self._eb, *self._table)
+        else:
+            phi, pa, pb = self._edge_flux(y)
+            g = -np.bincount(b.edges[:, 0], weights=phi, minlength=b.n)
+            g += np.bincount(b.edges[:, 1], weights=phi, minlength=b.n)
+        j, dj = self.surface_flux(y, ctl)
+        g[b.bnodes] -= b.bweight * j
+        return g, (pa, pb, j, dj)
+
+    def jacobian(self, dh_node, parts):
+        """J = V + dh·(∂L/∂θ + b·dj) (the Jacobian of V·θ − dh·g): ``("tri", dl, d, du)`` for
+        radial meshes, ``("sparse", dh_node, parts, column sums)`` in 2D (assembled on demand by
+        :meth:`assemble`)."""
+        b = self.mesh
+        pa, pb, _, dj = parts
+        dh_edge = dh_node[b.edges[:, 0]]
+        own = b.volume.copy()  # V + dh·b·dj: also the column sums of J
+        own[b.bnodes] += dh_node[b.bnodes] * b.bweight * dj
+        if b.chain and _kernels.HAVE_NUMBA:
+            return ("tri",) + _kernels.chain_jacobian(own, dh_node, pa, pb, b.chain_pos)
+        if b.chain:
+            diag = own.copy()
+            np.add.at(diag, b.edges[:, 0], dh_edge * pa)
+            np.add.at(diag, b.edges[:, 1], -dh_edge * pb)
+            du = np.zeros(b.n - 1)
+            dl = np.zeros(b.n - 1)
+            du[b.chain_pos] = dh_edge * pb
+            dl[b.chain_pos] = -dh_edge * pa
+            return ("tri", dl, diag, du)
+        return ("sparse", dh_node, parts, own)
+
+    def assemble(self, dh_node, parts):
+        """The sparse Jacobian V + dh·(∂L/∂θ + b·dj) in CSR, on the fixed sparsity pattern."""
+        b = self.mesh
+        pa, pb, _, dj = parts
+        dh_edge = dh_node[b.edges[:, 0]]
+        own = b.volume.copy()
+        own[b.bnodes] += dh_node[b.bnodes] * b.bweight * dj
+        data = np.concatenate([own, dh_edge * pa, dh_edge * pb, -dh_edge * pa, -dh_edge * pb])
+        vals = np.bincount(b.slot_inv, weights=data, minlength=b.nnz)
+        return sp.csr_matrix((vals, b.csr_indices, b.csr_indptr), shape=(b.n, b.n))
+
+    # ------------------------------------------------------------------ observables
+    def flux_per_volume(self, j):
+        """Run totals of the boundary flux j divided by the run's volume (dθ_mean/dt, 1/s)."""
+        b = self.mesh
+        return np.bincount(b.brun, weights=b.bweight * j, minlength=b.nrun) / b.vol_run
+
+    def observables(self, y, ctl: BoundaryControl):
+        """Per-run voltage (V; NaN without an OCV) and C-rate (+ = charge).
+
+        The voltage is the boundary average of the OCV plus the Butler–Volmer overpotential
+        (the held voltage in a hold)."""
+        b = self.mesh
+        j, _ = self.surface_flux(y, ctl)
+        flux = np.bincount(b.brun, weights=b.bweight * j, minlength=b.nrun)
+        c_rate = flux * 3600.0 / (self.frac * b.vol_run)
+        if not self.has_voltage:
+            return np.full(b.nrun, np.nan), c_rate
+        th = y[b.bnodes]
+        U, _ = self.material.ocv.evaluate(th)
+        r = b.brun
+        if self.has_kinetics:
+            j0, _ = self.material.exchange_current.evaluate(th)
+            i = FARADAY * self.material.c_max * j
+            eta = 2 * self.kT * np.arcsinh(i / (2 * np.maximum(j0, 1e-300)))
+        else:
+            eta = np.zeros_like(U)
+        local = np.where(ctl.hold, ctl.voltage, U + eta)
+        V = np.bincount(r, weights=b.bweight * local, minlength=b.nrun) / b.bnd_run
+        return V, c_rate
