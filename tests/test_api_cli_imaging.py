@@ -87,6 +87,16 @@ def test_contrast_with_a_log_and_coulomb_counting_equals_the_function(tmp_path, 
         np.testing.assert_allclose(same[v].values, ds[v].values, rtol=1e-12, atol=1e-15, err_msg=v)
 
 
+def test_contrast_mass_as_a_bare_number_is_in_grams(tmp_path, log_csv):
+    """The CLI's documented unit for a bare --mass is g (as before the API became SI)."""
+    bare, given = tmp_path / "bare.nc", tmp_path / "given.nc"
+    run("contrast", "example", "--log", log_csv, "--mass", str(MASS_G), "--material", "nmc811", "--out", bare)
+    run("contrast", "example", "--log", log_csv, "--mass", f"{MASS_G * 1e3}mg", "--material", "nmc811", "--out", given)
+    a, b = lm.read_result(bare), lm.read_result(given)
+    np.testing.assert_allclose(a.theta.values, b.theta.values, rtol=1e-12, atol=1e-15)
+    assert np.nanmean(a.theta.values[-1]) < 0.9  # the particle delithiates: not a 1000x too large mass
+
+
 def test_contrast_with_a_table_times_and_a_reference_time_equals_the_function(tmp_path):
     table = tmp_path / "cal.csv"
     table.write_text("total_contrast,theta\n-0.02,0.9948\n0.0,0.97\n0.6,0.225\n")
@@ -125,7 +135,7 @@ def test_particles_command_equals_particle_table(tmp_path):
         assert int(row["particle"]) == int(table.particle[k])
         for v in table.data_vars:
             assert float(row[v]) == pytest.approx(float(table[v][k]), rel=1e-9), v
-    assert f"area {int(table.area_px[0])} px" in printed and "um" in printed
+    assert f"area {int(table.area_px[0])} pixels" in printed and "um" in printed
     # the same from a movie read first, and with a pixel size given
     assert_same(table, lm.particle_table(lm.read_movie("example")))
     printed = run("particles", "example", "--pixel-size", "40nm", "--min-area", "5")

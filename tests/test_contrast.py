@@ -55,7 +55,8 @@ def test_example_movie_drift_and_contrast():
     assert np.nanmean(ds.total_contrast.values[-1][m]) > 0.1
     # the ±1 % frame flicker is normalised out by the background: the trace rises at every frame
     assert np.all(np.diff(ds.intensity_normalised.values) > 0) and ds.intensity_normalised.values[-1] > 1.1
-    # seed1 Figs. 2B, 3F: the periphery brightens first (core-periphery index > 0) while the
+    # Xu, Merryweather et al. (Joule 2022), Figs. 2B, 3F:
+    # the periphery brightens first (core-periphery index > 0) while the
     # centre lags (its contrast stays near zero for the first ~20 minutes)
     t = ds.time.values
     assert ds.heterogeneity.values[(t >= 600) & (t <= 2400)].min() > 0.05

@@ -58,7 +58,7 @@ def test_every_output_equals_a_direct_numpy_computation():
     np.testing.assert_allclose(ds.centre_contrast.values, rings[:, 4], atol=1e-12)
     np.testing.assert_allclose(ds.heterogeneity.values, rings[:, 0] - rings[:, 4], atol=1e-12)
     assert ds.heterogeneity.values[-1] > 0.05  # the edge brightened, the core not yet
-    y0, x0, y1, x1 = ds.attrs["profile_line_px"]
+    y0, x0, y1, x1 = ds.attrs["profile_line"]
     for k in (0, 3, 6):
         ref = profile_line(tc[k], (y0, x0), (y1, x1), order=1, mode="nearest")
         np.testing.assert_allclose(ds.kymograph.values[k], ref, atol=1e-12)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import typer
 
-from ..datasets import EXAMPLE_PIXEL_SIZE, example_file  # noqa: F401 (used by the command rooms)
 from ..errors import LithmapError, SolverError
 
 app = typer.Typer(
@@ -41,9 +40,20 @@ def friendly(func):
     return wrapper
 
 
-def example_mask_path() -> Path:
-    """Path of the example particle outline shipped with lithmap (50 nm pixels)."""
-    return example_file("example_particle.png")
+def with_unit(text: str | None, unit: str) -> str | None:
+    """A bare number on the command line is in the option's documented ``unit``; the library
+    reads bare numbers as SI, so give it the unit. Text with its own unit passes unchanged.
+
+    >>> with_unit("5.1", "mg"), with_unit("5.1 g", "mg"), with_unit(None, "mg")
+    ('5.1 mg', '5.1 g', None)
+    """
+    if text is None:
+        return None
+    try:
+        float(text)
+    except ValueError:
+        return text
+    return f"{text} {unit}"
 
 
 @contextlib.contextmanager

@@ -9,19 +9,7 @@ from typing import Optional
 import numpy as np
 import typer
 
-from . import _all_or_nothing, _outputs, app, friendly
-
-
-def _in(text: str | None, unit: str) -> str | None:
-    """A bare number on the command line is in the option's documented unit (``unit``); the
-    library reads bare numbers as SI, so give it the unit."""
-    if text is None:
-        return None
-    try:
-        float(text)
-    except ValueError:
-        return text
-    return f"{text} {unit}"
+from . import _all_or_nothing, _outputs, app, friendly, with_unit
 
 
 @app.command()
@@ -49,8 +37,9 @@ def gitt(
     figure = _outputs(out, overwrite=overwrite, inputs=files)
     lo, _, hi = fit_window.partition(":")
     rec = read_cycler(files, columns={"time": time_column, "voltage": column, "current": current_column})
-    ds = analyse_gitt(rec, radius=_in(radius, "m"), fit_window=(_in(lo, "s"), _in(hi, "s")),
-                      capacity=_in(capacity, "mA*h"), theta_start=theta_start, drift_limit=_in(drift_limit, "mV/h"))
+    ds = analyse_gitt(rec, radius=with_unit(radius, "m"), fit_window=(with_unit(lo, "s"), with_unit(hi, "s")),
+                      capacity=with_unit(capacity, "mA*h"), theta_start=theta_start,
+                      drift_limit=with_unit(drift_limit, "mV/h"))
     write_gitt_csv(ds, out)
     with _all_or_nothing(out):
         fig = plot_gitt(ds, figure)
@@ -76,8 +65,8 @@ def cycles(
     from ..report.plots import plot_cycler
 
     figure = _outputs(out, overwrite=overwrite, inputs=[file])
-    rec = read_cycler(file, mass=_in(mass, "mg"))
-    res = analyse_cycles(rec, specific_capacity=_in(capacity, "mA*h/g"))
+    rec = read_cycler(file, mass=with_unit(mass, "mg"))
+    res = analyse_cycles(rec, specific_capacity=with_unit(capacity, "mA*h/g"))
     write_cycles_csv(res, out)
     with _all_or_nothing(out):
         fig = plot_cycler(rec, figure)
@@ -104,7 +93,7 @@ def pitt(
     from ..io.cycler import read_cycler
 
     _outputs(out, overwrite=overwrite, inputs=[file], figure=False)
-    ds = analyse_pitt(read_cycler(file), radius=_in(radius, "m"))
+    ds = analyse_pitt(read_cycler(file), radius=with_unit(radius, "m"))
     write_gitt_csv(ds, out)
     d = ds.diffusivity_m2_s.values
     typer.echo(f"wrote {out}: {ds.sizes['step']} steps, D {np.nanmin(d):.3g}-{np.nanmax(d):.3g} m^2/s, "

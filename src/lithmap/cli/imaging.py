@@ -11,7 +11,7 @@ import numpy as np
 import typer
 
 from ..errors import LithmapError
-from . import _outputs, _progress, app, friendly
+from . import _outputs, _progress, app, friendly, with_unit
 
 
 @app.command()
@@ -37,7 +37,8 @@ def contrast(
                                                            "(default: the maximum of an integer format)"),
     log: Optional[Path] = typer.Option(None, help="cycler log recorded with the movie (.mpr, .mpt, .ndax, CSV, ...)"),
     log_offset: str = typer.Option("0s", help="the log's time at the movie's first frame, e.g. 35s"),
-    mass: Optional[str] = typer.Option(None, help="active mass (with --log and --material): theta by coulomb counting"),
+    mass: Optional[str] = typer.Option(None, help="active mass, e.g. 5.1mg (a bare number is in g; with --log and "
+                                                  "--material): theta by coulomb counting"),
     rate: Optional[str] = typer.Option(None, help="constant C-rate during the movie: C/3 (charge) or -C/3 "
                                                   "(discharge); calibrates theta"),
     theta0: float = typer.Option(0.97, help="lithium fraction at the reference frame (with --rate or --log)"),
@@ -62,7 +63,8 @@ def contrast(
         ds = analyse_movie(movie, times=times_csv if times_csv is not None else times, pixel_size=pixel_size,
                            reference=reference, reference_time=reference_time, mask=mask, line=line,
                            particles=particles, register=register, flicker=flicker, saturation=saturation,
-                           log=log, log_offset=log_offset, rate=rate, theta0=theta0, material=material, mass=mass,
+                           log=log, log_offset=log_offset, rate=rate, theta0=theta0, material=material,
+                           mass=with_unit(mass, "g"),
                            calibration=calibration, lazy=lazy, progress=_bar(bars, "frames"))
     write_result(ds, out, overwrite=overwrite)
     if ds.attrs.get("bad_frames"):
@@ -70,8 +72,8 @@ def contrast(
                    "(left out of the traces; see bad_pixels)")
     if ds.attrs.get("frames_outside_log"):
         typer.echo(f"{ds.attrs['frames_outside_log']} frames lie outside the cycler log (voltage, current NaN there)")
-    typer.echo(f"wrote {out}: {ds.sizes['time']} frames, particle {int(ds['mask'].sum())} px, max drift "
-               f"{float(np.abs(ds.drift).max()):.2f} px, final whole-particle intensity "
+    typer.echo(f"wrote {out}: {ds.sizes['time']} frames, particle {int(ds['mask'].sum())} pixels, max drift "
+               f"{float(np.abs(ds.drift).max()):.2f} pixels, final whole-particle intensity "
                f"x{float(ds.intensity_normalised[-1]):.3f}")
 
 
@@ -96,19 +98,20 @@ def particles(
     min_area: int = typer.Option(20, help="smallest particle, pixels"),
     pixel_size: Optional[str] = typer.Option(None, help="pixel size, e.g. 50nm"),
     exclude_edge: bool = typer.Option(False, help="drop particles touching the image border"),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
     """Segment the particles of a field of view and print their table (lithmap.particle_table)."""
     from ..imaging.analyse import _table_rows, particle_table
 
     if out is not None:
-        _outputs(out, overwrite=False, inputs=[movie], figure=False)
+        _outputs(out, overwrite=overwrite, inputs=[movie], figure=False)
     table = particle_table(movie, min_area=min_area, exclude_edge=exclude_edge, pixel_size=pixel_size)
     in_m = table.equivalent_diameter.attrs.get("units") == "m"
-    unit, scale = ("um", 1e6) if in_m else ("px", 1.0)
+    unit, scale = ("um", 1e6) if in_m else ("pixels", 1.0)
     for k in range(table.sizes["particle"]):
-        typer.echo(f"particle {k + 1}: area {int(table.area_px[k])} px, equivalent diameter "
+        typer.echo(f"particle {k + 1}: area {int(table.area_px[k])} pixels, equivalent diameter "
                    f"{float(table.equivalent_diameter[k]) * scale:.3g} {unit}, centroid "
-                   f"({float(table.centroid_y[k]):.1f}, {float(table.centroid_x[k]):.1f}) px"
+                   f"({float(table.centroid_y[k]):.1f}, {float(table.centroid_x[k]):.1f}) pixels"
                    f"{', touches the edge' if table.touches_edge[k] else ''}")
     if out is not None:
         from ..io.tables import write_table

@@ -172,7 +172,7 @@ def charge(
     after: list[str] = typer.Option(..., help="the same elements after, e.g. Ni=lcf_charged.nc"),
     formula: str = typer.Option("Li1.2Mn0.56Ni0.16Co0.08O2", help="composition of the material"),
 ):
-    """Capacity (mA h/g) implied by the change of mean oxidation states between two states."""
+    """Capacity (mAh/g) implied by the change of mean oxidation states between two states."""
     from ..spectro.charge import charge_balance
 
     ds = charge_balance(list(before), list(after), formula)

@@ -501,7 +501,8 @@ def contrast_movie(movie: xr.DataArray, *, reference: int = 0, mask=None, regist
         coords={"time": ("time", t, {"units": "s"}), "y": xy["y"], "x": xy["x"], "axis": ["y", "x"],
                 "ring_index": np.arange(rings), "distance": ("distance", plan.distance * p, {"units": unit})},
         attrs={"reference_frame": int(reference), "registration": "phase correlation of silhouettes, upsample 20"
-               if register else "none", "profile_line_px": np.array([y0, x0, y1, x1]),
+               if register else "none", "profile_line": np.array([y0, x0, y1, x1]),
+               "attr_units": "profile_line (y0, x0, y1, x1) in pixel; saturation in counts",
                "saturation": float(saturation) if saturation is not None else np.nan,
                "bad_frames": int(np.count_nonzero(bad)),
                **{f"movie_{k}": str(movie.attrs[k]) for k in ("source", "format", "start_time") if k in movie.attrs}},

@@ -790,6 +790,7 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
         "normalised": int(normalise),
     })
     if normalise:
-        out.attrs.update({"pre_edge_range_eV": list(map(float, pre)), "norm_range_eV": list(map(float, norm)),
-                          "norm_order": int(norm_order)})
+        out.attrs.update({"pre_edge_range": list(map(float, pre)), "norm_range": list(map(float, norm)),
+                          "norm_order": int(norm_order),
+                          "attr_units": "pre_edge_range and norm_range in eV relative to e0"})
     return out
