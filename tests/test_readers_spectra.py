@@ -226,3 +226,56 @@ def test_an_empty_file_is_one_line(tmp_path, key):
     kwargs = {"energies": FILES["energies"]} if key == "tiff" else {}
     with pytest.raises(lm.LithmapError, match=p.name):
         lm.read_spectra(p, **kwargs)
+
+
+# ------------------------------------------------- the TIFF path (the movie reader) and I0 files
+
+
+def _stack_files(folder: Path) -> dict:
+    """Small stacks as tifffile writes them: grey pages, an ImageJ stack (tifffile calls its
+    pages channels), 3 pages as older tifffile wrote them without photometric (RGB planes: tifffile
+    calls them samples), and an I0 flat field."""
+    rng = np.random.default_rng(9)
+    cube = (200 + 50 * rng.random((5, 4, 6))).astype(np.float32)
+    files = {"grey": (folder / "grey.tif", cube, {"photometric": "minisblack"}),
+             "zlib": (folder / "zlib.tif", cube, {"photometric": "minisblack", "compression": "zlib"}),
+             "imagej": (folder / "imagej.tif", cube, {"imagej": True}),
+             "three": (folder / "three.tif", cube[:3], {"photometric": "rgb", "planarconfig": "separate"}),
+             "i0": (folder / "i0.tif", np.full(cube.shape, 300, np.float32), {"photometric": "minisblack"})}
+    for p, a, kw in files.values():
+        tifffile.imwrite(p, a, **kw)
+    return files
+
+
+STACKS = _stack_files(Path(tempfile.mkdtemp(prefix="lithmap-stacks-")))
+
+
+@pytest.mark.parametrize("key", ["grey", "zlib", "imagej", "three"])
+def test_tiff_stack_values_as_stored(key):
+    p, a, _ = STACKS[key]
+    e = 6530.0 + 10 * np.arange(a.shape[0])
+    da = lm.read_tiff_stack(p, e)
+    assert da.dims == ("energy", "y", "x") and da.dtype == np.float32
+    np.testing.assert_array_equal(da.values, tifffile.imread(p))
+    od = lm.read_tiff_stack(p, e, i0=STACKS["i0"][0] if key != "three" else 300.0)
+    np.testing.assert_allclose(od.values, -np.log(a / np.float32(300)), rtol=1e-6)
+
+
+def test_damaged_i0_tiff_is_one_line(tmp_path):
+    p, a, _ = STACKS["grey"]
+    bad = tmp_path / "i0.tif"
+    bad.write_bytes(STACKS["i0"][0].read_bytes()[:300])
+    e = 6530.0 + 10 * np.arange(a.shape[0])
+    for call in (lambda: lm.read_tiff_stack(p, e, i0=bad), lambda: lm.optical_density(a, bad)):
+        with pytest.raises(lm.LithmapError, match=r"I0 file '.*i0\.tif' is not readable") as info:
+            call()
+        assert "\n" not in str(info.value)
+
+
+@damaged_copies(STACKS["i0"][0], STACKS["imagej"][0], max_examples=30)
+def test_damaged_i0_and_imagej_tiff_fail_cleanly(path):
+    p, a, _ = STACKS["grey"]
+    e = 6530.0 + 10 * np.arange(a.shape[0])
+    check_reader(lm.read_tiff_stack, p, e, i0=path)
+    check_reader(lm.optical_density, a, path)
+    check_reader(lm.read_tiff_stack, path, e)

@@ -5,7 +5,7 @@
 EXPORTS = {
     "read_result": "results", "write_result": "results",
     "read_cycler": "cycler", "read_columns": "tables", "write_table": "tables",
-    "read_movie": "movies", "read_image": "images",
+    "read_movie": "movies", "read_image": "images", "pixel_size_of": "images",
     "read_mask": "masks",
     "read_spectra": "spectra", "read_xdi": "spectra", "read_prj": "spectra", "read_text_spectrum": "spectra",
     "read_tiff_stack": "spectra", "read_absorbance": "spectra", "read_energies": "spectra",

@@ -13,7 +13,7 @@ import xarray as xr
 from ..errors import LithmapError
 from .units import optional_quantity
 
-__all__ = ["read_image"]
+__all__ = ["pixel_size_of", "read_image"]
 
 
 def read_image(path, *, pixel_size: float | str | None = None) -> xr.DataArray:
@@ -67,3 +67,39 @@ def read_image(path, *, pixel_size: float | str | None = None) -> xr.DataArray:
         attrs["pixel_size"] = float(px)
     return xr.DataArray(values, dims=dims, coords=coords, attrs=attrs)
 
+
+
+def pixel_size_of(data) -> float | None:
+    """The pixel size (m) of labelled data: its ``pixel_size`` attr, else the step of its ``x``
+    coordinate when that is in m; None for plain arrays and pixel coordinates.
+
+    The one rule every map, movie and figure uses to find its scale.
+
+    Parameters
+    ----------
+    data : xarray.DataArray, xarray.Dataset or array_like
+
+    Returns
+    -------
+    float or None
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> pixel_size_of(xr.DataArray(np.zeros((2, 3)), dims=("y", "x"),
+    ...                            coords={"x": ("x", [0.0, 5e-8, 1e-7], {"units": "m"})}))
+    5e-08
+    >>> pixel_size_of(np.zeros((2, 3))) is None
+    True
+    """
+    if not isinstance(data, (xr.DataArray, xr.Dataset)):
+        return None
+    px = data.attrs.get("pixel_size")
+    if px is not None:
+        return float(px)
+    if "x" not in data.coords:
+        return None
+    x = data["x"]
+    if x.attrs.get("units") != "m" or x.size < 2:
+        return None
+    return float(x[1] - x[0])

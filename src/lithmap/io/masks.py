@@ -59,17 +59,21 @@ def as_mask(values, *, source: str = "mask") -> np.ndarray:
     return m > 0.5 * top
 
 
-def read_mask(path, *, pixel_size: float | None = None, ndim: int | None = 2) -> xr.DataArray:
+def read_mask(path, *, pixel_size: float | str | None = None, ndim: int | None = 2) -> xr.DataArray:
     """Read a particle mask as a boolean DataArray.
 
     Parameters
     ----------
     path : str, Path or xarray.DataArray
         A mask image (PNG, TIFF, BMP), a volume (TIFF stack, ``file.h5:/dataset``), a lithmap
-        result with a ``mask`` variable (``.nc``/``.zarr``), or a DataArray (returned as a mask).
-    pixel_size : float, optional
-        Pixel size in m for an image that does not record one. Without it, coordinates are
-        pixel indices (``units`` attr ``"pixel"``).
+        result with a ``mask`` variable (``.nc``/``.zarr``), a DataArray (returned as a mask), or
+        ``"example"``: the particle outline shipped with lithmap
+        (``lithmap.example_file("example_particle.png")``), as ``read_movie("example")`` and
+        ``simulate("example", ...)`` take it.
+    pixel_size : float or str, optional
+        Pixel size in m (or a quantity such as ``"50 nm"``) for an image that does not record
+        one. Without it, coordinates are pixel indices (``units`` attr ``"pixel"``); for
+        ``"example"`` the default is ``lithmap.EXAMPLE_PIXEL_SIZE`` (50 nm).
     ndim : int or None
         Required number of dimensions: 2 (the default, an image ``(y, x)``), 3 (a volume
         ``(z, y, x)``) or None for either.
@@ -93,6 +97,14 @@ def read_mask(path, *, pixel_size: float | None = None, ndim: int | None = 2) ->
     (('y', 'x'), 'bool', True)
     >>> float(m.x[1] - m.x[0])
     5e-08
+
+    The shipped example outline, at 50 nm pixels unless told otherwise:
+
+    >>> ex = read_mask("example")
+    >>> ex.shape, int(ex.sum()) == int(m.sum()), float(ex.x[1] - ex.x[0])
+    ((56, 56), True, 5e-08)
+    >>> read_mask("example", pixel_size="100 nm").x.values[:3].round(12).tolist()
+    [0.0, 1e-07, 2e-07]
     """
     if isinstance(path, xr.DataArray):
         da = path
@@ -101,6 +113,11 @@ def read_mask(path, *, pixel_size: float | None = None, ndim: int | None = 2) ->
         out = xr.DataArray(values, dims=da.dims, coords={k: v for k, v in da.coords.items() if k in da.dims},
                            name="mask", attrs={"source": source})
         return _finish(out, ndim, source)
+    if isinstance(path, str) and path.strip().lower() == "example":
+        from ..datasets import EXAMPLE_PIXEL_SIZE, example_file
+
+        path = str(example_file("example_particle.png"))
+        pixel_size = EXAMPLE_PIXEL_SIZE if pixel_size is None else pixel_size
     text = str(path)
     p = Path(text.split(".h5:")[0] + ".h5" if ".h5:" in text else text)
     if not p.exists():

@@ -1,12 +1,23 @@
 """Results as NetCDF (h5netcdf) or Zarr (a ``.zarr`` folder, for large movies): written
 atomically, never over an existing file unless asked. Dask-backed variables stream to disk
-chunk by chunk."""
+chunk by chunk.
+
+A damaged result fails in one line. Before xarray opens a NetCDF file, h5py opens it and walks
+every group, dataset and attribute (:func:`_hdf5_problem`): a damaged header then fails there, and
+h5netcdf never builds a half-made file object whose destructor would print "Exception ignored in
+File.close" on stderr at exit. :func:`_quiet_destructors` is the second guard, for damage that only
+h5netcdf meets.
+"""
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
+import sys
 import tempfile
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +138,134 @@ def write_result(ds: xr.Dataset, path, *, overwrite: bool = False) -> Path:
     return p
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _hdf5_problem(path) -> str | None:
+    """What is wrong with an HDF5 (NetCDF-4) file, in one line, or None when h5py can open it
+    and read every group, dataset header and attribute (the data themselves are not read).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    str or None
+        ``"<exception type>: <first line of its message>"`` of the first failure, else None.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, xarray as xr
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = pathlib.Path(d) / "run.nc"
+    ...     xr.Dataset({"theta": ("time", [0.97, 0.9])}).to_netcdf(p, engine="h5netcdf")
+    ...     good = _hdf5_problem(p)
+    ...     _ = p.write_bytes(p.read_bytes()[:300])
+    ...     bad = _hdf5_problem(p)
+    >>> good is None, bad.split(":")[0]
+    (True, 'OSError')
+    """
+    import h5py
+
+    def visit(name, obj):
+        for key in obj.attrs:
+            obj.attrs[key]
+        if isinstance(obj, h5py.Dataset):
+            _ = (obj.shape, obj.dtype, obj.chunks, obj.compression)
+        return None
+
+    try:
+        with h5py.File(path, "r") as f:
+            for key in f.attrs:
+                f.attrs[key]
+            f.visititems(visit)
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails deep inside h5py with many types
+        return _first_line(exc)
+    return None
+
+
+@contextmanager
+def _quiet_destructors():
+    """Inside this block, errors raised by the destructors of h5py, h5netcdf and xarray objects
+    (a reader that failed half-way through opening a damaged file) are dropped instead of being
+    printed as "Exception ignored in ..." on stderr; others are reported as usual.
+
+    Examples
+    --------
+    >>> import sys
+    >>> before = sys.unraisablehook
+    >>> with _quiet_destructors():
+    ...     sys.unraisablehook is before
+    False
+    >>> sys.unraisablehook is before
+    True
+    """
+    old = sys.unraisablehook
+
+    def hook(unraisable):
+        where = getattr(unraisable.object, "__module__", None) or type(unraisable.object).__module__ or ""
+        if not str(where).startswith(("h5netcdf", "h5py", "xarray")):
+            old(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = old
+
+
+def _open_netcdf(path, what: str, **kwargs) -> xr.Dataset:
+    """Load a NetCDF-4 file (h5netcdf) into memory, or raise one LithmapError line.
+
+    The file is first checked by :func:`_hdf5_problem`; a failure of xarray/h5netcdf after that
+    is caught too, and the half-opened reader is destroyed quietly before the error is raised.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str
+        What it is, for the message (``"result file 'run.nc'"``).
+    **kwargs
+        Passed to :func:`xarray.open_dataset` (e.g. ``phony_dims="access"``).
+
+    Returns
+    -------
+    xarray.Dataset
+        Loaded (the file is closed again).
+
+    Raises
+    ------
+    LithmapError
+        ``"<what> is not a readable NetCDF file (<reason>)"``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, xarray as xr
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = pathlib.Path(d) / "run.nc"
+    ...     xr.Dataset({"theta": ("time", [0.97, 0.9])}).to_netcdf(p, engine="h5netcdf")
+    ...     float(_open_netcdf(p, "result").theta[1])
+    0.9
+    """
+    problem = _hdf5_problem(path)
+    if problem is None:
+        with _quiet_destructors():
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # decoding warnings of a damaged file are not for the user
+                    with xr.open_dataset(path, engine="h5netcdf", **kwargs) as ds:
+                        return ds.load()
+            except Exception as exc:  # noqa: BLE001 - h5netcdf, h5py and xarray raise many types
+                problem = _first_line(exc)
+            gc.collect()  # the failed reader (no longer referenced by `exc`) goes now, quietly
+    raise LithmapError(f"{what} is not a readable NetCDF file ({problem})")
+
+
 def read_result(path) -> xr.Dataset:
     """Read a lithmap result (NetCDF file or Zarr store) into memory.
 
@@ -143,7 +282,8 @@ def read_result(path) -> xr.Dataset:
     Raises
     ------
     LithmapError
-        The file does not exist or is not readable NetCDF/Zarr (the message names it).
+        The file does not exist or is not readable NetCDF/Zarr: one line naming it and what
+        failed (a damaged file prints nothing else on stderr, not even at exit).
 
     Examples
     --------
@@ -156,12 +296,12 @@ def read_result(path) -> xr.Dataset:
     if not p.exists():
         raise LithmapError(f"result file {str(p)!r} does not exist")
     if p.suffix.lower() == ".zarr":
+        problem = None
         try:
-            return xr.open_zarr(p).load()
-        except Exception as exc:
-            raise LithmapError(f"result {str(p)!r} is not a readable Zarr store ({exc})") from exc
-    try:
-        with xr.open_dataset(p, engine="h5netcdf") as ds:
-            return ds.load()
-    except Exception as exc:
-        raise LithmapError(f"result file {str(p)!r} is not a readable NetCDF file ({exc})") from exc
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. "failed to open consolidated metadata"
+                return xr.open_zarr(p).load()
+        except Exception as exc:  # noqa: BLE001 - zarr and its codecs raise many types
+            problem = _first_line(exc)
+        raise LithmapError(f"result {str(p)!r} is not a readable Zarr store ({problem})")
+    return _open_netcdf(p, f"result file {str(p)!r}")

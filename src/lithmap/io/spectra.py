@@ -18,6 +18,17 @@ Also here, for the spectro commands: :func:`read_field` (a map or volume from a 
 variable or an image file) and :func:`read_element_images` (element images at two energies).
 Pre-processing (normalisation, alignment, windows) is in :mod:`lithmap.spectro.spectra`.
 
+**One TIFF path, one HDF5 check.** TIFF stacks and I0 flat fields are read by the movie reader
+(:mod:`lithmap.io.movies`, which finds truncated and damaged files up front), with one exception:
+a series tifffile labels as colour samples or channels (what ``tifffile.imwrite`` makes of a
+stack of 3 or 4 images without ``photometric="minisblack"``, or of an ImageJ stack without axes)
+is refused by the movie reader, whose frames must be grey, and is read here by tifffile as
+stored, its images the energies. NetCDF/HDF5 absorbance files keep their own h5py reader,
+because an absorbance stack may be 4D (energy, z, y, x) and its energies come from a coordinate,
+a sibling dataset or a NeXus ``axes`` attribute, none of which a movie has; before any reading,
+the file is walked by the check every NetCDF result gets (:mod:`lithmap.io.results`), so a
+damaged file is one line on stderr and nothing else.
+
 >>> import lithmap
 >>> ds = read_spectra(lithmap.example_file("MnO_rt_01.xdi"))
 >>> ds["mu"].dims, ds["energy"].attrs["units"], ds.sizes["energy"]
@@ -497,6 +508,61 @@ def read_energies(energies, n: int | None = None, source: str = "energies") -> n
     return e
 
 
+def _tiff_series_axes(p: Path) -> str:
+    """The axes of the first image series of a TIFF file (tifffile's letters), '' when unreadable."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(p) as tf:
+            return str(tf.series[0].axes) if tf.series else ""
+    except Exception:  # noqa: BLE001 - only a hint; the caller reports the real error
+        return ""
+
+
+def _read_tiff(p: Path, what: str) -> np.ndarray:
+    """The first image series of a TIFF file, as stored, read by the movie reader
+    (:func:`lithmap.io.movies._open_stack`, which finds truncated and damaged files).
+
+    One exception: a series that tifffile labels as colour samples (``S``) or channels (``C``)
+    — what ``tifffile.imwrite`` makes of a stack of 3 or 4 images without
+    ``photometric="minisblack"``, and of any ImageJ stack without axes — is refused by the movie
+    reader (a movie has grey frames); here it is read by tifffile as stored, each of its images
+    one energy, as lithmap always did. Every failure is one LithmapError line naming the file.
+    """
+    import logging
+
+    from .movies import _captured, _install_filter, _open_stack
+
+    try:
+        values, _ = _open_stack(p, require_stack=False)
+        return np.asarray(values)
+    except LithmapError as exc:
+        message = str(exc)
+    _install_filter(["tifffile"])  # tifffile logs damage: keep it off the console, fail on errors
+    with _captured() as records:
+        axes = _tiff_series_axes(p)
+        if set(axes) & set("SC"):
+            import tifffile
+
+            try:
+                stack = np.asarray(tifffile.imread(p))
+            except Exception as exc:  # noqa: BLE001 - tifffile raises many types on damaged files
+                stack, message = None, f"is not a readable TIFF file ({type(exc).__name__}: {_first_line(exc)})"
+            errors = [r for r in records if r.levelno >= logging.ERROR]
+            if stack is not None and not errors:
+                return stack
+            if errors:
+                message = f"is truncated or corrupt (tifffile: {_first_line(errors[0].getMessage())})"
+    detail = message.removeprefix(f"movie {str(p)!r} ")
+    detail = f": it {detail}" if detail.startswith(("is ", "has ", "could ")) else f" ({detail})"
+    raise LithmapError(f"{what} {str(p)!r} is not readable{detail}")
+
+
+def _first_line(text) -> str:
+    lines = str(text).strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def _spatial_coords(shape) -> dict:
     names = ("y", "x") if len(shape) == 2 else ("z", "y", "x")
     return {d: (d, np.arange(s), {"units": "pixel"}) for d, s in zip(names, shape)}
@@ -540,13 +606,8 @@ def read_tiff_stack(path, energies, *, i0=None) -> xr.DataArray:
     >>> od.dims, od.dtype.name, [round(float(v), 4) for v in od.values[:, 0, 0]]
     (('energy', 'y', 'x'), 'float32', [-0.0, 0.6931, 1.3863])
     """
-    import tifffile
-
     p = _require_file(path, "TIFF stack")
-    try:
-        stack = np.asarray(tifffile.imread(p))
-    except Exception as exc:
-        raise LithmapError(f"TIFF stack {str(p)!r} is not readable ({type(exc).__name__}: {exc})") from None
+    stack = _read_tiff(p, "TIFF stack")
     if stack.ndim == 2:
         raise LithmapError(f"TIFF stack {str(p)!r} holds a single image {stack.shape}; expected (energy, y, x)")
     if stack.ndim != 3:
@@ -592,9 +653,7 @@ def optical_density(intensity, i0, *, source: str = "stack") -> np.ndarray:
     if isinstance(i0, (str, Path)):
         q = _require_file(i0, "I0 file")
         if q.suffix.lower() in STACK_SUFFIXES:
-            import tifffile
-
-            ref = np.asarray(tifffile.imread(q), float)
+            ref = np.asarray(_read_tiff(q, "I0 file"), float)
         else:
             _, data = _read_text_table(q, "I0 file")
             if data.shape[1] != 1:
@@ -649,17 +708,28 @@ def read_absorbance(path) -> xr.DataArray:
     >>> da.dims, da["energy"].values.tolist()
     (('energy', 'y', 'x'), [6530.0, 6540.0, 6550.0])
     """
+    import gc
+    import warnings
+
+    from .results import _hdf5_problem, _quiet_destructors
+
     p = _require_file(path, "absorbance file")
     src = f"absorbance file {str(p)!r}"
+    problem = _hdf5_problem(p)  # a damaged header fails here, before h5netcdf half-opens it
+    if problem is not None:
+        raise LithmapError(f"{src} is not a readable NetCDF/HDF5 file ({problem})")
     da = None
-    try:
-        with xr.open_dataset(p, engine="h5netcdf", phony_dims="access") as ds:
-            if "absorbance" in ds.variables and "energy" in ds["absorbance"].dims:
-                da = ds["absorbance"].load()
-    except LithmapError:
-        raise
-    except Exception:
-        da = None
+    with _quiet_destructors():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with xr.open_dataset(p, engine="h5netcdf", phony_dims="access") as ds:
+                    if "absorbance" in ds.variables and "energy" in ds["absorbance"].dims:
+                        da = ds["absorbance"].load()
+        except Exception:  # noqa: BLE001 - not NetCDF after all: read it as plain HDF5 below
+            da = None
+        if da is None:
+            gc.collect()  # a half-opened h5netcdf file goes now, quietly
     if da is None:  # plain HDF5: datasets without NetCDF dimensions
         da = _read_absorbance_h5py(p, src)
     if da.ndim not in (3, 4):

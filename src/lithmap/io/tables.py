@@ -13,6 +13,13 @@ __all__ = ["read_columns", "write_table"]
 def read_columns(path, required=(), *, what: str = "CSV file") -> tuple[list[str], list[dict]]:
     """Rows of a CSV file as dicts, after checking the file exists and has the ``required`` columns.
 
+    A small helper for the CSV tables several rooms read (GITT pulses, calibration and D(θ)
+    tables, plain cycler exports): it returns the plain tuple ``(fields, rows)`` — a list of
+    column names and a list of dicts of text — not xarray; the callers convert the columns they
+    need (and say which row is not a number). A row with more cells than the header keeps the
+    extra ones in a list under the key ``None``; a short row has ``None`` for its missing cells
+    (:class:`csv.DictReader`'s rules).
+
     Parameters
     ----------
     path : str or Path
@@ -24,16 +31,15 @@ def read_columns(path, required=(), *, what: str = "CSV file") -> tuple[list[str
 
     Returns
     -------
-    fields : list of str
-        The column names, in file order.
-    rows : list of dict
-        One dict per data row, column name → text.
+    tuple of (list of str, list of dict)
+        ``(fields, rows)``: ``fields`` the column names in file order; ``rows`` one dict per
+        data row, column name → text (``str``).
 
     Raises
     ------
     LithmapError
-        One line naming the file (as ``what``) and what is wrong: missing, not text, not CSV,
-        or lacking columns (with the columns found).
+        One line naming the file (as ``what``) and what is wrong: missing, unreadable, not
+        UTF-8 text, not CSV (e.g. NUL bytes), or lacking columns (with the columns found).
 
     Examples
     --------
@@ -54,7 +60,7 @@ def read_columns(path, required=(), *, what: str = "CSV file") -> tuple[list[str
             if missing:
                 raise LithmapError(f"{what} {str(p)!r} lacks column(s) {missing}; found {fields}")
             return list(fields), list(reader)
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
         text = " ".join(str(exc).split())[:200]
         raise LithmapError(f"{what} {str(p)!r} is not a readable CSV table ({type(exc).__name__}: {text})") from None
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..io.images import pixel_size_of
 from .plots import save_figure
 
 
@@ -35,23 +36,6 @@ def _scale_bar(ax, shape, pixel_size):
     ax.plot([0.05 * shape[1], 0.05 * shape[1] + bar], [y, y], "k-", lw=3)
     label = f"{nice * 1e6:g} µm" if nice >= 1e-6 else f"{nice * 1e9:g} nm"
     ax.text(0.05 * shape[1] + bar / 2, y - 0.04 * shape[0], label, ha="center", fontsize=8)
-
-
-def pixel_size_of(da) -> float | None:
-    """The pixel size (m) of a map: the step of its ``x`` coordinate when that is in m, else None.
-
-    >>> pixel_size_of(xr.DataArray(np.zeros((2, 3)), dims=("y", "x"),
-    ...                            coords={"x": ("x", [0.0, 5e-8, 1e-7], {"units": "m"})}))
-    5e-08
-    >>> pixel_size_of(np.zeros((2, 3))) is None
-    True
-    """
-    if not isinstance(da, (xr.DataArray, xr.Dataset)) or "x" not in da.coords:
-        return None
-    x = da["x"]
-    if x.attrs.get("units") != "m" or x.size < 2:
-        return None
-    return float(x[1] - x[0])
 
 
 def plot_map(values, path, *, title: str, label: str, pixel_size: float | None = None, cmap: str = "viridis",

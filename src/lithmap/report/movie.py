@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
+from ..io.images import pixel_size_of
 
 
 def write_movie(result, path, *, fps: float = 5.0, max_frames: int = 300) -> Path:
@@ -76,9 +77,8 @@ def write_movie(result, path, *, fps: float = 5.0, max_frames: int = 300) -> Pat
     im = ax.imshow(np.where(m, tc[0], np.nan), cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
     ax.set_axis_off()
     fig.colorbar(im, ax=ax, label="total contrast I/I_ref − 1", shrink=0.8)
-    x = ds.x.values
-    if ds.x.attrs.get("units") == "m" and x.size > 1:
-        px_m = float(x[1] - x[0])
+    px_m = pixel_size_of(ds)
+    if px_m is not None:
         bar = 1e-6 / px_m  # 1 µm in pixels
         ax.plot([2, 2 + bar], [tc.shape[1] - 3] * 2, "k-", lw=3)
         ax.text(2 + bar / 2, tc.shape[1] - 5, "1 µm", ha="center", fontsize=8)
