@@ -310,7 +310,7 @@ def lm_batch(cases, mesh_fn=None):
     limits = lm.SurfaceLimits(*LIMITS, on_limit="stop")
     t1 = _now()
     recs, _ = run_batch(
-        meshes, mat, protocols, alpha=np.asarray(cases["alpha"], float), theta0=THETA0, limits=limits,
+        meshes, mat, protocols, alpha=np.asarray(cases["alpha"], float), theta0=THETA0, surface_limits=limits,
         record_fields=True,
     )
     t2 = _now()
@@ -460,7 +460,7 @@ def problem_batch(n_cases):
     print(f"[batch] lithmap run_batch x{REPEATS} ({n} cases) ...", flush=True)
     cmd = ("lithmap.physics.engine.run_batch(meshes=[lm.Sphere(R).mesh(surface_spacing=R/400, max_spacing=R/40)], "
            "material=resolve_material(None, D), protocols=[parse_protocol(f'Charge at {c!r}C for {0.5*3600/c!r} s')], "
-           "alpha=..., theta0=0.97, limits=SurfaceLimits(0.005, 1.0, on_limit='stop'), record_fields=True)")
+           "alpha=..., theta0=0.97, surface_limits=SurfaceLimits(0.005, 1.0, on_limit='stop'), record_fields=True)")
     runs = guarded("batch", cmd, lambda: [lm_batch(cases) for _ in range(REPEATS)])
     lmb = None
     if runs is not None:

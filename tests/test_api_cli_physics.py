@@ -272,3 +272,94 @@ def test_damaged_mask_images_fail_cleanly(path):
 def test_damaged_mask_images_fail_cleanly_through_simulate(path):
     check_reader(lm.simulate, path, "Charge at 1C for 20 s", diffusivity=1e-15, pixel_size=50e-9, times=[0.0, 20.0],
                  mesh_options={"surface_spacing": 50e-9})
+
+
+# ----------------------------------------------------------------------------- outputs never overwrite inputs
+
+
+def test_simulate_refuses_to_overwrite_the_result_it_reads(runner, tmp_path):
+    movie = contrast_like_result(tmp_path / "movie.nc")
+    before = movie.read_bytes()
+    result = invoke(runner, "simulate", "--shape", movie, "--protocol", "Charge at 1C for 1 minute",
+                    "--diffusivity", D_FAST, "--out", movie, "--overwrite")
+    one_line_failure(result, None, "would overwrite an input", str(movie))
+    assert movie.read_bytes() == before
+
+
+def test_simulate_and_sweep_refuse_to_overwrite_the_diffusivity_table(runner, tmp_path):
+    table = tmp_path / "d.csv"
+    table.write_text("theta,diffusivity_m2_s\n0.8,1e-16\n1.0,1e-18\n")
+    before = table.read_bytes()
+    sim = invoke(runner, "simulate", "--shape", "sphere:1um", "--protocol", PROTOCOL, "--diffusivity", table,
+                 "--out", table, "--overwrite")
+    one_line_failure(sim, None, "would overwrite an input")
+    sw = invoke(runner, "sweep", "--radius", "1um", "--rate", "1", "--diffusivity", table, "--out", table,
+                "--overwrite")
+    one_line_failure(sw, None, "would overwrite an input")
+    assert table.read_bytes() == before
+
+
+# ----------------------------------------------------------------------------- sweep reads what simulate reads
+
+
+def test_sweep_takes_c_rates_as_text_like_numbers(runner, tmp_path):
+    kw = dict(radius="1um", alpha="1", protocol="Charge at {rate} for 3 minutes", diffusivity=D_FAST, theta0=0.9)
+    text = lm.sweep(rate="C/3,1C", **kw)
+    numbers = lm.sweep(rate=[1 / 3, 1.0], **kw)
+    np.testing.assert_array_equal(text.rate.values, numbers.rate.values)
+    np.testing.assert_array_equal(text.theta_mean_end.values, numbers.theta_mean_end.values)
+    out = tmp_path / "sweep.nc"
+    ok(invoke(runner, "sweep", "--radius", "1um", "--rate", "C/3,1C", "--protocol", kw["protocol"],
+              "--diffusivity", D_FAST, "--theta0", "0.9", "--out", out))
+    assert_same(open_nc(out), text)
+
+
+def test_sweep_takes_the_times_simulate_takes():
+    kw = dict(radius="1um", alpha="1", rate="1", protocol="Charge at {rate} for 2 minutes", diffusivity=D_FAST,
+              theta0=0.9)
+    listed = lm.sweep(times="0,60,120", **kw)
+    array = lm.sweep(times=[0.0, 60.0, 120.0], **kw)
+    every = lm.sweep(times="60s", **kw)
+    for ds in (listed, every):
+        np.testing.assert_array_equal(ds.time.values, [0.0, 60.0, 120.0])
+        np.testing.assert_array_equal(ds.theta_mean.values, array.theta_mean.values)
+    one = lm.simulate("sphere:1um", "Charge at 1.0C for 2 minutes", diffusivity=D_FAST, theta0=0.9, times="60s")
+    np.testing.assert_allclose(every.theta_mean.values.ravel(), one.theta_mean.values, atol=1e-9)
+
+
+@pytest.mark.parametrize("option, value, needle", [
+    ("--rate", "fast", "rate='fast' is invalid; expected a C-rate such as C/3"),
+    ("--alpha", "big", "alpha='big' is invalid; expected a number"),
+    ("--radius", "wide", "radius='wide' is invalid"),
+])
+def test_sweep_bad_values_are_one_line(runner, tmp_path, option, value, needle):
+    args = {"--radius": "1um", "--rate": "1", "--alpha": "1"}
+    args[option] = value
+    out = tmp_path / "sweep.nc"
+    result = invoke(runner, "sweep", *[x for kv in args.items() for x in kv], "--diffusivity", D_FAST, "--out", out)
+    line = one_line_failure(result, out, needle)
+    assert "such as '2 '" not in line
+
+
+def test_sweep_end_variables_have_units_and_names():
+    ds = lm.sweep(radius="1um", alpha="1", rate="1", protocol="Charge at {rate} for 1 minute", diffusivity=D_FAST)
+    for name in ("theta_mean_end", "theta_surface_end", "theta_centre_end"):
+        assert ds[name].attrs["units"] == "1" and "lithium fraction" in ds[name].attrs["long_name"], name
+    assert "why the run ended" in ds["termination"].attrs["long_name"]
+
+
+def test_a_surface_that_empties_says_how_to_stop_at_the_limit(runner, tmp_path):
+    """The contract example on an 8 um NMC811 sphere empties its surface at ~1771 s: an error that
+    names the option that turns it into the end of the run."""
+    out = tmp_path / "run.nc"
+    result = invoke(runner, "simulate", "--shape", "sphere:8um", "--material", "nmc811", "--protocol",
+                    "Charge at C/3 for 1 hour", "--out", out)
+    one_line_failure(result, out, "empties the particle surface", "--stop-at-limit", "t=1770.97 s")
+    ok(invoke(runner, "simulate", "--shape", "sphere:8um", "--material", "nmc811", "--protocol",
+              "Charge at C/3 for 1 hour", "--stop-at-limit", "--out", out))
+    assert "surface theta reached 0" in open_nc(out).attrs["termination"]
+
+
+def test_mask_geometry_is_described_in_pixels():
+    ds = lm.simulate("example", "Charge at 1C for 1 minute", diffusivity=D_FAST, times="30s")
+    assert " pixels of 5e-08 m" in ds.attrs["geometry"] and " px " not in ds.attrs["geometry"]

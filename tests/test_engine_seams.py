@@ -44,13 +44,14 @@ def test_experiment_tables_hold_the_kind_codes():
     ex = Experiment(steps, NMC, 2, SurfaceLimits())
     assert ex.kind.tolist() == [[StepKind.CURRENT.code, StepKind.VOLTAGE.code, StepKind.REST.code]] * 2
     np.testing.assert_allclose(ex.value[0], [70 / 210, 4.1, 0.0])  # mA/g resolved with 210 mA h / g
-    assert ex.has_holds and np.isnan(ex.duration[0, 1]) and ex.until_i[0, 1] == pytest.approx(1 / 20)
+    assert ex.has_holds and np.isnan(ex.duration[0, 1]) and ex.until_c_rate[0, 1] == pytest.approx(1 / 20)
     kind, value = ex.controls(np.array([1, 2]))
     assert kind.tolist() == [StepKind.VOLTAGE.code, StepKind.REST.code] and value.tolist() == [4.1, 0.0]
 
 
 def test_state_machine_advances_and_finishes():
-    ex = Experiment(lm.parse_protocol("Charge at 1C for 1 min then Rest for 1 min"), NMC, 2, SurfaceLimits())
+    ex = Experiment(lm.parse_protocol("Charge at 1C for 1 min then Rest for 1 min"), NMC, 2, SurfaceLimits(),
+                    max_until=3600.0)
     s, recs = state(2), records(2)
     s.t[:] = [60.0, 60.0]
     ex.advance(np.array([True, False]), s, recs)
@@ -59,7 +60,7 @@ def test_state_machine_advances_and_finishes():
     ex.advance(np.array([True, False]), s, recs)
     assert s.step.tolist() == [1, 0] and s.active.tolist() == [False, True]
     assert recs[0].termination == "protocol complete"
-    assert ex.step_end(s, 3600.0).tolist() == [120.0, 60.0]
+    assert ex.step_end(s).tolist() == [120.0, 60.0]
 
 
 def test_surface_limit_policy_stops_or_raises():
@@ -85,6 +86,7 @@ def test_surface_limits_are_checked_and_built():
         with pytest.raises(lm.LithmapError, match="surface_limits="):
             SurfaceLimits.of(bad)
     assert not hasattr(SolverOptions(), "surface_limits") and not hasattr(SolverOptions(), "on_limit")
+    assert not hasattr(SolverOptions(), "max_until")  # a protocol policy: the experiment's
 
 
 def test_event_functions():
@@ -92,9 +94,9 @@ def test_event_functions():
     kind = np.array([StepKind.CURRENT.code, StepKind.CURRENT.code, StepKind.VOLTAGE.code, StepKind.REST.code])
     value = np.array([1.0, -1.0, 4.2, 0.0])
     until_v = np.array([4.2, 3.0, np.nan, np.nan])
-    until_i = np.array([np.nan, np.nan, 0.05, np.nan])
-    V, I = np.array([4.0, 3.1, 4.2, 3.7]), np.array([1.0, -1.0, 0.2, 0.0])  # noqa: E741
-    g = cut_off(None, None, None, kind, value, until_v, until_i, V, I)
+    until_c_rate = np.array([np.nan, np.nan, 0.05, np.nan])
+    voltage, c_rate = np.array([4.0, 3.1, 4.2, 3.7]), np.array([1.0, -1.0, 0.2, 0.0])
+    g = cut_off(None, None, None, kind, value, until_v, until_c_rate, voltage, c_rate)
     np.testing.assert_allclose(g, [0.2, 0.1, 0.15, np.inf])  # charge up to 4.2 V, discharge down to 3.0 V
     lim = SurfaceLimits(0.1, 0.9)
     assert EVENTS[EventKind.SURFACE_LOW](np.array([0.3]), np.array([0.95]), lim)[0] == pytest.approx(0.2)
@@ -123,11 +125,12 @@ def test_model_boundary_flux_and_observables():
 
 def test_run_batch_keeps_one_batch_state_and_records_c_rate():
     meshes = [lm.Sphere(1e-6).mesh(), lm.Sphere(2e-6).mesh()]
-    recs, solver = run_batch(meshes, NMC, lm.parse_protocol("Charge at 1C until 4.0 V then Rest for 1 min"),
-                             alpha=[1.0, 2.0], theta0=0.97, limits=(0.0, 1.0), t_eval=[0.0, 60.0])
-    assert isinstance(solver.state, BatchState)
-    assert solver.state.t.shape == (2,) and solver.state.y.shape == (meshes[0].n + meshes[1].n,)
-    assert not solver.state.active.any()
+    recs, state = run_batch(meshes, NMC, lm.parse_protocol("Charge at 1C until 4.0 V then Rest for 1 min"),
+                            alpha=[1.0, 2.0], theta0=0.97, surface_limits=(0.0, 1.0), t_eval=[0.0, 60.0])
+    assert isinstance(state, BatchState)
+    assert state.t.shape == (2,) and state.y.shape == (meshes[0].n + meshes[1].n,)
+    assert not state.active.any()
+    assert state.t.tolist() == [rec.time[-1] for rec in recs]
     for rec in recs:
         assert rec.termination == "protocol complete"
         switch = np.flatnonzero(np.asarray(rec.step) == 0)[-1]
@@ -139,3 +142,42 @@ def test_run_batch_keeps_one_batch_state_and_records_c_rate():
 def test_theta0_outside_the_surface_limits_is_refused():
     with pytest.raises(lm.LithmapError, match="outside the surface limits"):
         lm.simulate("sphere:1um", "Charge at 1C for 1 min", diffusivity=1e-15, theta0=0.97, surface_limits=(0.0, 0.9))
+
+
+def test_the_experiment_says_when_a_step_ends_or_overruns():
+    steps = lm.parse_protocol("Charge at 1C for 1 min then Charge at 1C until 4.2 V")
+    ex = Experiment(steps, NMC, 2, SurfaceLimits(), max_until=600.0)
+    s = state(2)
+    s.step[:] = [0, 1]
+    s.t[:] = [60.0, 60.0]
+    moved = np.array([True, True])
+    assert ex.ended(s, moved).tolist() == [True, False]  # the fixed step has run its minute; 'until' never ends so
+    assert ex.ended(s, np.array([False, True])).tolist() == [False, False]
+    ex.check_overrun(s, moved)  # 60 s of 600: fine
+    s.t[1] = 600.0
+    with pytest.raises(lm.LithmapError, match=r"'Charge at 1C until 4.2 V': its cut-off is never reached within 0.16"):
+        ex.check_overrun(s, moved)
+    with pytest.raises(lm.LithmapError, match="max_until=0"):
+        Experiment(steps, NMC, 1, SurfaceLimits(), max_until=0)
+
+
+def test_max_until_is_the_experiments_policy_through_run_batch():
+    meshes = [lm.Sphere(1e-6).mesh(n=20)]
+    with pytest.raises(lm.LithmapError, match="never reached within 0.01 h"):
+        run_batch(meshes, NMC, lm.parse_protocol("Charge at C/10 until 4.3 V"), alpha=1.0, theta0=0.97,
+                  max_until=36.0)
+
+
+def test_event_tolerances_are_keyed_by_event_kind():
+    tol = SolverOptions(event_tol_theta=1e-8, event_tol_voltage=1e-6).event_tolerances()
+    assert set(tol) == set(EventKind)
+    assert tol[EventKind.SURFACE_LOW] == tol[EventKind.SURFACE_HIGH] == 1e-8 and tol[EventKind.CUT_OFF] == 1e-6
+
+
+def test_padding_after_the_last_step_has_a_name():
+    from lithmap.physics.experiment import NO_STEP
+
+    ex = Experiment([lm.parse_protocol("Rest for 1 min"), lm.parse_protocol("Rest for 1 min then Rest for 2 min")],
+                    NMC, 2, SurfaceLimits())
+    assert ex.kind.tolist() == [[StepKind.REST.code, NO_STEP], [StepKind.REST.code, StepKind.REST.code]]
+    assert NO_STEP not in [k.code for k in StepKind]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lithmap import ConstantDiffusivity, LithmapError, Material, TabulatedDiffusivity, get_material, nmc811
-from lithmap.physics.materials import MAH_PER_G_PER_MOL, PRESETS
+from lithmap.physics.materials import FARADAY, PRESETS
 
 # ----------------------------------------------------------------------------- tables
 
@@ -223,12 +223,14 @@ def test_nmc811_apparent_diffusivity(nmc):
 
 
 def test_nmc811_capacities(nmc):
-    assert nmc.practical_capacity == 210.0
-    molar_mass = 6.941 + 0.88 * 58.693 + 0.05 * 54.938 + 0.07 * 58.933 + 2 * 15.999  # LiNi.88Mn.05Co.07O2
-    theoretical = 96485.33212 / 3.6 / molar_mass
-    assert nmc.theoretical_capacity == pytest.approx(theoretical, rel=1e-9)
-    assert nmc.theoretical_capacity == pytest.approx(MAH_PER_G_PER_MOL / nmc.molar_mass)
-    assert 270 < nmc.theoretical_capacity < 280
+    """SI fields: practical capacity 210 mA h / g = 756 000 C/kg, molar mass in kg/mol."""
+    assert nmc.practical_capacity == 210.0 * 3600
+    molar_mass = 6.941 + 0.88 * 58.693 + 0.05 * 54.938 + 0.07 * 58.933 + 2 * 15.999  # LiNi.88Mn.05Co.07O2, g/mol
+    assert nmc.molar_mass == pytest.approx(molar_mass * 1e-3, rel=1e-15)
+    theoretical = 96485.33212 / 3.6 / molar_mass  # mA h / g
+    assert nmc.theoretical_capacity == pytest.approx(theoretical * 3600, rel=1e-9)  # C/kg
+    assert nmc.theoretical_capacity == pytest.approx(FARADAY / nmc.molar_mass)
+    assert 270 * 3600 < nmc.theoretical_capacity < 280 * 3600
     assert nmc.capacity_fraction == pytest.approx(210.0 / theoretical, rel=1e-12)
     assert nmc.capacity_fraction == pytest.approx(0.764, abs=5e-4)  # README
     assert nmc.voltage_window == (3.0, 4.3)
@@ -271,7 +273,8 @@ def test_nmc811_exchange_current(nmc):
 
 
 def test_nmc811_c_max_and_provenance(nmc):
-    assert nmc.c_max == pytest.approx(4.75e6 / nmc.molar_mass)
+    assert nmc.density == 4750.0  # kg/m^3
+    assert nmc.c_max == pytest.approx(nmc.density / nmc.molar_mass)
     assert 45_000 < nmc.c_max < 52_000
     assert "Xu, Merryweather et al., Joule 2022" in nmc.provenance["paper"]
     assert nmc.provenance["assumed"]
@@ -280,5 +283,35 @@ def test_nmc811_c_max_and_provenance(nmc):
 def test_material_replace_keeps_the_rest(nmc):
     m = nmc.replace(diffusivity=ConstantDiffusivity(1e-15), alpha=1.0)
     assert m.alpha == 1.0 and isinstance(m.diffusivity, ConstantDiffusivity)
-    assert m.ocv is nmc.ocv and m.practical_capacity == 210.0
+    assert m.ocv is nmc.ocv and m.practical_capacity == 210.0 * 3600
     assert nmc.alpha == 2.7  # frozen original untouched
+
+
+def test_material_takes_si_numbers_and_quantity_strings_alike():
+    d = ConstantDiffusivity(1e-16)
+    text = Material("oxide", d, molar_mass="97.46 g/mol", practical_capacity="210 mAh/g", density="4.75 g/cm^3",
+                    c_max="48.7 mol/L")
+    si = Material("oxide", d, molar_mass=0.09746, practical_capacity=756000.0, density=4750.0, c_max=48700.0)
+    for field in ("molar_mass", "practical_capacity", "density", "c_max", "temperature"):
+        assert getattr(text, field) == pytest.approx(getattr(si, field), rel=1e-12), field
+    assert text.theoretical_capacity == pytest.approx(FARADAY / 0.09746)  # C/kg
+    assert text.capacity_fraction == pytest.approx(si.capacity_fraction, rel=1e-12)
+    # what people read stays in mA h / g
+    assert "practical 210 mA h / g" in text.describe()
+    assert "practical capacity 210 mA h / g" in text.c_rate_convention
+
+
+@pytest.mark.parametrize("field, value, needle", [
+    ("molar_mass", "97 g", "molar_mass='97 g' is invalid"),
+    ("practical_capacity", "lots", "practical_capacity='lots' is invalid"),
+    ("density", -1.0, "density=-1.0 is invalid"),
+])
+def test_material_bad_quantities_name_the_field(field, value, needle):
+    with pytest.raises(LithmapError, match=re.escape(needle)):
+        Material("oxide", ConstantDiffusivity(1e-16), **{field: value})
+
+
+def test_nmc811_c_rate_needs_the_same_charge_as_its_capacities():
+    """1C for one hour moves θ by capacity_fraction: practical capacity × molar mass / F."""
+    nmc = nmc811()
+    assert nmc.capacity_fraction == pytest.approx(nmc.practical_capacity * nmc.molar_mass / FARADAY, rel=1e-15)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 import lithmap
@@ -16,8 +17,8 @@ from lithmap.physics.protocol import parse_step
 
 H = 3600.0
 
-# text, kind, value (signed C-rate / V), duration (s), until_voltage (V), until_current (|C|),
-# specific_current (mA/g)
+# text, kind, value (signed C-rate / V), duration (s), until_voltage (V), until_c_rate (|C|),
+# specific_current (A/kg = mA/g)
 STEPS = [
     ("Charge at C/3 until 4.3 V", "current", 1 / 3, None, 4.3, None, None),
     ("Charge at C/3 for 20 minutes", "current", 1 / 3, 20 * 60.0, None, None, None),
@@ -46,9 +47,9 @@ STEPS = [
 
 
 @pytest.mark.parametrize(
-    "text, kind, value, duration, until_voltage, until_current, specific", STEPS, ids=[s[0].strip() for s in STEPS]
+    "text, kind, value, duration, until_voltage, until_c_rate, specific", STEPS, ids=[s[0].strip() for s in STEPS]
 )
-def test_parse_step(text, kind, value, duration, until_voltage, until_current, specific):
+def test_parse_step(text, kind, value, duration, until_voltage, until_c_rate, specific):
     step = parse_step(text)
     assert isinstance(step, Step)
     assert step.kind == kind
@@ -56,7 +57,7 @@ def test_parse_step(text, kind, value, duration, until_voltage, until_current, s
     for got, want in (
         (step.duration, duration),
         (step.until_voltage, until_voltage),
-        (step.until_current, until_current),
+        (step.until_c_rate, until_c_rate),
         (step.specific_current, specific),
     ):
         if want is None:
@@ -130,11 +131,11 @@ def test_parse_protocol_is_exported():
 @pytest.mark.parametrize(
     "text, capacity, c_rate",
     [
-        ("Charge at 70 mA/g for 1 h", 210.0, 1 / 3),
-        ("Charge at 70 mA/g for 1 h or until 4.2 V", 210, 1 / 3),
-        ("Discharge at 70 mA/g for 1 h", 210.0, -1 / 3),
-        ("Charge at 210 mA/g for 1 h", 210.0, 1.0),
-        ("Charge at 0.42 A/g for 1 h", 210.0, 2.0),
+        ("Charge at 70 mA/g for 1 h", 210.0 * 3600, 1 / 3),  # practical capacity 210 mA h / g, in C/kg
+        ("Charge at 70 mA/g for 1 h or until 4.2 V", 210 * 3600, 1 / 3),
+        ("Discharge at 70 mA/g for 1 h", 210.0 * 3600, -1 / 3),
+        ("Charge at 210 mA/g for 1 h", 210.0 * 3600, 1.0),
+        ("Charge at 0.42 A/g for 1 h", 210.0 * 3600, 2.0),
     ],
 )
 def test_with_c_rate_converts_specific_current(text, capacity, c_rate):
@@ -149,7 +150,7 @@ def test_with_c_rate_converts_specific_current(text, capacity, c_rate):
 
 def test_with_c_rate_leaves_c_rate_steps_alone():
     step = parse_step("Charge at C/3 for 1 h")
-    assert step.with_c_rate(210.0) is step
+    assert step.with_c_rate(210.0 * 3600) is step
     assert step.with_c_rate(None) is step
 
 
@@ -209,3 +210,24 @@ def test_malformed_step_inside_a_protocol_names_that_step(text, pattern):
 def test_empty_protocol(protocol):
     with pytest.raises(LithmapError, match=re.escape(f"protocol={protocol!r} is empty")):
         parse_protocol(protocol)
+
+
+@pytest.mark.parametrize("text, c_rate", [
+    ("C/3", 1 / 3), ("1C", 1.0), ("0.333", 0.333), ("-C/3", -1 / 3), ("+2C", 2.0), (" 0.5 C ", 0.5), ("C", 1.0),
+    ("2C/3", 2 / 3), ("-0.25", -0.25), (0.5, 0.5), (np.float64(-1.5), -1.5), (2, 2.0),
+])
+def test_parse_c_rate(text, c_rate):
+    assert lithmap.parse_c_rate(text) == c_rate
+
+
+@pytest.mark.parametrize("text", ["fast", "", "C/0", "70 mA/g", "1 h", "nan", float("inf"), True, "C/3C"])
+def test_parse_c_rate_bad_text_is_one_line_naming_it(text):
+    with pytest.raises(LithmapError) as err:
+        lithmap.parse_c_rate(text, name="rate")
+    msg = str(err.value)
+    assert msg.startswith(f"rate={text!r} is invalid; expected a C-rate") and "\n" not in msg
+
+
+def test_parse_c_rate_agrees_with_protocol_rates():
+    for text in ["C/3", "1C", "0.5 C", "2C/3", "C/200"]:
+        assert lithmap.parse_c_rate(text) == parse_step(f"Charge at {text} for 1 h").value

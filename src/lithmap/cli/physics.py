@@ -8,7 +8,12 @@ from typing import Optional
 
 import typer
 
-from . import _progress, app, friendly
+from . import _outputs, _progress, app, friendly
+
+
+def _file_inputs(*values) -> list[str]:
+    """The options that name existing files (a shape or diffusivity may also be text like 'sphere:8um')."""
+    return [v for v in values if v is not None and Path(v).is_file()]
 
 
 @app.command()
@@ -36,9 +41,8 @@ def simulate(
     """Simulate lithium diffusion with D(θ) in one particle and write a NetCDF result."""
     from .. import SolverOptions, plot_simulation, protocol_duration, write_result
     from .. import simulate as run_simulation
-    from ..io.results import check_output_path
 
-    check_output_path(out, overwrite=overwrite)
+    _outputs(out, overwrite=overwrite, inputs=_file_inputs(shape, diffusivity), figure=False)
     mesh_options = None if surface_spacing is None else {"surface_spacing": surface_spacing}
     with _progress(protocol_duration(protocol)) as callback:
         ds = run_simulation(
@@ -74,7 +78,7 @@ def plot(
 def sweep(
     radius: str = typer.Option(..., help="comma-separated radii with units, e.g. 0.5um,1um,2um"),
     alpha: str = typer.Option("1", help="comma-separated D scale factors"),
-    rate: str = typer.Option(..., help="comma-separated C-rates, e.g. 0.1,0.333,1"),
+    rate: str = typer.Option(..., help="comma-separated C-rates, e.g. 0.1,0.333,1 or C/10,C/3,1C"),
     protocol: str = typer.Option("Charge at {rate} for 1 hour", help="template with {rate}"),
     out: Path = typer.Option(..., help="output NetCDF file"),
     shape: str = typer.Option("sphere", help="sphere or cylinder"),
@@ -86,9 +90,8 @@ def sweep(
     """Solve radius × alpha × rate particle runs together in one batch (stop times, end states)."""
     from .. import sweep as run_sweep
     from .. import sweep_duration, write_result
-    from ..io.results import check_output_path
 
-    check_output_path(out, overwrite=overwrite)
+    _outputs(out, overwrite=overwrite, inputs=_file_inputs(diffusivity), figure=False)
     with _progress(sweep_duration(protocol, rate)) as callback:
         ds = run_sweep(shape, radius=radius, alpha=alpha, rate=rate, protocol=protocol, material=material,
                        diffusivity=diffusivity, theta0=theta0, progress=callback)

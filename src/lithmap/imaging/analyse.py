@@ -10,7 +10,6 @@ gets exactly what ``lithmap contrast`` and ``lithmap particles`` write.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,6 @@ import xarray as xr
 from ..errors import LithmapError
 
 __all__ = ["analyse_movie", "particle_table"]
-
-_NUM = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
 
 
 def analyse_movie(movie, *, times=None, pixel_size=None, reference: int | None = None, reference_time=None,
@@ -106,6 +103,7 @@ def analyse_movie(movie, *, times=None, pixel_size=None, reference: int | None =
     lithmap.errors.LithmapError: rate='fast' is invalid; expected a C-rate such as C/3 (charge) or -C/3 (discharge)
     """
     from ..io.units import parse_quantity
+    from ..physics import parse_c_rate
     from .calibration import apply_calibration, calibrate_theta, synchronise, theta_from_charge, theta_from_log
     from .contrast import contrast_movie
     from .profiles import parse_line
@@ -119,7 +117,7 @@ def analyse_movie(movie, *, times=None, pixel_size=None, reference: int | None =
         raise LithmapError("mass (--mass) calibrates from the cycler log: give log (--log) and material "
                            "(--material) too")
     profile = parse_line(line) if isinstance(line, str) else line
-    c_rate = _c_rate(rate) if rate is not None else None
+    c_rate = parse_c_rate(rate, name="rate") if rate is not None else None
     da = _movie(movie, times=times, pixel_size=pixel_size, lazy=lazy)
     t = np.asarray(da.time.values, float)
     if reference_time is not None:
@@ -143,7 +141,7 @@ def analyse_movie(movie, *, times=None, pixel_size=None, reference: int | None =
                                                    capacity_fraction=frac))
     elif mass is not None:
         m_kg = parse_quantity(mass, "kg", name="mass")
-        q_full = m_kg * 1e3 * _material(material).theoretical_capacity * 3.6  # g × mA h/g → C
+        q_full = m_kg * _material(material).theoretical_capacity  # kg × C/kg → C
         ds = calibrate_theta(ds, theta_from_log(ds, theta0=theta0, capacity=q_full))
     elif calibration is not None:
         ds = apply_calibration(ds, *_calibration_table(calibration))
@@ -261,30 +259,6 @@ def _available_memory() -> int:
         if soft != resource.RLIM_INFINITY and soft > 0:
             limits.append(soft)
     return min(limits)
-
-
-def _c_rate(rate) -> float:
-    """A C-rate (1/h, + = charge) from ``"C/3"``, ``"-C/3"``, ``"0.5C"`` or a number.
-
-    >>> _c_rate("C/3"), _c_rate("-2C"), _c_rate(0.5)
-    (0.3333333333333333, -2.0, 0.5)
-    """
-    bad = LithmapError(f"rate={rate!r} is invalid; expected a C-rate such as C/3 (charge) or -C/3 (discharge)")
-    if isinstance(rate, (int, float, np.number)) and not isinstance(rate, bool):
-        if not np.isfinite(rate):
-            raise bad
-        return float(rate)
-    text = str(rate).strip()
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-").replace(" ", "")
-    m = re.fullmatch(rf"({_NUM})?C(?:/({_NUM}))?", body, flags=re.I)
-    if not m or not (m.group(1) or m.group(2) or body.upper() == "C"):
-        raise bad
-    num = float(m.group(1)) if m.group(1) else 1.0
-    den = float(m.group(2)) if m.group(2) else 1.0
-    if den == 0:
-        raise bad
-    return sign * num / den
 
 
 def _material(material):

@@ -10,7 +10,7 @@ EXPORTS = {
     "ConstantDiffusivity": "materials", "FunctionDiffusivity": "materials", "Material": "materials",
     "TabulatedDiffusivity": "materials", "get_material": "materials", "nmc811": "materials",
     "as_diffusivity": "materials", "describe_materials": "materials",
-    "Step": "protocol", "StepKind": "protocol", "parse_protocol": "protocol",
+    "Step": "protocol", "StepKind": "protocol", "parse_protocol": "protocol", "parse_c_rate": "protocol",
     "simulate": "simulate", "sweep": "simulate", "protocol_duration": "simulate", "sweep_duration": "simulate",
 }
 

@@ -10,7 +10,9 @@ Every run goes through its protocol as a small state machine:
 Events are functions of the state that cross zero when they happen (:data:`EVENTS`, one per
 :class:`EventKind`): the surface θ reaching the low or the high limit of the
 :class:`SurfaceLimits` policy, and the step's own cut-off (a voltage for a current step, a
-|C-rate| for a hold). The solver locates the crossings; this module says what they mean.
+|C-rate| for a hold). The solver locates the crossings; this module says what they mean, and
+when a step ends by its duration (:meth:`Experiment.ended`) or has run too long waiting for its
+cut-off (:meth:`Experiment.check_overrun`, the ``max_until`` policy).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import numpy as np
 from ..errors import LithmapError
 from .protocol import Step, StepKind
 
-REST, CURRENT, VOLTAGE = StepKind.REST.code, StepKind.CURRENT.code, StepKind.VOLTAGE.code
+CURRENT, VOLTAGE = StepKind.CURRENT.code, StepKind.VOLTAGE.code
+NO_STEP = -1  #: the kind code of the padding after a run's last step (runs may have fewer steps)
+MAX_UNTIL = 100 * 3600.0  #: default longest an 'until'-only step may run before its cut-off counts as never reached, s
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,14 +102,14 @@ def surface_high(ys_min, ys_max, limits: SurfaceLimits, *_):
     return limits.high - ys_max
 
 
-def cut_off(ys_min, ys_max, limits, kind, value, until_v, until_i, V, I):  # noqa: E741
+def cut_off(ys_min, ys_max, limits, kind, value, until_v, until_c_rate, voltage, c_rate):
     """Distance to the step's cut-off: to ``until_v`` in the direction of a current step's
-    voltage drift, or of |C-rate| above ``until_i`` in a hold; +inf for steps without one."""
+    voltage drift, or of |C-rate| above ``until_c_rate`` in a hold; +inf for steps without one."""
     g = np.full(kind.size, np.inf)
     m = (kind == CURRENT) & np.isfinite(until_v)
-    g[m] = np.where(value[m] > 0, until_v[m] - V[m], V[m] - until_v[m])
-    m2 = (kind == VOLTAGE) & np.isfinite(until_i)
-    g[m2] = np.abs(I[m2]) - until_i[m2]
+    g[m] = np.where(value[m] > 0, until_v[m] - voltage[m], voltage[m] - until_v[m])
+    m2 = (kind == VOLTAGE) & np.isfinite(until_c_rate)
+    g[m2] = np.abs(c_rate[m2]) - until_c_rate[m2]
     return g
 
 
@@ -124,10 +128,25 @@ class Experiment:
     nrun : int
         Number of runs.
     limits : SurfaceLimits
+        The surface-limit policy.
+    max_until : float
+        Longest an 'until'-only step may run before its cut-off counts as never reached (an
+        error), s.
+
+    Examples
+    --------
+    >>> import lithmap as lm
+    >>> ex = Experiment(lm.parse_protocol("Charge at 1C until 4.2 V then Rest for 1 min"), lm.nmc811(), 1,
+    ...                 SurfaceLimits())
+    >>> ex.kind.tolist(), ex.duration.tolist()  # step kind codes (StepKind.code); NaN: no fixed duration
+    ([[1, 0]], [[nan, 60.0]])
     """
 
-    def __init__(self, protocols, material, nrun: int, limits: SurfaceLimits):
+    def __init__(self, protocols, material, nrun: int, limits: SurfaceLimits, *, max_until: float = MAX_UNTIL):
+        if not (np.isfinite(max_until) and max_until > 0):
+            raise LithmapError(f"max_until={max_until!r} is invalid; expected a positive time in s")
         self.limits = limits
+        self.max_until = float(max_until)
         R = nrun
         if isinstance(protocols, list) and protocols and isinstance(protocols[0], Step):
             protocols = [protocols] * R
@@ -135,11 +154,11 @@ class Experiment:
             raise LithmapError(f"{len(protocols)} protocols for {R} runs")
         S = max(len(p) for p in protocols)
         self.nsteps = np.array([len(p) for p in protocols])
-        self.kind = np.full((R, S), -1, dtype=int)
+        self.kind = np.full((R, S), NO_STEP, dtype=int)
         self.value = np.zeros((R, S))
         self.duration = np.full((R, S), np.nan)
         self.until_v = np.full((R, S), np.nan)
-        self.until_i = np.full((R, S), np.nan)
+        self.until_c_rate = np.full((R, S), np.nan)
         self.steps = protocols
         needs_v = needs_cv = False
         for r, prot in enumerate(protocols):
@@ -149,7 +168,7 @@ class Experiment:
                 self.value[r, s] = st.value
                 self.duration[r, s] = np.nan if st.duration is None else st.duration
                 self.until_v[r, s] = np.nan if st.until_voltage is None else st.until_voltage
-                self.until_i[r, s] = np.nan if st.until_current is None else st.until_current
+                self.until_c_rate[r, s] = np.nan if st.until_c_rate is None else st.until_c_rate
                 needs_v |= st.until_voltage is not None
                 needs_cv |= st.kind is StepKind.VOLTAGE
         m = material
@@ -177,21 +196,38 @@ class Experiment:
         """(kind code, value) of every run's current step: what the model's boundary sees."""
         return self.kind[self._runs, step], self.value[self._runs, step]
 
-    def step_end(self, state, max_until: float) -> np.ndarray:
+    def step_end(self, state) -> np.ndarray:
         """When each run's current step ends by its duration (``max_until`` after its start for
-        an 'until'-only step)."""
+        an 'until'-only step): the solver does not step past it."""
         dur = self.duration[self._runs, state.step]
-        return np.where(np.isnan(dur), state.t_start + max_until, state.t_start + dur)
+        return np.where(np.isnan(dur), state.t_start + self.max_until, state.t_start + dur)
+
+    def ended(self, state, moved) -> np.ndarray:
+        """The runs among ``moved`` (a mask) whose fixed-duration step has now run its length."""
+        dur = self.duration[self._runs, state.step]
+        return moved & ~np.isnan(dur) & (state.t >= state.t_start + dur - 1e-9 * np.maximum(1.0, state.t))
+
+    def check_overrun(self, state, moved):
+        """Raise the error of the first run among ``moved`` whose 'until' step has run
+        ``max_until`` without reaching its cut-off."""
+        dur = self.duration[self._runs, state.step]
+        over = moved & np.isnan(dur) & (state.t >= state.t_start + self.max_until - 1e-9)
+        if over.any():
+            r = np.flatnonzero(over)[0]
+            raise LithmapError(
+                f"protocol step {self.step(r, state.step[r]).text!r}: its cut-off is never reached "
+                f"within {self.max_until / 3600:g} h"
+            )
 
     # ------------------------------------------------------------------ events
-    def events(self, y, mesh, step, V, I):  # noqa: E741
+    def events(self, y, mesh, step, voltage, c_rate):
         """Event functions per run (an event has happened where ≤ 0), rows in :class:`EventKind` order."""
         ys = y[mesh.bnodes]
         ys_min = np.minimum.reduceat(ys, mesh.b_offset)
         ys_max = np.maximum.reduceat(ys, mesh.b_offset)
         R = self._runs
         args = (ys_min, ys_max, self.limits, self.kind[R, step], self.value[R, step], self.until_v[R, step],
-                self.until_i[R, step], V, I)
+                self.until_c_rate[R, step], voltage, c_rate)
         return np.stack([EVENTS[e](*args) for e in EventKind])
 
     # ------------------------------------------------------------------ transitions
@@ -239,10 +275,3 @@ class Experiment:
             else:
                 state.step[r] += 1
                 state.t_start[r] = state.t[r]
-
-    def overrun(self, r: int, state, max_until: float) -> LithmapError:
-        """The error of an 'until' step whose cut-off never came."""
-        return LithmapError(
-            f"protocol step {self.step(r, state.step[r]).text!r}: its cut-off is never reached "
-            f"within {max_until / 3600:g} h"
-        )

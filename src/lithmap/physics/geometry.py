@@ -268,7 +268,7 @@ class MaskShape(Shape2D):
         if nlab > 1:
             sizes = np.bincount(labels.ravel())[1:]
             raise LithmapError(
-                f"mask {source!r} has {nlab} separate parts (sizes {sorted(sizes.tolist(), reverse=True)[:5]} px); "
+                f"mask {source!r} has {nlab} separate parts (sizes {sorted(sizes.tolist(), reverse=True)[:5]} pixels); "
                 "give a mask of one particle"
             )
         filled = ndimage.binary_fill_holes(m)
@@ -293,7 +293,7 @@ class MaskShape(Shape2D):
 
     def describe(self):
         return (
-            f"mask {self.source} ({int(self.mask.sum())} px of {self.pixel_size:.4g} m, "
+            f"mask {self.source} ({int(self.mask.sum())} pixels of {self.pixel_size:.4g} m, "
             f"equivalent radius {self.size:.4g} m)"
         )
 

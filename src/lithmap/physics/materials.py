@@ -20,7 +20,7 @@ from ..errors import LithmapError
 
 FARADAY = 96485.33212  # C/mol
 GAS_CONSTANT = 8.314462618  # J/(mol K)
-MAH_PER_G_PER_MOL = FARADAY / 3.6  # theoretical capacity (mAh/g) = this / molar mass (g/mol)
+C_PER_KG_PER_MAH_PER_G = 3600.0  # 1 mA h / g = 3.6 C/g = 3600 C/kg (for display only)
 
 
 class Diffusivity:
@@ -315,25 +315,32 @@ class Material:
         Open-circuit voltage U(θ) in V vs Li/Li⁺.
     exchange_current : FunctionOfTheta, optional
         Butler–Volmer exchange current density j0(θ) in A/m² (symmetric, α_a = α_c = 0.5).
-    c_max : float, optional
-        Maximum lithium concentration, mol/m³.
-    molar_mass : float, optional
-        g/mol of the fully lithiated formula unit (gives the theoretical capacity).
-    practical_capacity : float, optional
-        mAh/g that 1C delivers in one hour.
+    c_max : float or str, optional
+        Maximum lithium concentration, mol/m³ (or a quantity such as ``"48.7 mol/L"``).
+    molar_mass : float or str, optional
+        Molar mass of the fully lithiated formula unit, kg/mol (or ``"97.46 g/mol"``); gives the
+        theoretical capacity.
+    density : float or str, optional
+        kg/m³ (or ``"4.75 g/cm^3"``).
+    practical_capacity : float or str, optional
+        The charge per mass that 1C delivers in one hour, C/kg (or ``"210 mAh/g"``).
     voltage_window : (float, float), optional
         Lower and upper cut-off voltages, V.
-    density : float, optional
-        g/m³.
-    temperature : float
+    temperature : float or str
         K.
     provenance : dict
         Which numbers come from where (paper, assumption) — written into output attrs.
 
+    Quantities given as text are parsed by :func:`lithmap.io.units.parse_quantity` and kept in
+    SI; only what is printed for people (:meth:`describe`, :attr:`c_rate_convention`) is in
+    mA h / g.
+
     Examples
     --------
-    >>> m = Material("my oxide", ConstantDiffusivity(1e-16), molar_mass=97.5, practical_capacity=200.0)
-    >>> round(m.theoretical_capacity, 1), round(m.capacity_fraction, 4)
+    >>> m = Material("my oxide", ConstantDiffusivity(1e-16), molar_mass="97.5 g/mol", practical_capacity="200 mAh/g")
+    >>> m.molar_mass, m.practical_capacity  # kg/mol, C/kg
+    (0.0975, 720000.0)
+    >>> round(m.theoretical_capacity / 3600, 1), round(m.capacity_fraction, 4)  # mA h / g, fraction
     (274.9, 0.7276)
     >>> m.c_rate_convention.startswith("1C delivers the practical capacity 200 mA h / g")
     True
@@ -344,34 +351,47 @@ class Material:
     alpha: float = 1.0
     ocv: FunctionOfTheta | None = None
     exchange_current: FunctionOfTheta | None = None
-    c_max: float | None = None
-    molar_mass: float | None = None
-    density: float | None = None
-    practical_capacity: float | None = None
+    c_max: float | str | None = None
+    molar_mass: float | str | None = None
+    density: float | str | None = None
+    practical_capacity: float | str | None = None
     voltage_window: tuple[float, float] | None = None
-    temperature: float = 298.15
+    temperature: float | str = 298.15
     provenance: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        from ..io.units import parse_quantity
+
+        for field, unit in _QUANTITIES.items():
+            value = getattr(self, field)
+            if value is None and field != "temperature":
+                continue
+            number = parse_quantity(value if isinstance(value, str) else float(value), unit, name=field)
+            if not number > 0:
+                raise LithmapError(f"{field}={value!r} is invalid; expected a positive quantity in {unit}")
+            object.__setattr__(self, field, number)
 
     @property
     def theoretical_capacity(self) -> float | None:
-        """mAh/g for removing all lithium (θ 1 → 0)."""
-        return None if self.molar_mass is None else MAH_PER_G_PER_MOL / self.molar_mass
+        """C/kg for removing all lithium (θ 1 → 0): F / molar mass."""
+        return None if self.molar_mass is None else FARADAY / self.molar_mass
 
     @property
     def capacity_fraction(self) -> float:
-        """Fraction of θ that 1C moves in one hour: practical / theoretical capacity, else 1."""
-        if self.practical_capacity is not None and self.theoretical_capacity is not None:
-            return self.practical_capacity / self.theoretical_capacity
+        """Fraction of θ that 1C moves in one hour: practical / theoretical capacity
+        (= practical capacity × molar mass / F), else 1."""
+        if self.practical_capacity is not None and self.molar_mass is not None:
+            return self.practical_capacity * self.molar_mass / FARADAY
         return 1.0
 
     @property
     def c_rate_convention(self) -> str:
-        """What 1C means for this material (written into every simulation's attrs)."""
+        """What 1C means for this material (written into every simulation's attrs; mA h / g for people)."""
         if self.capacity_fraction != 1.0:
             return (
-                f"1C delivers the practical capacity {self.practical_capacity:g} mA h / g in one hour "
-                f"(theta moves by {self.capacity_fraction:.4f} per hour at 1C; theoretical "
-                f"{self.theoretical_capacity:.1f} mA h / g)"
+                f"1C delivers the practical capacity {self.practical_capacity / C_PER_KG_PER_MAH_PER_G:g} mA h / g "
+                f"in one hour (theta moves by {self.capacity_fraction:.4f} per hour at 1C; theoretical "
+                f"{self.theoretical_capacity / C_PER_KG_PER_MAH_PER_G:.1f} mA h / g)"
             )
         return "1C moves the whole particle's theta by 1 in one hour"
 
@@ -387,7 +407,9 @@ class Material:
         >>> print(nmc811().describe().splitlines()[0])
         nmc811: alpha=2.7, practical 210 mA h / g, window (3.0, 4.3) V
         """
-        cap = "-" if self.practical_capacity is None else f"{self.practical_capacity:g} mA h / g"
+        cap = "-"
+        if self.practical_capacity is not None:
+            cap = f"{self.practical_capacity / C_PER_KG_PER_MAH_PER_G:g} mA h / g"
         lines = [f"{self.name}: alpha={self.alpha:g}, practical {cap}, window {self.voltage_window} V"]
         lines += [f"  {k}: {v}" for k, v in self.provenance.items()]
         return "\n".join(lines)
@@ -412,6 +434,9 @@ def nmc811() -> Material:
     - molar mass 97.46 g/mol from the nominal formula (theoretical 275.0 mAh/g), density
       4.75 g/cm³ → c_max = 48 740 mol/m³.
 
+    The material's fields are SI: molar mass in kg/mol, density in kg/m³, practical capacity
+    in C/kg (210 mAh/g = 756 000 C/kg).
+
     Parameters
     ----------
     None
@@ -423,22 +448,23 @@ def nmc811() -> Material:
     Examples
     --------
     >>> m = nmc811()
-    >>> m.alpha, m.practical_capacity, round(float(m.ocv(0.97)), 2)
-    (2.7, 210.0, 3.51)
+    >>> m.alpha, m.practical_capacity, round(float(m.ocv(0.97)), 2)  # practical capacity in C/kg
+    (2.7, 756000.0, 3.51)
+    >>> round(m.molar_mass, 5), m.density, round(m.c_max)  # kg/mol, kg/m^3, mol/m^3
+    (0.09746, 4750.0, 48737)
     """
     alpha = 2.7
-    molar_mass = 6.941 + 0.88 * 58.693 + 0.05 * 54.938 + 0.07 * 58.933 + 2 * 15.999
-    density = 4.75e6  # g/m^3
+    formula_g_mol = 6.941 + 0.88 * 58.693 + 0.05 * 54.938 + 0.07 * 58.933 + 2 * 15.999  # LiNi.88Mn.05Co.07O2
     return Material(
         name="nmc811",
         diffusivity=TabulatedDiffusivity([0.8, 1.0], [1e-16 / alpha, 1e-18 / alpha], source="nmc811 preset"),
         alpha=alpha,
         ocv=FunctionOfTheta(_nmc811_ocv, _nmc811_docv, name="Chen2020 NMC811 OCP"),
         exchange_current=symmetric_exchange_current(3.4),
-        c_max=density / molar_mass,
-        molar_mass=molar_mass,
-        density=density,
-        practical_capacity=210.0,
+        c_max=4.75e6 / formula_g_mol,  # mol/m^3: density / molar mass (4.75e6 g/m^3 over g/mol)
+        molar_mass=formula_g_mol / 1000.0,  # kg/mol
+        density=4750.0,  # kg/m^3
+        practical_capacity=210.0 * C_PER_KG_PER_MAH_PER_G,  # 210 mA h / g, in C/kg
         voltage_window=(3.0, 4.3),
         provenance={
             "paper": "Xu, Merryweather et al., Joule 2022 (operando optical microscopy of NMC811): "
@@ -449,6 +475,10 @@ def nmc811() -> Material:
         },
     )
 
+
+#: The quantities of a :class:`Material` that may be given as text, with their SI units.
+_QUANTITIES = {"c_max": "mol/m^3", "molar_mass": "kg/mol", "density": "kg/m^3", "practical_capacity": "C/kg",
+               "temperature": "K"}
 
 PRESETS: dict[str, Callable[[], Material]] = {"nmc811": nmc811}
 

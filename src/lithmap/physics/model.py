@@ -194,15 +194,20 @@ class ParticleModel:
         g[b.bnodes] -= b.bweight * j
         return g, (pa, pb, j, dj)
 
+    def _edge_scale_and_own(self, dh_node, parts):
+        """dh at each edge, and the node terms V + dh·b·dj of the Jacobian (also its column sums)."""
+        b = self.mesh
+        own = b.volume.copy()
+        own[b.bnodes] += dh_node[b.bnodes] * b.bweight * parts[3]
+        return dh_node[b.edges[:, 0]], own
+
     def jacobian(self, dh_node, parts):
         """J = V + dh·(∂L/∂θ + b·dj) (the Jacobian of V·θ − dh·g): ``("tri", dl, d, du)`` for
         radial meshes, ``("sparse", dh_node, parts, column sums)`` in 2D (assembled on demand by
         :meth:`assemble`)."""
         b = self.mesh
-        pa, pb, _, dj = parts
-        dh_edge = dh_node[b.edges[:, 0]]
-        own = b.volume.copy()  # V + dh·b·dj: also the column sums of J
-        own[b.bnodes] += dh_node[b.bnodes] * b.bweight * dj
+        pa, pb, _, _ = parts
+        dh_edge, own = self._edge_scale_and_own(dh_node, parts)
         if b.chain and _kernels.HAVE_NUMBA:
             return ("tri",) + _kernels.chain_jacobian(own, dh_node, pa, pb, b.chain_pos)
         if b.chain:
@@ -219,10 +224,8 @@ class ParticleModel:
     def assemble(self, dh_node, parts):
         """The sparse Jacobian V + dh·(∂L/∂θ + b·dj) in CSR, on the fixed sparsity pattern."""
         b = self.mesh
-        pa, pb, _, dj = parts
-        dh_edge = dh_node[b.edges[:, 0]]
-        own = b.volume.copy()
-        own[b.bnodes] += dh_node[b.bnodes] * b.bweight * dj
+        pa, pb, _, _ = parts
+        dh_edge, own = self._edge_scale_and_own(dh_node, parts)
         data = np.concatenate([own, dh_edge * pa, dh_edge * pb, -dh_edge * pa, -dh_edge * pb])
         vals = np.bincount(b.slot_inv, weights=data, minlength=b.nnz)
         return sp.csr_matrix((vals, b.csr_indices, b.csr_indptr), shape=(b.n, b.n))

@@ -5,8 +5,9 @@
 
 Steps: ``Charge|Discharge at <rate> [for <time>] [or] [until <V> V | until <rate>]``,
 ``Rest for <time>``, ``Hold at <V> V [for <time>] [or] [until <rate>]``. A rate is a C-rate
-(``C/3``, ``1C``, ``0.5 C``) or a specific current (``70 mA/g``, needs the material's practical
-capacity). Steps are joined by ``then``, ``;`` or new lines, or given as a list.
+(``C/3``, ``1C``, ``0.5 C``; :func:`parse_c_rate` reads one on its own) or a specific current
+(``70 mA/g``, needs the material's practical capacity). Steps are joined by ``then``, ``;`` or new
+lines, or given as a list.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+
+import numpy as np
 
 from ..errors import LithmapError
 from ..io.units import unit_scale
@@ -66,28 +69,31 @@ class Step:
         Length of the step, s.
     until_voltage : float, optional
         Voltage cut-off of a current step, V.
-    until_current : float, optional
+    until_c_rate : float, optional
         |C-rate| below which a voltage hold ends.
     text : str
         The step as written.
     specific_current : float, optional
-        mA/g when the rate was given so (turned into a C-rate with the material's practical
-        capacity by :meth:`with_c_rate`).
+        Signed current per mass of active material, A/kg (numerically the mA/g of ``"70 mA/g"``),
+        when the rate was given so; :meth:`with_c_rate` turns it into a C-rate with the
+        material's practical capacity.
 
     Examples
     --------
     >>> st = Step("current", 1 / 3, duration=3600.0, text="Charge at C/3 for 1 hour")
     >>> st.kind, st.kind is StepKind.CURRENT, st.duration
     (<StepKind.CURRENT: 'current'>, True, 3600.0)
-    >>> parse_protocol("Hold at 4.2 V until C/50")[0].until_current
+    >>> parse_protocol("Hold at 4.2 V until C/50")[0].until_c_rate
     0.02
+    >>> parse_protocol("Charge at 70 mA/g for 1 hour")[0].specific_current  # A/kg
+    70.0
     """
 
     kind: StepKind
     value: float = 0.0
     duration: float | None = None
     until_voltage: float | None = None
-    until_current: float | None = None
+    until_c_rate: float | None = None
     text: str = ""
     specific_current: float | None = None
 
@@ -102,29 +108,54 @@ class Step:
     def __repr__(self):
         return f"Step({self.text!r})"
 
-    def with_c_rate(self, practical_capacity_mAh_g: float | None) -> Step:
-        """Resolve a specific current (mA/g) into a C-rate."""
+    def with_c_rate(self, practical_capacity: float | None) -> Step:
+        """This step with a specific current resolved into a C-rate (itself if it has none).
+
+        Parameters
+        ----------
+        practical_capacity : float or None
+            The material's practical capacity, C/kg (what 1C delivers in one hour;
+            :attr:`lithmap.Material.practical_capacity`).
+
+        Returns
+        -------
+        Step
+
+        Examples
+        --------
+        >>> st = parse_protocol("Charge at 70 mA/g for 1 hour")[0]
+        >>> round(st.with_c_rate(210 * 3600.0).value, 6)  # 210 mA h / g = 756 000 C/kg: C/3
+        0.333333
+        """
         if self.specific_current is None:
             return self
-        if not practical_capacity_mAh_g:
+        if not practical_capacity:
             raise LithmapError(
                 f"protocol step {self.text!r} gives a current in mA/g; that needs a material "
                 "with a practical capacity (e.g. --material nmc811)"
             )
-        return dataclasses.replace(self, value=self.specific_current / practical_capacity_mAh_g, specific_current=None)
+        one_c = practical_capacity / 3600.0  # A/kg that delivers the practical capacity in one hour
+        return dataclasses.replace(self, value=self.specific_current / one_c, specific_current=None)
 
 
 def _bad(text, why):
     return LithmapError(f"protocol step {text!r} is invalid: {why}; examples: {EXAMPLES}")
 
 
-def _rate(token: str, text: str) -> tuple[float | None, float | None]:
-    """Return (C-rate, specific current mA/g) from '1C', 'C/3', '0.5 C', '70 mA/g'."""
-    t = token.strip().replace(" ", "")
+def _c_rate_parts(t: str) -> tuple[float, float] | None:
+    """(numerator, denominator) of an unsigned C-rate without spaces ('1C', 'C/3', '0.5C'), else None."""
     m = re.fullmatch(rf"({_NUM})?C(?:/({_NUM}))?", t, flags=re.I)
     if m and (m.group(1) or m.group(2) or t.upper() == "C"):
-        num = float(m.group(1)) if m.group(1) else 1.0
-        den = float(m.group(2)) if m.group(2) else 1.0
+        return (float(m.group(1)) if m.group(1) else 1.0), (float(m.group(2)) if m.group(2) else 1.0)
+    return None
+
+
+def _rate(token: str, text: str) -> tuple[float | None, float | None]:
+    """Return (C-rate, specific current A/kg = mA/g) from '1C', 'C/3', '0.5 C', '70 mA/g'."""
+    t = token.strip().replace(" ", "")
+    parts = _c_rate_parts(t)
+    if parts is not None:
+        num, den = parts
         if den == 0:
             raise _bad(text, f"rate {token!r} divides by zero")
         return num / den, None
@@ -132,6 +163,52 @@ def _rate(token: str, text: str) -> tuple[float | None, float | None]:
     if m:
         return None, float(m.group(1)) * (1000.0 if m.group(2).lower() == "a" else 1.0)
     raise _bad(text, f"rate {token!r} is not a C-rate like 'C/3' or '1C' or a current like '70 mA/g'")
+
+
+def parse_c_rate(text, *, name: str = "rate") -> float:
+    """A signed C-rate (1/h; + = charge = delithiation) from text or a number.
+
+    Parameters
+    ----------
+    text : str or float
+        ``"C/3"``, ``"1C"``, ``"0.5 C"``, ``"-C/3"`` (a discharge), a plain number as text
+        (``"0.333"``) or a number.
+    name : str
+        What the value is, for the error message.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    LithmapError
+        Text that is not a C-rate, or a rate that is not finite (one line naming ``name`` and
+        the text).
+
+    Examples
+    --------
+    >>> parse_c_rate("C/3"), parse_c_rate("-2C"), parse_c_rate("0.25"), parse_c_rate(0.5)
+    (0.3333333333333333, -2.0, 0.25, 0.5)
+    >>> parse_c_rate("fast")
+    Traceback (most recent call last):
+    ...
+    lithmap.errors.LithmapError: rate='fast' is invalid; expected a C-rate such as C/3 (charge) or -C/3 (discharge)
+    """
+    bad = LithmapError(f"{name}={text!r} is invalid; expected a C-rate such as C/3 (charge) or -C/3 (discharge)")
+    if isinstance(text, (int, float, np.number)) and not isinstance(text, bool):
+        if not np.isfinite(text):
+            raise bad
+        return float(text)
+    raw = str(text).strip()
+    sign = -1.0 if raw.startswith("-") else 1.0
+    body = raw.lstrip("+-").replace(" ", "")
+    if re.fullmatch(_NUM, body):
+        return sign * float(body)
+    parts = _c_rate_parts(body)
+    if parts is None or parts[1] == 0:
+        raise bad
+    return sign * parts[0] / parts[1]
 
 
 def _duration(token: str, text: str) -> float:
@@ -183,15 +260,15 @@ def parse_step(text: str) -> Step:
         raise _bad(raw, "it needs 'for <time>' or 'until <limit>'")
     if verb == "hold":
         volts = _voltage(target, raw)
-        until_current = None
+        until_c_rate = None
         if until is not None:
             c, spec = _rate(until, raw)
             if spec is not None:
                 raise _bad(raw, "a hold ends at a C-rate such as 'until C/200'")
             if c <= 0:
-                raise _bad(raw, f"current cut-off {until.strip()!r} must be positive")
-            until_current = abs(c)
-        return Step("voltage", volts, duration, until_current=until_current, text=raw)
+                raise _bad(raw, f"C-rate cut-off {until.strip()!r} must be positive")
+            until_c_rate = abs(c)
+        return Step("voltage", volts, duration, until_c_rate=until_c_rate, text=raw)
     c, spec = _rate(target, raw)
     sign = 1.0 if verb == "charge" else -1.0
     if (c is not None and c <= 0) or (spec is not None and spec <= 0):

@@ -12,7 +12,7 @@ from ..errors import LithmapError
 from .engine import SolverOptions, SurfaceLimits, run_batch
 from .geometry import Cylinder, Shape2D, Sphere, parse_shape
 from .materials import Material, as_diffusivity, get_material, plain_material
-from .protocol import parse_protocol
+from .protocol import parse_c_rate, parse_protocol
 
 
 def resolve_material(material=None, diffusivity=None) -> Material:
@@ -80,7 +80,7 @@ def sweep_duration(protocol: str, rate) -> float | None:
     protocol : str
         A template with ``{rate}``, as for :func:`sweep`.
     rate : array_like or str
-        The sweep's C-rates.
+        The sweep's C-rates (numbers, ``"C/3"``, or one comma-separated string).
 
     Returns
     -------
@@ -90,9 +90,11 @@ def sweep_duration(protocol: str, rate) -> float | None:
     --------
     >>> sweep_duration("Charge at {rate} for 30 minutes then Rest for 10 minutes", "0.5,1")
     2400.0
+    >>> sweep_duration("Charge at {rate} for 2 hours", "C/2,1C")
+    7200.0
     """
     try:
-        rates = _values(rate, "", "rate")
+        rates = _values(rate, _rate_value)
         if not (rates.size and np.all(rates > 0) and "{rate}" in protocol):
             return None
         return protocol_duration(protocol.replace("{rate}", f"{float(rates.min())!r}C"))
@@ -137,8 +139,7 @@ def default_interval(steps, material: Material, n=240) -> float:
         if st.duration is not None:
             total += st.duration
         elif st.kind == "current":
-            rate = (abs(st.value) if st.specific_current is None
-                    else abs(st.specific_current) / (material.practical_capacity or 1))
+            rate = abs(st.with_c_rate(material.practical_capacity).value)
             total += 3600.0 / max(rate, 1e-6)
         else:
             total += 3600.0
@@ -264,8 +265,8 @@ def simulate(
     if t_eval is None and interval is None:
         interval = default_interval(steps, mat)
     mesh = shape.mesh(**(mesh_options or {}))
-    recs, solver = run_batch(
-        [mesh], mat, steps, alpha=alpha, theta0=float(theta0), options=opts, limits=limits, t_eval=t_eval,
+    recs, _ = run_batch(
+        [mesh], mat, steps, alpha=alpha, theta0=float(theta0), options=opts, surface_limits=limits, t_eval=t_eval,
         output_interval=interval, progress=progress,
     )
     rec = recs[0]
@@ -299,7 +300,7 @@ def simulate(
         attrs["centre_xy"] = shape.centre()
     else:  # pragma: no cover - guarded by parse_shape
         raise LithmapError(f"shape={shape!r} is not a lithmap geometry")
-    if solver.model.has_voltage:
+    if mat.ocv is not None:
         data["voltage"] = ("time", np.asarray(rec.voltage))
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     _annotate(ds)
@@ -325,15 +326,32 @@ def _annotate(ds):
             ds[name].attrs.update(units=units, long_name=long_name)
 
 
-def _values(spec, unit: str, name: str) -> np.ndarray:
-    """Sweep values: numbers (SI), quantity strings, or one comma-separated string."""
-    from ..io.units import parse_quantity
-
+def _values(spec, parse) -> np.ndarray:
+    """Sweep values: numbers, text, or one comma-separated string; each item read by ``parse``."""
     if isinstance(spec, str):
         spec = [v for v in spec.split(",") if v.strip()]
     items = np.atleast_1d(np.asarray(spec, dtype=object))
-    return np.array([parse_quantity(v if isinstance(v, str) else float(v), unit, name=name) for v in items],
-                    dtype=float)
+    return np.array([parse(v if isinstance(v, str) else float(v)) for v in items], dtype=float)
+
+
+def _radius_value(v) -> float:
+    from ..io.units import parse_quantity
+
+    return parse_quantity(v, "m", name="radius")
+
+
+def _alpha_value(v) -> float:
+    try:
+        number = float(v)
+    except ValueError:
+        raise LithmapError(f"alpha={v!r} is invalid; expected a number (a scale factor on D)") from None
+    if not np.isfinite(number):
+        raise LithmapError(f"alpha={v!r} is invalid; expected a finite number")
+    return number
+
+
+def _rate_value(v) -> float:
+    return parse_c_rate(v, name="rate")
 
 
 def sweep(
@@ -366,13 +384,15 @@ def sweep(
     alpha : array_like or str
         Scale factors on D.
     rate : array_like or str
-        C-rates (positive).
+        C-rates (positive): numbers, ``"C/3"``-like text, or one comma-separated string
+        (``"C/3,1C"``; :func:`lithmap.parse_c_rate`).
     protocol : str
         A template whose ``{rate}`` is replaced by each C-rate (``"Charge at {rate} until 4.3 V"``).
     material, diffusivity, theta0, mesh_options, options, surface_limits, progress
         As for :func:`simulate` (the mesh is one nondimensional mesh scaled to each radius).
-    times : array_like, optional
-        Output times (s) of the traces.
+    times : float, str or array, optional
+        When to sample the traces, as for :func:`simulate`: output times (an array in s, or
+        ``"0,60,120"``) or an interval (s, or ``"60s"``; the traces then run to the last stop).
     stop_at_limit : bool
         End a run at a surface limit (default) instead of raising.
 
@@ -391,12 +411,16 @@ def sweep(
     (('radius', 'alpha', 'rate'), (2, 1, 2))
     >>> ds.theta_mean_end.sel(rate=1.0).round(6).values.ravel().tolist()  # 1C for 6 min: θ falls by 0.1
     [0.8, 0.8]
+    >>> tr = sweep(radius="1um", alpha="1,2", rate="C/2", protocol="Charge at {rate} for 2 minutes",
+    ...            diffusivity=1e-15, theta0=0.9, times="60s")
+    >>> tr.theta_mean.dims, tr.time.values.tolist(), tr.rate.values.tolist()
+    (('radius', 'alpha', 'rate', 'time'), [0.0, 60.0, 120.0], [0.5])
     """
     if shape not in ("sphere", "cylinder"):
         raise LithmapError(f"shape={shape!r} is invalid for a sweep; expected one of ['sphere', 'cylinder']")
-    radius = _values(radius, "m", "radius")
-    alpha = _values(alpha, "", "alpha")
-    rate = _values(rate, "", "rate")
+    radius = _values(radius, _radius_value)
+    alpha = _values(alpha, _alpha_value)
+    rate = _values(rate, _rate_value)
     if "{rate}" not in protocol:
         raise LithmapError(f"protocol={protocol!r} needs a '{{rate}}' placeholder for the sweep's C-rates")
     if np.any(~(rate > 0)):
@@ -418,11 +442,14 @@ def sweep(
         meshes.append(m)
         prot_list.append(protos[c])
         alphas.append(a)
-    t_eval = None if times is None else np.asarray(times, dtype=float)
+    t_eval, interval = _output_times(times)
     recs, _ = run_batch(
-        meshes, mat, prot_list, alpha=np.array(alphas), theta0=theta0, options=opts, limits=limits, t_eval=t_eval,
-        record_fields=True, progress=progress,
+        meshes, mat, prot_list, alpha=np.array(alphas), theta0=theta0, options=opts, surface_limits=limits,
+        t_eval=t_eval, output_interval=interval, record_fields=True, progress=progress,
     )
+    if interval is not None:  # the traces' common grid: every multiple of the interval to the last stop
+        last = max(rec.time[-1] for rec in recs)
+        t_eval = interval * np.arange(np.floor(last / interval + 1e-9) + 1.0)
     shape3 = (radius.size, alpha.size, rate.size)
     end = {k: np.empty(len(recs)) for k in ("stop_time", "theta_mean_end", "theta_surface_end", "theta_centre_end")}
     reasons = []
@@ -456,5 +483,9 @@ def sweep(
     attrs["protocol_template"] = protocol
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     ds["stop_time"].attrs.update(units="s", long_name="time at which the run ended")
+    for name, where in (("theta_mean", "particle-average"), ("theta_surface", "surface"),
+                        ("theta_centre", "centre")):
+        ds[f"{name}_end"].attrs.update(units="1", long_name=f"{where} lithium fraction when the run ended")
+    ds["termination"].attrs.update(long_name="why the run ended (protocol complete, or the surface limit reached)")
     _annotate(ds)
     return ds

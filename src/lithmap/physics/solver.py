@@ -26,7 +26,7 @@ from scipy.sparse.linalg import splu
 
 from ..errors import LithmapError, SolverError
 from . import _kernels
-from .experiment import Experiment
+from .experiment import EventKind, Experiment
 from .model import BoundaryControl, ParticleModel
 
 GAMMA = 2.0 - np.sqrt(2.0)
@@ -38,7 +38,8 @@ ERR_K = (-3 * GAMMA**2 + 4 * GAMMA - 2) / (12 * (2 - GAMMA))
 
 @dataclasses.dataclass
 class SolverOptions:
-    """Settings of the time integrator (what the solver does, not what the experiment is).
+    """Settings of the time integrator: numerics only (what the solver does, not what the
+    experiment is; the surface limits and ``max_until`` belong to the experiment).
 
     Parameters
     ----------
@@ -54,8 +55,6 @@ class SolverOptions:
         Newton stopping tolerance on θ.
     max_newton : int
         Newton iterations per stage at most.
-    max_until : float
-        Longest an 'until'-only step may run before its cut-off counts as never reached, s.
     event_tol_theta, event_tol_voltage : float
         How close to zero a located surface-θ event (θ) or cut-off (V or C-rate) must be.
     max_steps : int
@@ -70,6 +69,8 @@ class SolverOptions:
     ...                  options=SolverOptions(tol=1e-4, max_dt=60.0))
     >>> ds.attrs["solver_tol"]
     0.0001
+    >>> SolverOptions().event_tolerances()[EventKind.CUT_OFF]
+    1e-07
     """
 
     tol: float = 1e-3
@@ -77,14 +78,14 @@ class SolverOptions:
     first_dt: float = 1e-2
     newton_tol: float = 1e-7
     max_newton: int = 12
-    max_until: float = 100 * 3600.0
     event_tol_theta: float = 1e-9
     event_tol_voltage: float = 1e-7
     max_steps: int = 200_000
 
-    def event_tolerances(self) -> np.ndarray:
-        """Tolerance of each event, in :class:`EventKind` order."""
-        return np.array([self.event_tol_theta, self.event_tol_theta, self.event_tol_voltage])
+    def event_tolerances(self) -> dict[EventKind, float]:
+        """How close to zero each kind of event must be located."""
+        return {EventKind.SURFACE_LOW: self.event_tol_theta, EventKind.SURFACE_HIGH: self.event_tol_theta,
+                EventKind.CUT_OFF: self.event_tol_voltage}
 
 
 @dataclasses.dataclass
@@ -103,6 +104,20 @@ class RunRecord:
     step: list
     termination: str = "protocol complete"
 
+    @classmethod
+    def empty(cls) -> RunRecord:
+        return cls([], [], [], [], [], [])
+
+    def sample(self, s: BatchState, r: int, theta: np.ndarray | None):
+        """Append run ``r``'s state (``theta``: its node values, or None to keep no fields)."""
+        self.time.append(s.t[r])
+        if theta is not None:
+            self.theta.append(theta)
+        self.voltage.append(s.V[r])
+        self.c_rate.append(s.c_rate[r])
+        self.q.append(s.q[r])
+        self.step.append(s.step[r])
+
 
 @dataclasses.dataclass
 class BatchState:
@@ -119,7 +134,7 @@ class BatchState:
     y_prev: np.ndarray  # θ one accepted step ago (for the predictor)
     h_prev: np.ndarray  # last accepted step size (0 right after a step change)
     V: np.ndarray  # voltage, V
-    I: np.ndarray  # noqa: E741 - C-rate, + = charge
+    c_rate: np.ndarray  # C-rate, + = charge
     out_i: np.ndarray  # index of the next requested output time
     # event bracketing: the step size `bracket` is known to cross event `ev_row`; g at both ends
     bracket: np.ndarray
@@ -138,7 +153,7 @@ class BatchState:
         return cls(
             t=np.zeros(R), step=np.zeros(R, dtype=int), t_start=np.zeros(R), dt=np.full(R, first_dt),
             q=np.zeros(R), active=np.ones(R, bool), y=y, y_prev=y.copy(), h_prev=np.zeros(R),
-            V=np.zeros(R), I=np.zeros(R), out_i=np.zeros(R, dtype=int), bracket=np.full(R, np.inf),
+            V=np.zeros(R), c_rate=np.zeros(R), out_i=np.zeros(R, dtype=int), bracket=np.full(R, np.inf),
             g_lo=np.zeros(R), g_hi=np.zeros(R), ev_row=np.zeros(R, dtype=int), stale=np.zeros(R),
             loc_iter=np.zeros(R, dtype=int),
         )
@@ -220,13 +235,20 @@ class LinearSolver:
 
 
 class Solver:
-    """Integrate a batch of runs (a model and an experiment) from ``y0``. Use
-    :func:`lithmap.physics.engine.run_batch`."""
+    """Integrate a batch of runs (a model and an experiment). Use
+    :func:`lithmap.physics.engine.run_batch`.
 
-    def __init__(self, model: ParticleModel, experiment: Experiment, y0: np.ndarray, options: SolverOptions):
+    The solver holds what does not change while it integrates (the model, the experiment, the
+    options, the linear solver and its factor cache); everything that does is in the
+    :class:`BatchState` that :meth:`run` creates, advances and returns.
+    """
+
+    def __init__(self, model: ParticleModel, experiment: Experiment, options: SolverOptions):
         self.model, self.experiment, self.opt = model, experiment, options
         self.linear = LinearSolver(model)
-        self.y = y0
+        self._runs = np.arange(model.mesh.nrun)
+        tol = options.event_tolerances()
+        self._event_tol = np.array([tol[e] for e in EventKind])  # by EventKind row
         self._ctl_key, self._ctl = None, None
 
     # ------------------------------------------------------------------ the pieces of one state
@@ -241,57 +263,53 @@ class Solver:
     def _observe(self, s: BatchState, y=None):
         return self.model.observables(s.y if y is None else y, self.controls(s.step))
 
-    def _events(self, s: BatchState, y, V, I):  # noqa: E741
-        return self.experiment.events(y, self.model.mesh, s.step, V, I)
+    def _events(self, s: BatchState, y, V, c_rate):
+        return self.experiment.events(y, self.model.mesh, s.step, V, c_rate)
 
     def _refresh(self, s: BatchState, started=None):
-        """After a step change: observables, the start-of-step check, residual and events."""
-        s.V, s.I = self._observe(s)
-        if started is not None and started.size:
-            self.experiment.check_step_start(started, s, self._events(s, s.y, s.V, s.I))
+        """After θ moved: the residual and the events at the new state. After steps changed
+        (``started``: the runs that began a step) first the observables and the start-of-step
+        check of those runs."""
+        if started is not None:
+            s.V, s.c_rate = self._observe(s)
+            if started.size:
+                self.experiment.check_step_start(started, s, self._events(s, s.y, s.V, s.c_rate))
         s.g_n, s.parts_n = self.model.residual(s.y, self.controls(s.step))
-        s.G_n = self._events(s, s.y, s.V, s.I)
+        s.G_n = self._events(s, s.y, s.V, s.c_rate)
+
+    def _record(self, s: BatchState, recs: list[RunRecord], mask, fields: bool):
+        """Sample the runs in ``mask`` into their records (a time already recorded is not repeated)."""
+        off = self.model.mesh.offset
+        for r in np.flatnonzero(mask):
+            rec = recs[r]
+            if not (rec.time and rec.time[-1] == s.t[r]):
+                rec.sample(s, r, s.y[off[r] : off[r + 1]].copy() if fields else None)
 
     # ------------------------------------------------------------------ integration
-    def run(self, t_eval=None, *, output_interval=None, record_fields=True, progress=None) -> list[RunRecord]:
-        """Integrate all runs. Samples are recorded at ``t_eval`` (s), or at every multiple of
-        ``output_interval`` (s) for as long as the protocol runs, or at every accepted step when
-        neither is given; step ends and events are always recorded."""
-        opt, b = self.opt, self.model.mesh
+    def run(self, y0, t_eval=None, *, output_interval=None, record_fields=True,
+            progress=None) -> tuple[list[RunRecord], BatchState]:
+        """Integrate all runs from the node values ``y0``. Samples are recorded at ``t_eval``
+        (s), or at every multiple of ``output_interval`` (s) for as long as the protocol runs,
+        or at every accepted step when neither is given; step ends and events are always
+        recorded. Returns the records and the final state."""
+        opt = self.opt
         outputs = OutputTimes(t_eval, output_interval)
-        R = b.nrun
-        self._ar = ar = np.arange(R)
-        self._tol = opt.event_tolerances()
-        s = BatchState.initial(self.y, R, opt.first_dt)
-        self.state = s
-        recs = [RunRecord([], [], [], [], [], []) for _ in range(R)]
+        s = BatchState.initial(y0, self._runs.size, opt.first_dt)
+        recs = [RunRecord.empty() for _ in self._runs]
 
         def record(mask):
-            for r in np.flatnonzero(mask):
-                rec = recs[r]
-                if rec.time and rec.time[-1] == s.t[r]:
-                    continue
-                rec.time.append(s.t[r])
-                if record_fields:
-                    rec.theta.append(s.y[b.offset[r] : b.offset[r + 1]].copy())
-                rec.voltage.append(s.V[r])
-                rec.c_rate.append(s.I[r])
-                rec.q.append(s.q[r])
-                rec.step.append(s.step[r])
+            self._record(s, recs, mask, record_fields)
 
-        s.V, s.I = self._observe(s)
-        self.experiment.check_step_start(np.arange(R), s, self._events(s, s.y, s.V, s.I))
+        self._refresh(s, self._runs)
         record(s.active)
         outputs.start(s)
-        s.g_n, s.parts_n = self.model.residual(s.y, self.controls(s.step))
-        s.G_n = self._events(s, s.y, s.V, s.I)
         attempts = 0
         while s.active.any():
             attempts += 1
             if attempts > opt.max_steps:
                 raise SolverError(f"more than {opt.max_steps} step attempts; last t={s.t[s.active].min():.6g} s")
             here = self._located(s)
-            if here.any():
+            if here.any():  # an event located by bracketing: apply it where the state is
                 record(here)
                 self.experiment.fire(here, s.ev_row, s, recs)
                 s.bracket[here], s.loc_iter[here], s.h_prev[here], s.dt[here] = np.inf, 0, 0.0, opt.first_dt
@@ -300,20 +318,16 @@ class Solver:
             h = self._step_size(s, outputs)
             y1, y2, ok, g1, g2, parts1, parts2, fact = self._trbdf2(s, h)
             err, accept, dt_new = self._error_control(s, h, ok, g1, g2, fact)
-            fire, row, switched = np.zeros(R, bool), None, np.zeros(R, bool)
+            fire, row, switched = np.zeros(self._runs.size, bool), None, np.zeros(self._runs.size, bool)
             if accept.any():
-                V2, I2 = self._observe(s, y2)
-                G = self._events(s, y2, V2, I2)
+                V2, c_rate2 = self._observe(s, y2)
+                G = self._events(s, y2, V2, c_rate2)
                 fire, row, accept = self._crossings(s, h, G, accept, dt_new)
             if accept.any():
-                self._accept(s, h, accept, fire, y2, V2, I2, G, parts1, parts2)
+                self._accept(s, h, accept, fire, y2, V2, c_rate2, G, parts1, parts2)
                 due = outputs.due(s, accept)
-                dur = self.experiment.duration[ar, s.step]
-                step_end = (accept & ~np.isnan(dur) & (s.t >= s.t_start + dur - 1e-9 * np.maximum(1.0, s.t))
-                            & ~fire)
-                overrun = accept & np.isnan(dur) & (s.t >= s.t_start + opt.max_until - 1e-9)
-                if overrun.any():
-                    raise self.experiment.overrun(np.flatnonzero(overrun)[0], s, opt.max_until)
+                step_end = self.experiment.ended(s, accept & ~fire)
+                self.experiment.check_overrun(s, accept)
                 record(due | fire | step_end)
                 if fire.any():
                     self.experiment.fire(fire, row, s, recs)
@@ -321,34 +335,31 @@ class Solver:
                     self.experiment.advance(step_end, s, recs)
                 switched = fire | step_end
                 s.h_prev[switched] = 0.0
-                if switched.any():
-                    s.V, s.I = self._observe(s)
-                    started = np.flatnonzero(switched & s.active)
-                    if started.size:
-                        self.experiment.check_step_start(started, s, self._events(s, s.y, s.V, s.I))
-                s.g_n, s.parts_n = self.model.residual(s.y, self.controls(s.step))
-                s.G_n = self._events(s, s.y, s.V, s.I)
+                self._refresh(s, np.flatnonzero(switched & s.active) if switched.any() else None)
             s.dt = np.where(switched, opt.first_dt, np.where(s.active, dt_new, s.dt))
             if progress is not None and s.active.any():
                 progress(float(np.min(s.t[s.active])))
-            stuck = s.active & ~accept & (h < 1e-12 * np.maximum(1.0, s.t))
-            if stuck.any():
-                r0 = np.flatnonzero(stuck)[0]
-                raise SolverError(
-                    f"step size underflow at t={s.t[r0]:.6g} s in step "
-                    f"{self.experiment.step(r0, s.step[r0]).text!r} "
-                    f"(Newton converged: {bool(ok[r0])}, error/tol={err[r0]:.3g}, tol={opt.tol:g})"
-                )
-        self.y = s.y
-        return recs
+            self._check_stuck(s, h, accept, ok, err)
+        return recs, s
+
+    def _check_stuck(self, s: BatchState, h, accept, ok, err):
+        """A run whose step was refused at a step size below round-off cannot go on: an error."""
+        stuck = s.active & ~accept & (h < 1e-12 * np.maximum(1.0, s.t))
+        if stuck.any():
+            r0 = np.flatnonzero(stuck)[0]
+            raise SolverError(
+                f"step size underflow at t={s.t[r0]:.6g} s in step "
+                f"{self.experiment.step(r0, s.step[r0]).text!r} "
+                f"(Newton converged: {bool(ok[r0])}, error/tol={err[r0]:.3g}, tol={self.opt.tol:g})"
+            )
 
     def _located(self, s: BatchState) -> np.ndarray:
         """Runs whose event bracket has shrunk to nothing with the event function at zero: the
         event is here. A shrunk bracket whose event is not at zero is stale (the crossing was
         seen along another step path) and is dropped, to be re-bracketed from here."""
-        ar = self._ar
+        ar = self._runs
         tiny = s.active & np.isfinite(s.bracket) & (s.bracket <= 1e-9 * np.maximum(s.t, 1.0))
-        tol_now = self._tol[s.ev_row]
+        tol_now = self._event_tol[s.ev_row]
         here = tiny & (np.abs(s.G_n[s.ev_row, ar]) <= 10 * tol_now)
         stale_bracket = tiny & ~here
         s.bracket[stale_bracket], s.loc_iter[stale_bracket], s.stale[stale_bracket] = np.inf, 0, 0
@@ -357,7 +368,7 @@ class Solver:
     def _step_size(self, s: BatchState, outputs: OutputTimes) -> np.ndarray:
         """The step: the controller's, clamped to the step end, the next output and an event bracket."""
         opt = self.opt
-        end = self.experiment.step_end(s, opt.max_until)
+        end = self.experiment.step_end(s)
         h = np.minimum(np.minimum(s.dt, opt.max_dt), end - s.t)
         nxt = outputs.next(s)
         h = np.minimum(h, np.where(nxt > s.t, nxt - s.t, np.inf))
@@ -405,10 +416,10 @@ class Solver:
     def _crossings(self, s: BatchState, h, G, accept, dt_new):
         """Events crossed by the accepted steps: fire those at their threshold, and shrink the
         bracket of those overshot (the step is then not accepted; Illinois on a repeat)."""
-        ar = self._ar
+        ar = self._runs
         G_n = s.G_n
         crossed = (G <= 0) & (G_n > 0) & accept
-        tol_row = self._tol[:, None]
+        tol_row = self._event_tol[:, None]
         hit = crossed.any(axis=0)
         # the earliest of the crossed events (linear interpolation within the step)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -432,11 +443,11 @@ class Solver:
             dt_new[narrow] = s.dt[narrow]
         return fire, row, accept & ~narrow
 
-    def _accept(self, s: BatchState, h, accept, fire, y2, V2, I2, G, parts1, parts2):  # noqa: E741
+    def _accept(self, s: BatchState, h, accept, fire, y2, V2, c_rate2, G, parts1, parts2):
         """Move the accepted runs to t + h: θ, the flux integral q (same stages), observables,
         and the event brackets (a step that landed short of its event keeps bracketing it)."""
         b = self.model.mesh
-        ar = self._ar
+        ar = self._runs
         j1, j2, jn = (self.model.flux_per_volume(p[2]) for p in (parts1, parts2, s.parts_n))
         q1 = s.q + D_COEF * h * (jn + j1)
         q2 = BDF_A * q1 - BDF_B * s.q + D_COEF * h * j2
@@ -447,7 +458,7 @@ class Solver:
         s.q = np.where(accept, q2, s.q)
         s.t = np.where(accept, s.t + h, s.t)
         s.V = np.where(accept, V2, s.V)
-        s.I = np.where(accept, I2, s.I)
+        s.c_rate = np.where(accept, c_rate2, s.c_rate)
         inside = accept & np.isfinite(s.bracket) & ~fire  # landed short of the event
         s.bracket[inside] -= h[inside]
         s.g_lo[inside] = G[s.ev_row[inside], ar[inside]]
