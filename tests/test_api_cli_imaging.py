@@ -135,7 +135,7 @@ def test_particles_command_equals_particle_table(tmp_path):
         assert int(row["particle"]) == int(table.particle[k])
         for v in table.data_vars:
             assert float(row[v]) == pytest.approx(float(table[v][k]), rel=1e-9), v
-    assert f"area {int(table.area_px[0])} pixels" in printed and "um" in printed
+    assert f"area {int(table.pixel_count[0])} pixels" in printed and "um" in printed
     # the same from a movie read first, and with a pixel size given
     assert_same(table, lm.particle_table(lm.read_movie("example")))
     printed = run("particles", "example", "--pixel-size", "40nm", "--min-area", "5")

@@ -188,7 +188,7 @@ def test_segmentation_finds_every_particle_of_a_synthetic_field():
     out = Path(pytest.importorskip("tempfile").mkdtemp()) / "p.csv"
     res = CliRunner().invoke(app, ["particles", "example", "--out", str(out)])
     assert res.exit_code == 0 and res.output.count("particle ") == 1 and "um" in res.output
-    assert out.read_text().splitlines()[0].startswith("particle,area_px")
+    assert out.read_text().splitlines()[0].startswith("particle,pixel_count")
 
 
 def test_movie_gif(tmp_path):

@@ -101,7 +101,7 @@ def particles(
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
     """Segment the particles of a field of view and print their table (lithmap.particle_table)."""
-    from ..imaging.analyse import _table_rows, particle_table
+    from ..imaging.analyse import particle_table, write_particle_table
 
     if out is not None:
         _outputs(out, overwrite=overwrite, inputs=[movie], figure=False)
@@ -109,14 +109,12 @@ def particles(
     in_m = table.equivalent_diameter.attrs.get("units") == "m"
     unit, scale = ("um", 1e6) if in_m else ("pixels", 1.0)
     for k in range(table.sizes["particle"]):
-        typer.echo(f"particle {k + 1}: area {int(table.area_px[k])} pixels, equivalent diameter "
+        typer.echo(f"particle {k + 1}: area {int(table.pixel_count[k])} pixels, equivalent diameter "
                    f"{float(table.equivalent_diameter[k]) * scale:.3g} {unit}, centroid "
                    f"({float(table.centroid_y[k]):.1f}, {float(table.centroid_x[k]):.1f}) pixels"
                    f"{', touches the edge' if table.touches_edge[k] else ''}")
     if out is not None:
-        from ..io.tables import write_table
-
-        write_table(out, *_table_rows(table))
+        write_particle_table(table, out)
         typer.echo(f"wrote {out}")
 
 

@@ -7,7 +7,7 @@ EXPORTS = {
     "find_particles": "regions", "equal_area_rings": "regions",
     "synchronise": "calibration", "calibrate_theta": "calibration", "theta_from_log": "calibration",
     "theta_from_charge": "calibration", "apply_calibration": "calibration",
-    "analyse_movie": "analyse", "particle_table": "analyse",
+    "analyse_movie": "analyse", "particle_table": "analyse", "write_particle_table": "analyse",
 }
 
 from .._lazy import attach  # noqa: E402

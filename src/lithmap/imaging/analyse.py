@@ -166,18 +166,19 @@ def particle_table(image, *, min_area: int = 20, exclude_edge: bool = False, pix
     Returns
     -------
     xarray.Dataset
-        The table of :func:`lithmap.find_particles` on dim ``particle`` (``area_px``, ``area``,
+        The table of :func:`lithmap.find_particles` on dim ``particle`` (``pixel_count``, ``area``,
         ``equivalent_diameter``, ``centroid_y``, ``centroid_x``, ``touches_edge``), with attrs
         ``source`` and, when known, ``pixel_size`` (m).
 
     Examples
     --------
     >>> table = particle_table("example")
-    >>> table.sizes["particle"], int(table.area_px[0]), table.equivalent_diameter.attrs["units"]
+    >>> table.sizes["particle"], int(table.pixel_count[0]), table.equivalent_diameter.attrs["units"]
     (1, 1229, 'm')
     """
+    from ..io.images import pixel_size_of
     from ..io.units import optional_quantity
-    from .regions import _pixel_size_of, find_particles
+    from .regions import find_particles
 
     px = optional_quantity(pixel_size, "m", name="pixel_size", positive=True)
     if isinstance(image, (str, Path)):
@@ -194,7 +195,7 @@ def particle_table(image, *, min_area: int = 20, exclude_edge: bool = False, pix
     else:
         source = str(getattr(image, "attrs", {}).get("source", "array"))
         frame = image[0] if np.ndim(image) == 3 else image
-        px = px if px is not None else _pixel_size_of(frame)
+        px = px if px is not None else pixel_size_of(frame)
         frame = np.asarray(frame)
     _, table = find_particles(frame, min_area=min_area, exclude_edge=exclude_edge, pixel_size=px)
     table.attrs["source"] = source
@@ -203,12 +204,34 @@ def particle_table(image, *, min_area: int = 20, exclude_edge: bool = False, pix
     return table
 
 
-def _table_rows(table: xr.Dataset):
-    """``(header, rows)`` of a table on dim ``particle`` for a CSV file (the particle first)."""
+def write_particle_table(table: xr.Dataset, path) -> Path:
+    """Write a particle table (from :func:`particle_table`) as CSV, one row per particle.
+
+    Parameters
+    ----------
+    table : xarray.Dataset
+        On dim ``particle``.
+    path : str or Path
+        The CSV file (written atomically; the particle number is the first column).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = write_particle_table(particle_table("example"), pathlib.Path(d) / "particles.csv")
+    ...     p.read_text().splitlines()[0].split(",")[:3]
+    ['particle', 'pixel_count', 'area']
+    """
+    from ..io.tables import write_table
+
     cols = list(table.data_vars)
     rows = ([str(int(table.particle.values[k]))] + [table[c].values[k] for c in cols]
             for k in range(table.sizes["particle"]))
-    return ["particle"] + cols, rows
+    return write_table(path, ["particle"] + cols, rows)
 
 
 # -- helpers ------------------------------------------------------------------------------------

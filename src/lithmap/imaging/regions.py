@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
+from ..io.images import pixel_size_of
 
 
 def equal_area_rings(mask, n: int = 5) -> np.ndarray:
@@ -92,7 +93,7 @@ def find_particles(frame, *, min_area: int = 20, exclude_edge: bool = False, pix
     labels : numpy.ndarray of int
         The label image (0 = matrix, particles 1, 2, … in the table's order).
     table : xarray.Dataset
-        On dim ``particle``: ``area_px``, ``area`` (m², or pixels without a pixel size),
+        On dim ``particle``: ``pixel_count``, ``area`` (m², or pixels without a pixel size),
         ``equivalent_diameter`` (m, or pixels), ``centroid_y``/``centroid_x`` (pixels) and
         ``touches_edge`` (0/1).
 
@@ -105,7 +106,7 @@ def find_particles(frame, *, min_area: int = 20, exclude_edge: bool = False, pix
     --------
     >>> import lithmap
     >>> labels, table = find_particles(lithmap.read_movie("example")[0])
-    >>> table.sizes["particle"], int(table.area_px[0]), round(float(table.equivalent_diameter[0]) * 1e6, 2)
+    >>> table.sizes["particle"], int(table.pixel_count[0]), round(float(table.equivalent_diameter[0]) * 1e6, 2)
     (1, 1229, 1.98)
     """
     from scipy import ndimage
@@ -116,7 +117,7 @@ def find_particles(frame, *, min_area: int = 20, exclude_edge: bool = False, pix
 
     pixel_size = optional_quantity(pixel_size, "m", name="pixel_size", positive=True)
     if pixel_size is None:
-        pixel_size = _pixel_size_of(frame)
+        pixel_size = pixel_size_of(frame)
     f = np.asarray(frame, float)
     if f.ndim != 2:
         raise LithmapError(f"frame has shape {f.shape}; expected one 2D image")
@@ -136,7 +137,7 @@ def find_particles(frame, *, min_area: int = 20, exclude_edge: bool = False, pix
     p = 1.0 if pixel_size is None else float(pixel_size)
     table = xr.Dataset(
         {
-            "area_px": ("particle", np.array([rp.area for rp, _ in keep]), {"units": "pixel^2"}),
+            "pixel_count": ("particle", np.array([rp.area for rp, _ in keep]), {"long_name": "pixels in the particle"}),
             "area": ("particle", np.array([rp.area for rp, _ in keep]) * p**2,
                      {"units": "m^2" if pixel_size else "pixel^2"}),
             "equivalent_diameter": ("particle", np.array([rp.equivalent_diameter_area for rp, _ in keep]) * p,
@@ -149,12 +150,3 @@ def find_particles(frame, *, min_area: int = 20, exclude_edge: bool = False, pix
     )
     return out, table
 
-
-def _pixel_size_of(image) -> float | None:
-    """Pixel size (m) of a labelled image: its ``pixel_size`` attr, else its ``x`` spacing in m."""
-    if not isinstance(image, xr.DataArray):
-        return None
-    px = image.attrs.get("pixel_size")
-    if px is None and "x" in image.coords and image.x.attrs.get("units") == "m" and image.sizes["x"] > 1:
-        px = float(image.x[1] - image.x[0])
-    return None if px is None else float(px)
