@@ -24,6 +24,17 @@ CCCV = "lm.simulate(lm.Sphere(8e-6), 'Charge at C/3 until 4.2 V then Hold at 4.2
 SWEEP = ("lm.sweep('sphere', radius=np.linspace(1e-6, 8e-6, 5), alpha=np.linspace(1, 5, 5), "
          "rate=np.linspace(0.2, 2, 8), protocol='Charge at {rate} for 30 minutes', diffusivity=1e-15, theta0=0.97)")
 
+TABLE = "import lithmap as lm\nD = lm.TabulatedDiffusivity([0.8, 1.0], [1e-16, 1e-18])"
+CYLINDER = ("lm.simulate(lm.Cylinder(1e-6), 'Charge at C/3 for 1 hour', diffusivity=D, theta0=0.97, "
+            "times=[0, 600, 1200, 2400, 3600])")
+BATCH = ("import lithmap as lm, numpy as np\nfrom lithmap.physics.engine import run_batch\n"
+         "from lithmap.physics.simulate import resolve_material\n"
+         "mat = resolve_material(None, lm.TabulatedDiffusivity([0.8, 1.0], [1e-16, 1e-18]))\n"
+         "rng = np.random.default_rng(3)\nR = rng.choice([1e-6, 2e-6, 4e-6, 8e-6], 200)\nc = rng.uniform(0.2, 3, 200)\n"
+         "meshes = [lm.Sphere(r).mesh(surface_spacing=r / 60, max_spacing=r / 10, growth=1.25) for r in R]\n"
+         "protocols = [lm.parse_protocol(f'Charge at {float(x)!r}C for {1800 / float(x)!r} s') for x in c]\n"
+         "alpha = rng.uniform(1, 5, 200)")
+
 CASES = {
     "sphere 8 µm, C/3 to θs = 0.005 (default mesh)": dict(
         setup=STEEP,
@@ -38,6 +49,14 @@ CASES = {
         old="lm.simulate(lm.Disc(1e-6), 'Charge at C/3 for 1 hour', diffusivity=D, theta0=0.97)",
         new="lm.simulate(lm.Disc(1e-6), 'Charge at C/3 for 1 hour', diffusivity=D, theta0=0.97)",
         repeats=3),
+    "cylinder 1 µm (1D), C/3 for 1 h": dict(setup=TABLE, old=CYLINDER, new=CYLINDER, repeats=10),
+    "run_batch of 200 spheres, 16-node meshes, to θs = 0.005": dict(
+        setup=BATCH,
+        old="run_batch(meshes, mat, protocols, alpha=alpha, theta0=0.97, record_fields=True, "
+            "options=lm.SolverOptions(surface_limits=(0.005, 1.0), on_limit='stop'))",
+        new="run_batch(meshes, mat, protocols, alpha=alpha, theta0=0.97, record_fields=True, "
+            "surface_limits=lm.SurfaceLimits(0.005, 1.0, on_limit='stop'))",
+        repeats=5),
     "sweep of 200 spheres (α × C-rate × R)": dict(
         setup="import lithmap as lm, numpy as np", old=SWEEP, new=SWEEP,
         repeats=3),
@@ -96,10 +115,13 @@ def run(case: dict, which: str, src: str | None, cwd: Path) -> float:
 def main():
     old_src = sys.argv[1]
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    only = sys.argv[3] if len(sys.argv) > 3 else ""  # run only the cases whose name contains this
     root = Path(__file__).resolve().parents[1]
     old_root = Path(old_src).resolve().parent
     rows = []
     for name, case in CASES.items():
+        if only not in name:
+            continue
         t_old, t_new = [], []
         for _ in range(rounds):  # alternate, so drifts of the shared machine hit both alike
             t_old.append(run(case, "old", old_src, old_root))
@@ -108,7 +130,8 @@ def main():
                      "old_all_s": t_old, "new_all_s": t_new})
         print(f"{name}: old {min(t_old) * 1e3:.1f} ms, new {min(t_new) * 1e3:.1f} ms, "
               f"new/old {rows[-1]['new_over_old']:.3f}", flush=True)
-    (root / "benchmarks" / "results" / "refactor.json").write_text(json.dumps(rows, indent=1))
+    out = root / "benchmarks" / "results" / ("refactor.json" if not only else "refactor_subset.json")
+    out.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

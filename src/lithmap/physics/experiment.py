@@ -115,6 +115,7 @@ def cut_off(ys_min, ys_max, limits, kind, value, until_v, until_c_rate, voltage,
 
 #: The event functions, one per :class:`EventKind` (row order).
 EVENTS = {EventKind.SURFACE_LOW: surface_low, EventKind.SURFACE_HIGH: surface_high, EventKind.CUT_OFF: cut_off}
+_EVENT_ROWS = tuple(EVENTS[e] for e in EventKind)  # in row order, built once (iterating an Enum is slow)
 
 
 class Experiment:
@@ -228,7 +229,7 @@ class Experiment:
         R = self._runs
         args = (ys_min, ys_max, self.limits, self.kind[R, step], self.value[R, step], self.until_v[R, step],
                 self.until_c_rate[R, step], voltage, c_rate)
-        return np.stack([EVENTS[e](*args) for e in EventKind])
+        return np.stack([event(*args) for event in _EVENT_ROWS])
 
     # ------------------------------------------------------------------ transitions
     def check_step_start(self, runs, state, G):
