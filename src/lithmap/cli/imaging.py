@@ -50,9 +50,12 @@ def contrast(
                                              "more than half of the memory)"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
-    """Registered intensity, total contrast I_t/I_ref - 1, mask, drift, rings, centre trace and
-    kymograph of a movie; with --log the cycler's voltage and current on the movie's time axis;
-    theta maps with --rate, --log --mass --material, or --calibration (lithmap.analyse_movie)."""
+    """Total-contrast maps (I_t/I_ref - 1) and traces of an operando movie.
+
+    Registered intensity, total contrast, mask, drift, rings, centre trace and kymograph of a
+    movie (Xu, Merryweather et al., Joule 2022); with --log the cycler's voltage and current on
+    the movie's time axis; theta maps with --rate, --log --mass --material, or --calibration
+    (lithmap.analyse_movie)."""
     from ..imaging.analyse import analyse_movie
     from ..io.results import write_result
 
@@ -127,8 +130,10 @@ def movie(
     max_frames: int = typer.Option(300, help="at most this many frames, evenly picked"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
-    """Contrast frames with a centred diverging scale, a µm scale bar, and the trace (and the
-    cell voltage, when a log was synchronised) beneath."""
+    """A GIF (or MP4) of the contrast frames of a 'lithmap contrast' result.
+
+    Contrast frames with a centred diverging scale, a µm scale bar, and the trace (and the cell
+    voltage, when a log was synchronised) beneath."""
     from ..report.movie import write_movie
 
     _outputs(out, overwrite=overwrite, inputs=[result], figure=False)

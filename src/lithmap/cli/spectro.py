@@ -32,8 +32,10 @@ def lcf(
     normalise_us: Optional[bool] = typer.Option(None, "--normalize/--no-normalize", hidden=True),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
-    """Linear-combination fitting of every spectrum, pixel or voxel with reference spectra of
-    known oxidation states: exact non-negative weights summing to one, and the mean valence."""
+    """Linear-combination fitting of spectra, maps or volumes: weights and mean valence.
+
+    Every spectrum, pixel or voxel is fitted with reference spectra of known oxidation states:
+    exact non-negative weights summing to one, and the mean valence."""
     from ..io.results import write_result
     from ..report.maps import plot_map
     from ..spectro.lcf import lcf_from_files
@@ -73,8 +75,10 @@ def shells(
     n: int = typer.Option(5, help="number of equal-area (2D) / equal-volume (3D) shells"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
-    """Statistics of a map in equal-area (2D) or equal-volume (3D) shells from the surface inward
-    (as in Liu, Zeng et al., Nat. Nanotechnol. 2024: 0-20 %, ..., 80-100 %)."""
+    """Statistics of a map or volume in shells from the surface inward; CSV + profile.
+
+    Equal-area (2D) or equal-volume (3D) shells, as in Liu, Zeng et al., Nat. Nanotechnol. 2024
+    (0-20 %, ..., 80-100 %)."""
     from ..io.spectra import read_field
     from ..io.tables import write_table
     from ..report.maps import plot_shells
@@ -107,9 +111,10 @@ def composition(
     method: str = typer.Option("lstsq", help="lstsq (all images, least squares) or jump (edge jumps)"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
-    """Element maps from two photon energies per element, the TM/O ratio per voxel and its
-    segmentation into target / oxygen-poor / oxygen-rich (Liu, Zeng et al., Nat. Nanotechnol.
-    2024), overall and per shell."""
+    """Element maps, the TM/O ratio and its target / oxygen-poor / oxygen-rich segmentation.
+
+    Element maps from two photon energies per element, the TM/O ratio per voxel and its
+    segmentation (Liu, Zeng et al., Nat. Nanotechnol. 2024), overall and per shell."""
     from ..io.results import write_result
     from ..io.spectra import read_element_images
     from ..io.units import optional_quantity
@@ -144,9 +149,11 @@ def pores(
     voxel_size: Optional[str] = typer.Option(None, help="voxel size, e.g. 50nm (else the file's, else voxels)"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
-    """Porosity, pore sizes (equivalent diameter, local thickness) and connectivity (largest
-    network, surface-connected vs isolated void) of a particle volume (the cracks of Liu, Zeng
-    et al., Nat. Nanotechnol. 2024)."""
+    """Porosity, pore sizes and pore connectivity of a particle volume.
+
+    Pore sizes as equivalent diameter and local thickness; connectivity as the largest network
+    and surface-connected vs isolated void (the cracks of Liu, Zeng et al., Nat. Nanotechnol.
+    2024)."""
     from ..io.images import read_image
     from ..io.results import write_result
     from ..report.maps import plot_map
