@@ -1,0 +1,10 @@
+"""Model meets movie: the particle simulated on a movie's own pixels, seen through the
+microscope, compared with the measured lithium maps, and the physics fitted (Xu, Merryweather
+et al., Joule 2022: D(θ) from GITT scaled by α until the simulation matches the movie)."""
+
+#: Public names of this room (name → module); ``lithmap`` exports them too.
+EXPORTS = {}
+
+from .._lazy import attach  # noqa: E402
+
+__getattr__, __dir__, __all__ = attach(__name__, EXPORTS)
