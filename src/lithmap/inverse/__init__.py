@@ -3,7 +3,10 @@ microscope, compared with the measured lithium maps, and the physics fitted (Xu,
 et al., Joule 2022: D(θ) from GITT scaled by α until the simulation matches the movie)."""
 
 #: Public names of this room (name → module); ``lithmap`` exports them too.
-EXPORTS = {}
+EXPORTS = {
+    "compare_movie": "compare", "blur_inside": "compare", "psf_sigma": "compare",
+    "fit_alpha": "fit", "correlation_area": "fit",
+}
 
 from .._lazy import attach  # noqa: E402
 
