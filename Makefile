@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the example data shipped in the package
+DATA := src/lithmap/data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +25,9 @@ demo: $(STAMP)
 	$(BIN)/lithmap contrast example --out demo-output/example_movie.nc --overwrite
 	$(BIN)/lithmap gitt tests/data/gitt-halfcell/pulse_*.csv --radius 5.22um \
 		--column "Positive electrode potential [V]" --out demo-output/gitt.csv --overwrite
-	$(BIN)/lithmap lcf --standard tests/data/xanes-standards/MnO_rt_01.xdi:2 \
-		--standard tests/data/xanes-standards/Mn2O3_rt_01.xdi:3 --standard tests/data/xanes-standards/MnO2_rt_01.xdi:4 \
-		--window 6535:6580eV tests/data/xanes-standards/Mn3O4_rt_02.xdi --out demo-output/lcf_Mn3O4.nc --overwrite
+	$(BIN)/lithmap lcf --standard $(DATA)/MnO_rt_01.xdi:2 --standard $(DATA)/Mn2O3_rt_01.xdi:3 \
+		--standard $(DATA)/MnO2_rt_01.xdi:4 --window 6535:6580eV $(DATA)/Mn3O4_rt_02.xdi \
+		--out demo-output/lcf_Mn3O4.nc --overwrite
 	@echo "demo figures and NetCDF/CSV results are in demo-output/"
 
 test: $(STAMP)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import LithmapError
-from . import _outputs, app, friendly
+from . import _outputs, _progress, app, friendly
 
 
 @app.command()
@@ -42,7 +42,9 @@ def fit(
         raise LithmapError("give --material NAME or --diffusivity TABLE.csv|VALUE")
     inputs = [result] + ([diffusivity] if diffusivity is not None and Path(diffusivity).is_file() else [])
     _outputs(out, overwrite=overwrite, inputs=inputs, figure=False)
-    ds = fit_alpha(result, material=material, diffusivity=diffusivity, rate=rate, theta0=theta0, psf=psf)
+    with _progress(29.0, label="fitting alpha", unit="simulations") as bar:
+        ds = fit_alpha(result, material=material, diffusivity=diffusivity, rate=rate, theta0=theta0, psf=psf,
+                       progress=None if bar is None else (lambda done, total: bar(done)))
     write_result(ds, out, overwrite=overwrite)
     typer.echo(f"wrote {out}: alpha = {float(ds.alpha):.4g} (95 % {float(ds.alpha_low):.4g} to "
                f"{float(ds.alpha_high):.4g}), misfit {float(ds.misfit):.3g} over {ds.attrs['n_data']} pixel-frames")

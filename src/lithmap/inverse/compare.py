@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
+from ..io.images import pixel_size_of
 
 #: FWHM of a Gaussian over its σ: 2·sqrt(2·ln 2).
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -37,17 +38,6 @@ def _contrast_result(result) -> xr.Dataset:
     if "time" not in result.coords or result.sizes["time"] < 2:
         raise LithmapError(f"{name} needs at least two frames with times to compare with a simulation")
     return result
-
-
-def _pixel_size(ds: xr.Dataset) -> tuple[float, float]:
-    sizes = []
-    for d in ("y", "x"):
-        c = np.asarray(ds[d].values, dtype=float)
-        step = float(np.median(np.diff(c))) if c.size > 1 else float("nan")
-        if not (np.isfinite(step) and step > 0):
-            raise LithmapError(f"the contrast result's {d} coordinate has no positive pixel spacing (m)")
-        sizes.append(step)
-    return sizes[0], sizes[1]
 
 
 def psf_sigma(psf, pixel_size) -> tuple[float, float] | None:
@@ -125,9 +115,10 @@ def blur_inside(theta: np.ndarray, inside: np.ndarray, sigma) -> np.ndarray:
 
 class MovieProblem:
     """One contrast result set up for comparison: the particle outline as a simulation geometry
-    (meshed once), the protocol and output times from the movie, the measured θ after the reference
-    frame and the PSF. :meth:`simulated` runs the engine for one α; :meth:`ssr` is the sum of
-    squared θ differences. Used by :func:`compare_movie` and :func:`lithmap.fit_alpha`."""
+    (parse_shape of the mask; each α re-runs lithmap.simulate on it), the protocol and output
+    times from the movie, the measured θ after the reference frame and the PSF.
+    :meth:`simulated` runs the engine for one α; :meth:`ssr` is the sum of squared θ
+    differences. Used by :func:`compare_movie` and :func:`lithmap.fit_alpha`."""
 
     def __init__(self, result, *, material=None, diffusivity=None, rate=None, theta0=None, psf=None):
         from .. import parse_c_rate, parse_shape
@@ -155,8 +146,11 @@ class MovieProblem:
         self.protocol = f"{kind} at {abs(c_rate)!r}C for {float(self.t_model[-1])!r} s"
         self.shape = parse_shape(ds["mask"])
         self.inside = np.asarray(ds["mask"].values).astype(bool)
-        self.pixel_size = _pixel_size(ds)
-        self.psf = None if psf is None else psf
+        px = pixel_size_of(ds["mask"])
+        if px is None:
+            raise LithmapError("the contrast result's mask has no pixel size (x, y in m); give the movie's "
+                               "--pixel-size to 'lithmap contrast'")
+        self.pixel_size = (px, px)  # the geometry (parse_shape) already refuses non-square pixels
         self.sigma = psf_sigma(psf, self.pixel_size)
         measured = np.asarray(ds["theta"].values[self.frames], dtype=float)
         self.measured = np.where(self.inside, measured, np.nan)

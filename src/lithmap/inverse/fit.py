@@ -71,7 +71,7 @@ def correlation_area(residual: np.ndarray, use: np.ndarray, *, max_lag: int = 8)
 
 
 def fit_alpha(result, *, material=None, diffusivity=None, rate=None, theta0=None, psf=None,
-              bounds=(0.2, 20.0), n_scan: int = 9, rtol: float = 0.005) -> xr.Dataset:
+              bounds=(0.2, 20.0), n_scan: int = 9, rtol: float = 0.005, progress=None) -> xr.Dataset:
     """Fit the scale factor α on D(θ) so that the simulated particle matches a movie's θ maps.
 
     The misfit of :func:`lithmap.compare_movie` (mean squared θ difference over the particle's
@@ -98,6 +98,9 @@ def fit_alpha(result, *, material=None, diffusivity=None, rate=None, theta0=None
         Points of the coarse log-spaced scan (at least 3).
     rtol : float
         Relative tolerance on α of the refinement.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each simulation; ``total`` is an estimate
+        (scan + refinement + interval) that grows if more simulations are needed.
 
     Returns
     -------
@@ -137,6 +140,8 @@ def fit_alpha(result, *, material=None, diffusivity=None, rate=None, theta0=None
     cache: dict[float, tuple[float, np.ndarray | None]] = {}
     failures: list[str] = []
 
+    expected = int(n_scan) + 20  # scan + Brent (~10) + two interval roots (~5 each)
+
     def ssr_log(u: float) -> float:
         u = float(u)
         if u not in cache:
@@ -146,6 +151,8 @@ def fit_alpha(result, *, material=None, diffusivity=None, rate=None, theta0=None
             except LithmapError as exc:  # e.g. the surface empties at a small α: that α cannot be
                 failures.append(str(exc).splitlines()[0])
                 cache[u] = (np.inf, None)
+            if progress is not None:
+                progress(len(cache), max(expected, len(cache)))
         return cache[u][0]
 
     grid = np.linspace(np.log(lo), np.log(hi), int(n_scan))
