@@ -1,13 +1,15 @@
 """Make the SYNTHETIC example operando movie shipped with lithmap (src/lithmap/data/example_movie.tif).
 
-There is no public operando optical movie of a layered-oxide particle, so this one is made:
+There is no public operando optical movie of a layered-oxide particle, so this one is made, by
+:func:`lithmap.synthetic_movie` with its defaults (the function is this recipe):
 1. lithmap's engine simulates the example particle outline (nmc811 preset, α = 2.7) charging at
    C/3 for one hour (θ(t, y, x) on 50 nm pixels);
 2. θ → intensity by a monotone law: the particle brightens as lithium leaves (Xu, Merryweather et al., Joule 2022: ~62 %
    brighter when delithiated), here I = 2000 · (1 + 0.62 · (0.97 − θ) / 0.77) counts on a dark
    matrix of 300 counts;
-3. a Gaussian point-spread function (σ = 1.5 px), a slow drift (up to ~2 px), frame-to-frame
-   flicker (±1 %), and Poisson shot noise; 31 frames, one every 2 minutes, uint16.
+3. a Gaussian point-spread function (σ = 1.5 px, FWHM 176.6 nm), a slow drift (up to ~2 px; an
+   exact sub-pixel shift, as a moving stage gives), frame-to-frame flicker (±1 %), and Poisson shot
+   noise; 31 frames, one every 2 minutes, uint16.
 It is not a measurement.
 
 Run:  python examples/make_example_movie.py
@@ -24,25 +26,11 @@ FRAME_INTERVAL = 120.0
 
 
 def make_movie(seed=0, n_frames=31, pad=12):
-    from scipy import ndimage
-
-    data = Path(lm.__file__).parent / "data"
-    shape = lm.from_mask(data / "example_particle.png", PIXEL)
+    """The example movie as a uint16 array (time, y, x) and its frame times (s)."""
     times = np.arange(n_frames) * FRAME_INTERVAL
-    ds = lm.simulate(shape, "Charge at C/3 for 1 hour", material="nmc811", times=times)
-    theta = np.nan_to_num(ds.theta.sel(time=times).values, nan=np.nan)
-    inside = ~np.isnan(theta[0])
-    bright = np.where(inside, 2000.0 * (1 + 0.62 * (0.97 - np.nan_to_num(theta)) / 0.77), 300.0)
-    bright = np.pad(bright, ((0, 0), (pad, pad), (pad, pad)), constant_values=300.0)
-    rng = np.random.default_rng(seed)
-    frames = []
-    for k, f in enumerate(bright):
-        drift = (1.5 * np.sin(k / 7.0), 2.0 * k / n_frames)
-        f = ndimage.gaussian_filter(f, 1.5)
-        f = ndimage.shift(f, drift, order=1, mode="nearest")
-        f = f * (1 + 0.01 * rng.standard_normal())
-        frames.append(rng.poisson(np.clip(f, 0, None)))
-    return np.asarray(frames, dtype=np.uint16), times
+    movie = lm.synthetic_movie("example", "Charge at C/3 for 1 hour", material="nmc811", times=times,
+                               pixel_size=PIXEL, pad=pad, seed=seed)
+    return movie.values, times
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ EXPORTS = {
     "synchronise": "calibration", "calibrate_theta": "calibration", "theta_from_log": "calibration",
     "theta_from_charge": "calibration", "apply_calibration": "calibration",
     "analyse_movie": "analyse", "particle_table": "analyse", "write_particle_table": "analyse",
+    "synthetic_movie": "synthetic",
 }
 
 from .._lazy import attach  # noqa: E402

@@ -145,6 +145,10 @@ def analyse_movie(movie, *, times=None, pixel_size=None, reference: int | None =
         ds = calibrate_theta(ds, theta_from_log(ds, theta0=theta0, capacity=q_full))
     elif calibration is not None:
         ds = apply_calibration(ds, *_calibration_table(calibration))
+    if c_rate is not None or mass is not None:
+        ds.attrs["theta0"] = float(theta0)  # what the model of this movie starts from (lithmap fit)
+    if c_rate is not None:
+        ds.attrs["c_rate"] = float(c_rate)
     return ds
 
 

@@ -82,7 +82,7 @@ def calibrate_theta(ds: xr.Dataset, theta_mean) -> xr.Dataset:
     >>> frac = lithmap.nmc811().capacity_fraction
     >>> cal = calibrate_theta(ds, theta_from_charge(ds.time.values, theta0=0.97, c_rate=1 / 3, capacity_fraction=frac))
     >>> cal.theta.dims, round(cal.attrs["calibration_slope"], 2)    # made with -0.77 / 0.62 = -1.24
-    (('time', 'y', 'x'), -1.27)
+    (('time', 'y', 'x'), -1.26)
     """
     tm = np.asarray(theta_mean, float)
     if tm.shape != (ds.sizes["time"],):

@@ -5,7 +5,9 @@ et al., Joule 2022: D(θ) from GITT scaled by α until the simulation matches th
 #: Public names of this room (name → module); ``lithmap`` exports them too.
 EXPORTS = {
     "compare_movie": "compare", "blur_inside": "compare", "psf_sigma": "compare",
-    "fit_alpha": "fit", "correlation_area": "fit",
+    "law_basis": "compare", "MovieProblem": "compare", "refine_outline": "outline",
+    "estimate_psf": "optics", "movie_protocol": "protocol", "piecewise_steps": "protocol",
+    "fit_alpha": "fit", "fit_diffusivity": "fit", "correlation_area": "fit", "correlation_time": "fit",
 }
 
 from .._lazy import attach  # noqa: E402

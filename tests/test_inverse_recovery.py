@@ -1,0 +1,55 @@
+"""Issue 10's recovery tests: synthetic movies made with the example's optics (PSF, drift,
+flicker, shot noise; lithmap.synthetic_movie) from known physics, taken through the whole
+pipeline a user runs (analyse_movie = `lithmap contrast`, then the fit with default options).
+
+These are validation runs (each ~0.5-2 minutes on 2 cores), marked slow and kept in make test.
+"""
+
+import numpy as np
+import pytest
+
+import lithmap as lm
+
+pytestmark = pytest.mark.slow
+
+
+def contrast_of(movie, rate):
+    return lm.analyse_movie(movie, rate=rate, material="nmc811")
+
+
+def test_alpha_is_recovered_from_a_synthetic_movie():
+    movie = lm.synthetic_movie("example", "Charge at C/3 for 1 hour", material="nmc811", alpha=2.7, seed=11)
+    fit = lm.fit_alpha(contrast_of(movie, "C/3"), material="nmc811")  # PSF estimated from the edge
+    assert float(fit.alpha) == pytest.approx(2.7, rel=0.05)
+    assert float(fit.alpha_low) <= 2.7 <= float(fit.alpha_high)
+    assert fit.attrs["psf_fwhm"] == pytest.approx(176.6e-9, rel=0.1)
+
+
+def test_a_non_linear_optical_law_does_not_break_the_alpha_fit():
+    def law(theta):  # brightness relative to theta0: saturating, two thirds of the change in the first third
+        return 1 + 0.62 * (1 - np.exp(-3 * np.clip(0.97 - theta, 0, None) / 0.77)) / (1 - np.exp(-3))
+
+    movie = lm.synthetic_movie("example", "Charge at C/3 for 1 hour", material="nmc811", alpha=2.7, law=law, seed=12)
+    fit = lm.fit_alpha(contrast_of(movie, "C/3"), material="nmc811")
+    assert float(fit.alpha) == pytest.approx(2.7, rel=0.05)
+    assert float(fit.alpha_low) <= 2.7 <= float(fit.alpha_high)
+    law_fitted = fit.optical_law.values
+    assert np.all(np.diff(law_fitted) <= 1e-12)  # monotone: brighter as lithium leaves
+
+
+def test_the_whole_diffusivity_is_recovered_from_a_synthetic_movie():
+    """D(θ) made unlike any α × the preset (×3 in the middle of the range), 1C for 30 minutes so
+    that the particle passes θ 0.6-0.95: the fit is within ×1.5 there and its bands cover it."""
+    mat = lm.get_material("nmc811")
+    knots = np.linspace(0.6, 0.97, 6)
+    shape = np.interp(knots, [0.6, 0.78, 0.97], [1.0, 3.0, 1.0])
+    true = 2.7 * mat.diffusivity(knots) * shape
+    truth = mat.replace(diffusivity=lm.TabulatedDiffusivity(knots, true), alpha=1.0)
+    movie = lm.synthetic_movie("example", "Charge at 1C for 30 minutes", material=truth,
+                               times=np.arange(31) * 60.0, seed=13)
+    fit = lm.fit_diffusivity(contrast_of(movie, "1C"), material="nmc811", knots=knots)
+    inside = (knots >= 0.6) & (knots <= 0.95)
+    ratio = fit.diffusivity.values[inside] / true[inside]
+    assert np.all((ratio > 1 / 1.5) & (ratio < 1.5)), ratio
+    assert np.all(fit.diffusivity_low.values[inside] <= true[inside])
+    assert np.all(fit.diffusivity_high.values[inside] >= true[inside])
