@@ -22,7 +22,8 @@ demo: $(STAMP)
 		--times 30s --out demo-output/example_particle.nc --overwrite --plot
 	$(BIN)/lithmap simulate --shape sphere:8um --material nmc811 --stop-at-limit \
 		--protocol "Charge at C/3 until 4.3 V" --out demo-output/sphere_8um.nc --overwrite --plot
-	$(BIN)/lithmap contrast example --out demo-output/example_movie.nc --overwrite
+	$(BIN)/lithmap contrast example --rate C/3 --material nmc811 --out demo-output/example_movie.nc --overwrite
+	$(BIN)/lithmap fit demo-output/example_movie.nc --material nmc811 --out demo-output/fit_alpha.nc --overwrite
 	$(BIN)/lithmap gitt tests/data/gitt-halfcell/pulse_*.csv --radius 5.22um \
 		--column "Positive electrode potential [V]" --out demo-output/gitt.csv --overwrite
 	$(BIN)/lithmap lcf --standard $(DATA)/MnO_rt_01.xdi:2 --standard $(DATA)/Mn2O3_rt_01.xdi:3 \

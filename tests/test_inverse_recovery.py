@@ -53,3 +53,20 @@ def test_the_whole_diffusivity_is_recovered_from_a_synthetic_movie():
     assert np.all((ratio > 1 / 1.5) & (ratio < 1.5)), ratio
     assert np.all(fit.diffusivity_low.values[inside] <= true[inside])
     assert np.all(fit.diffusivity_high.values[inside] >= true[inside])
+
+
+def test_exchange_current_is_recovered_from_a_discharge_with_a_voltage_hold():
+    """A 1C discharge to 3.7 V then a hold (the paper's end-of-discharge study, shortened), made
+    with j0 one thirtieth of the preset's: the kinetics fit finds it within its band."""
+    from lithmap.physics.materials import FunctionOfTheta
+
+    mat = lm.get_material("nmc811")
+    base, scale = mat.exchange_current, 1 / 30
+    slow = mat.replace(exchange_current=FunctionOfTheta(lambda t: scale * base.evaluate(t)[0],
+                                                        lambda t: scale * base.evaluate(t)[1], name="j0 / 30"))
+    protocol = "Discharge at 1C until 3.7 V then Hold at 3.7 V for 20 minutes"
+    movie = lm.synthetic_movie("example", protocol, material=slow, theta0=0.5, times=np.arange(14) * 90.0, seed=14)
+    contrast = lm.analyse_movie(movie)  # no calibration needed: the optical law is fitted
+    fit = lm.fit_diffusivity(contrast, material="nmc811", protocol=protocol, theta0=0.5, n_knots=3, kinetics=True)
+    assert float(fit.exchange_current_scale_low) <= scale <= float(fit.exchange_current_scale_high)
+    assert float(fit.exchange_current_scale_high) < 0.3  # the preset's j0 (scale 1) is excluded

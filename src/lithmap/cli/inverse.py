@@ -8,43 +8,83 @@ from typing import Optional
 import typer
 
 from ..errors import LithmapError
-from . import _outputs, _progress, app, friendly
+from . import _all_or_nothing, _outputs, _progress, app, friendly
+
+#: What ``lithmap fit --fit`` can fit.
+FIT_KINDS = ("alpha", "diffusivity", "kinetics")
 
 
 @app.command()
 @friendly
 def fit(
-    result: Path = typer.Argument(..., help="a NetCDF file written by 'lithmap contrast' with a calibrated theta"),
-    out: Path = typer.Option(..., help="output NetCDF file"),
+    result: Path = typer.Argument(..., help="a NetCDF file written by 'lithmap contrast'"),
+    out: Path = typer.Option(..., help="output NetCDF file (the figures are written beside it)"),
     material: Optional[str] = typer.Option(None, help="material preset (nmc811: Xu, Merryweather et al., Joule 2022)"),
     diffusivity: Optional[str] = typer.Option(
         None, help="constant D with units (1e-14cm^2/s) or CSV table (theta, diffusivity_m2_s)"),
-    rate: Optional[str] = typer.Option(None, help="constant C-rate of the movie: C/3 (charge) or -C/3 (discharge)"),
-    log: Optional[Path] = typer.Option(None, help="cycler log of the movie (not available yet)"),
-    mass: Optional[str] = typer.Option(None, help="active mass with --log (not available yet)"),
+    rate: Optional[str] = typer.Option(None, help="constant C-rate of the movie: C/3 (charge) or -C/3 (discharge); "
+                                                  "default the rate the contrast result was calibrated with"),
+    protocol: Optional[str] = typer.Option(None, help="the movie's protocol instead of --rate, e.g. 'Discharge at 1C "
+                                                      "until 3.0 V then Hold at 3.0 V for 2 hours'"),
+    log: Optional[Path] = typer.Option(None, help="cycler log of the movie: the protocol is its measured current"),
+    log_offset: str = typer.Option("0", help="movie time minus log time, s (e.g. 12s)"),
+    mass: Optional[str] = typer.Option(None, help="active mass with --log, e.g. 2.1mg"),
     theta0: Optional[float] = typer.Option(None, help="theta at the reference frame (default: the result's)"),
-    what: str = typer.Option("alpha", "--fit", help="what to fit: alpha (diffusivity, kinetics: not available yet)"),
-    psf: Optional[str] = typer.Option(None, help="FWHM of the Gaussian point-spread function, e.g. 150nm"),
-    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+    what: str = typer.Option("alpha", "--fit", help="what to fit: alpha, diffusivity (D(theta) over knots) or "
+                                                    "kinetics (D(theta) and an exchange-current scale)"),
+    psf: str = typer.Option("auto", help="FWHM of the Gaussian point-spread function, e.g. 150nm; 'auto': "
+                                         "estimated from the particle edge; 0: none"),
+    calibration: str = typer.Option("fit", help="fit: the optical law fitted jointly (monotone); result: the "
+                                                "contrast result's calibrated theta"),
+    knots: int = typer.Option(6, help="theta knots of the fitted D(theta) (with --fit diffusivity/kinetics)"),
+    figures: bool = typer.Option(True, help="write the model-vs-movie figures beside OUT"),
+    overwrite: bool = typer.Option(False, help="replace OUT (and its figures) if they exist"),
 ):
-    """Fit the scale factor α on D(θ) so the simulated particle matches a contrast result's θ maps."""
-    from .. import fit_alpha, write_result
+    """Fit α on D(θ), the whole D(θ), or D(θ) and j0, so the simulated particle matches a contrast result."""
+    from .. import fit_alpha, fit_diffusivity, write_result
 
-    if what != "alpha":
-        if what in ("diffusivity", "kinetics"):
-            raise LithmapError(f"--fit {what} is not available yet; use --fit alpha")
-        raise LithmapError(f"--fit {what!r} is invalid; expected alpha (diffusivity, kinetics: not available yet)")
-    if log is not None or mass is not None:
-        raise LithmapError("--log/--mass (the protocol from the cycler log) is not available yet; give --rate")
-    if rate is None:
-        raise LithmapError("give the movie's C-rate with --rate (e.g. --rate C/3)")
+    if what not in FIT_KINDS:
+        raise LithmapError(f"--fit {what!r} is invalid; expected one of {list(FIT_KINDS)}")
     if material is None and diffusivity is None:
         raise LithmapError("give --material NAME or --diffusivity TABLE.csv|VALUE")
-    inputs = [result] + ([diffusivity] if diffusivity is not None and Path(diffusivity).is_file() else [])
+    if mass is not None and log is None:
+        raise LithmapError("--mass goes with --log (the cycler log whose current is the protocol)")
+    if log is not None and mass is None:
+        raise LithmapError("--log needs --mass (the active mass turns the current into a C-rate)")
+    inputs = [result, log] + ([diffusivity] if diffusivity is not None and Path(diffusivity).is_file() else [])
     _outputs(out, overwrite=overwrite, inputs=inputs, figure=False)
-    with _progress(29.0, label="fitting alpha", unit="simulations") as bar:
-        ds = fit_alpha(result, material=material, diffusivity=diffusivity, rate=rate, theta0=theta0, psf=psf,
-                       progress=None if bar is None else (lambda done, total: bar(done)))
+    if figures:
+        from ..report.fit_figures import FIGURES
+
+        for key in FIGURES:
+            _outputs(out.with_name(f"{out.stem}_{key}.png"), overwrite=overwrite, inputs=inputs, figure=False)
+    common = dict(material=material, diffusivity=diffusivity, rate=rate, protocol=protocol, log=log,
+                  log_offset=log_offset, mass=mass, theta0=theta0, psf=None if psf in ("0", "none") else psf,
+                  calibration=calibration)
+    label = {"alpha": "fitting alpha", "diffusivity": "fitting D(theta)", "kinetics": "fitting D(theta) and j0"}
+    with _progress(21.0 if what == "alpha" else 21.0 + 8 * (knots + 2), label=label[what],
+                   unit="simulations") as bar:
+        tick = None if bar is None else (lambda done, total: bar(done))
+        if what == "alpha":
+            ds = fit_alpha(result, progress=tick, **common)
+        else:
+            ds = fit_diffusivity(result, n_knots=knots, kinetics=what == "kinetics", progress=tick, **common)
     write_result(ds, out, overwrite=overwrite)
-    typer.echo(f"wrote {out}: alpha = {float(ds.alpha):.4g} (95 % {float(ds.alpha_low):.4g} to "
-               f"{float(ds.alpha_high):.4g}), misfit {float(ds.misfit):.3g} over {ds.attrs['n_data']} pixel-frames")
+    with _all_or_nothing(out):
+        written = []
+        if figures:
+            from .. import plot_fit
+
+            written = plot_fit(ds, out.with_suffix(""), overwrite=overwrite)
+    text = (f"wrote {out}: alpha = {float(ds.alpha):.4g} (95 % {float(ds.alpha_low):.4g} to "
+            f"{float(ds.alpha_high):.4g}), misfit {float(ds.misfit):.3g} over {ds.attrs['n_data']} pixel-frames")
+    if "diffusivity" in ds:
+        d = ds["diffusivity"]
+        text += (f"; D(theta) {float(d.min()):.3g} to {float(d.max()):.3g} m^2/s over theta "
+                 f"{float(ds.theta[0]):.3g}-{float(ds.theta[-1]):.3g} ({ds.attrs['status']})")
+    if "exchange_current_scale" in ds:
+        text += (f"; j0 x {float(ds.exchange_current_scale):.3g} (95 % {float(ds.exchange_current_scale_low):.3g} "
+                 f"to {float(ds.exchange_current_scale_high):.3g})")
+    typer.echo(text)
+    for path in written:
+        typer.echo(f"wrote {path}")

@@ -46,8 +46,9 @@ def _contrast_result(result, calibration: str) -> xr.Dataset:
     if not isinstance(result, xr.Dataset):
         name = f"{str(result)!r}"
         result = read_result(result)
-    if "total_contrast" not in result and "theta" not in result:
-        raise LithmapError(f"{name} is not a 'lithmap contrast' result: it has no total_contrast or theta maps")
+    if "total_contrast" not in result and "reference_frame" not in result.attrs:
+        raise LithmapError(f"{name} is not a 'lithmap contrast' result: it has no total_contrast maps and no "
+                           "reference frame")
     if "mask" not in result or result["mask"].dims != ("y", "x"):
         raise LithmapError(f"{name} is not a 'lithmap contrast' result: it has no particle mask on (y, x)")
     if calibration == "fit":
@@ -232,6 +233,15 @@ class MovieProblem:
     :meth:`forward` sees the simulated θ through the microscope (fitting the optical law), and
     :meth:`dataset` is the comparison of :func:`compare_movie`. Used by :func:`compare_movie`,
     :func:`lithmap.fit_alpha` and :func:`lithmap.fit_diffusivity`.
+
+    Examples
+    --------
+    >>> import lithmap as lm
+    >>> movie = lm.analyse_movie("example", rate="C/3", material="nmc811").isel(time=slice(0, 4))
+    >>> problem = MovieProblem(movie, material="nmc811", psf="177nm")
+    >>> seen = problem.forward(problem.simulate_theta(alpha=2.7))
+    >>> problem.n_data == seen["residual"].size, len(seen["amplitudes"]) == len(seen["knots"]) - 1
+    (True, True)
     """
 
     def __init__(self, result, *, material=None, diffusivity=None, rate=None, protocol=None, log=None,

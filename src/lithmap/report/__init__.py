@@ -1,7 +1,8 @@
 """Figures and reports."""
 
 #: Public names of this room (name → module); ``lithmap`` exports them too.
-EXPORTS = {"plot_simulation": "plots", "write_movie": "movie", "plot_map": "maps", "plot_shells": "maps"}
+EXPORTS = {"plot_simulation": "plots", "write_movie": "movie", "plot_map": "maps", "plot_shells": "maps",
+           "plot_fit": "fit_figures"}
 
 from .._lazy import attach  # noqa: E402
 
