@@ -324,11 +324,12 @@ def fit_diffusivity(result, *, material=None, diffusivity=None, rate=None, proto
     s² A T the residual variance times its correlation area and time from the α fit (so the data
     count as N / (A T) independent values), the prior the material's own D(θ) scaled by the fitted α with a
     width ``w = prior_width`` in ln D, and λ = ``smoothing`` on the second differences of the
-    departure from it between knots (``prior=None``: no prior, and ln D itself smoothed). Φ is minimised by Levenberg–Marquardt; the
-    Jacobian comes from finite differences, one perturbed simulation per parameter (never
-    thousands of serial solves: ``n_knots`` + 1 per iteration). The 95 % bands are the Laplace
-    approximation: the covariance H⁻¹ of Φ's Gauss–Newton Hessian H = JᵀJ/(s² A) + prior + λ
-    terms, ln D ± 1.96 σ.
+    departure from it between knots (``prior=None``: no prior, and ln D itself smoothed). Φ is
+    minimised by Levenberg–Marquardt; the Jacobian comes from finite differences, one perturbed
+    simulation per parameter (never thousands of serial solves: ``n_knots`` + 1 per iteration).
+    The 95 % bands are the Laplace approximation: the covariance H⁻¹ of Φ's Gauss–Newton Hessian
+    H = JᵀJ/(s² A T) + prior + λ terms, ln D ± 1.96 σ; a local band, which along a direction
+    the movie hardly constrains (D at θ0 itself) can miss the truth (tests/test_inverse.py).
 
     Parameters
     ----------
