@@ -1,19 +1,9 @@
 """The studies of examples/study_*.py (Xu, Merryweather et al., Joule 2022) show what the paper
 claims, or what the preset gives instead; margins come from the physics, not from the numbers."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from test_examples import load  # examples/<name>.py loaded as a module
 
 
 def coarse_times(hours=4.0, step=60.0):

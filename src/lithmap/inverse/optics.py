@@ -45,6 +45,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
+from .outline import flip_edge_pixels
 
 #: FWHM of a Gaussian over its σ: 2·sqrt(2·ln 2).
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -167,41 +168,6 @@ class _SubpixelOutline:
                 break
             fine = d_obs + signed(fine) - signed(seen) > 0
         return self.fraction(fine)
-
-
-def _refine_pixels(img, chi, use, sigma, m, b, iterations=10):
-    """The pixel outline refined by flipping edge pixels where that lowers the misfit.
-
-    The half-maximum outline of an object drawn on the pixel grid misses a pixel where the blur
-    pulls it below half (a thin protrusion, a concave corner). Flipping pixel q changes the model
-    by ±(B − M)·G_σ(· − q), so the change of the sum of squares is, for every q at once,
-    ΔSSR = ±2(B − M)(G_σ * r)(q) + (B − M)²(G_σ² * use)(q), r the residual. Edge pixels whose
-    ΔSSR is below −2 s² (s² the residual variance: one parameter's worth, AIC) and lowest among
-    their neighbours are flipped, and the step repeated until none is left. Returns the outline
-    and the number of pixels flipped.
-    """
-    from scipy import ndimage
-
-    half = int(np.ceil(4.0 * sigma))
-    impulse = np.zeros((2 * half + 1,) * 2)
-    impulse[half, half] = 1.0
-    k2 = ndimage.gaussian_filter(impulse, float(sigma), mode="constant") ** 2
-    weight = ndimage.convolve(use.astype(float), k2, mode="constant")
-    a, n, data = b - m, max(int(use.sum()), 1), np.nan_to_num(img)
-    chi, start = chi.copy(), chi
-    for _ in range(iterations):
-        resid = np.where(use, m + a * ndimage.gaussian_filter(chi.astype(float), float(sigma), mode="constant") - data,
-                         0.0)
-        s2 = float(np.sum(resid**2)) / n
-        gain = 2.0 * np.where(chi, -1.0, 1.0) * a * ndimage.gaussian_filter(resid, float(sigma), mode="constant") \
-            + a * a * weight
-        edge = (chi & ~ndimage.binary_erosion(chi)) | (ndimage.binary_dilation(chi) & ~chi)
-        gain = np.where(edge, gain, np.inf)
-        flip = edge & (gain < -2.0 * s2) & (gain <= ndimage.minimum_filter(gain, size=3, mode="constant", cval=np.inf))
-        if not flip.any():
-            break
-        chi = chi ^ flip
-    return chi, int(np.count_nonzero(chi != start))
 
 
 class _EdgeFit:
@@ -386,7 +352,7 @@ def estimate_psf(result, *, frame=None, max_fwhm=None) -> xr.Dataset:
         else:
             frac = _SubpixelOutline(img, chi, 0.5 * (b_lev + m_lev), m_lev,
                                     smooth=0.5 * sigma_prev).corrected(sigma_prev)
-        pix, flips = (chi, 0) if sigma_prev is None else _refine_pixels(img, chi, use, sigma_prev, m_lev, b_lev)
+        pix, flips = (chi, 0) if sigma_prev is None else flip_edge_pixels(img, chi, use, sigma_prev, m_lev, b_lev)
         cands = []
         for kind, outline in (("pixel", pix), ("subpixel", frac)):
             f = _EdgeFit(img, outline, use)
