@@ -3,8 +3,9 @@
 Run from the repository root, in an environment with PyBaMM 26.10 and PyBOP (``pip install pybop``;
 26.3 was used) and lithmap installed::
 
-    python benchmarks/bench_fit.py                    # α fits (+ lithmap's D(θ) fit), ~2-4 min
+    python benchmarks/bench_fit.py                    # α fits, then the D(θ) fits, ~3-5 min
     python benchmarks/bench_fit.py --no-diffusivity   # α fits only
+    python benchmarks/bench_fit.py --diffusivity-only # D(θ) fits only; keeps the α part of fit.json
 
 The data (both tools get the same movie): a SYNTHETIC movie (:func:`lithmap.synthetic_movie`,
 the example movie's optics: linear brightening law, Gaussian PSF of FWHM 176.6 nm, drift up to
@@ -49,6 +50,22 @@ untimed warm-up (numba kernels compiled, PyBaMM/casadi imported and one small so
 includes building the simulator (model processing, discretisation, solver set-up). Ratios are
 PyBOP / lithmap (time) and |α−α_true| PyBOP / lithmap (error).
 
+D(θ) (``--diffusivity-only`` runs this part alone): a SECOND synthetic movie, made apart from the
+α movie because there the truth α·D_GITT(θ) is exactly the shape lithmap's prior pulls towards
+and the shape PyBOP would start from. Its truth (``d_truth``) is ALPHA_TRUE·D_GITT(θ) times 2 at
+θ = 0.85 (log-linear from ×1 at 0.8 and 0.9), i.e. a table with nodes on the knots ``KNOTS``,
+so both knot models can represent it exactly. lithmap:
+``lithmap.fit_diffusivity(contrast, material="nmc811", rate="C/3", knots=KNOTS)`` with its
+other defaults (its own fit_alpha first, inside the timed call; GITT prior × that α; Laplace
+95 % bands). PyBOP: the same cylinder model with D(θ) = exp(piecewise-linear interpolation in θ
+of K scalar parameters "ln D at knot k"), written as an explicit PyBaMM expression
+(p_0 + Σ (p_k+1 − p_k)·clip((θ − θ_k)/(θ_k+1 − θ_k), 0, 1): flat outside the knots, as lithmap's
+table) because a ``pybamm.Interpolant``'s y values are numbers, not parameters; fitted by the same
+``SciPyMinimize`` L-BFGS-B with IDAKLU sensitivities on the same ring means, started at
+ln(α_PyBOP·D_GITT(θ_k)) with α_PyBOP from PyBOP's own α fit on that movie (timed, added to the
+D time), bounds ±3 in ln D. Accuracy: the worst factor exp|ln D/D_true| over the knots in
+θ 0.6-0.95 that the movie passes (knot ≥ the lowest true ring-mean θ at the last frame).
+
 Outputs: ``benchmarks/results/fit.json`` (all numbers, machine, versions) and a markdown summary on
 stdout.
 """
@@ -87,6 +104,9 @@ N_RINGS = 5
 PYBAMM_CELLS = 100
 SCALE = "Diffusivity scale factor"
 DIFFUSIVITY = "Particle diffusivity [m2.s-1]"
+KNOTS = (0.65, 0.75, 0.8, 0.85, 0.9, 0.97)  # θ knots of both D(θ) fits (movie starts at θ0 = 0.97)
+BUMP = (0.85, 2.0)  # the D(θ) movie's truth: ALPHA_TRUE·D_GITT × 2 at θ = 0.85 (×1 at 0.8 and 0.9)
+LN_D_BOUNDS = 3.0  # PyBOP bounds: start ± 3 in ln D
 
 
 def _now():
@@ -96,9 +116,18 @@ def _now():
 # --------------------------------------------------------------------------- data
 
 
-def make_data(seed=0):
-    movie, truth = lm.synthetic_movie(f"disc:{RADIUS}", PROTOCOL, material="nmc811", alpha=ALPHA_TRUE,
-                                      pixel_size=PIXEL, times=TIMES, seed=seed, return_truth=True)
+def d_truth():
+    """The D(θ) movie's truth: ALPHA_TRUE·D_GITT with a factor BUMP[1] at θ = BUMP[0], nodes on KNOTS (+θ = 1)."""
+    th = np.array(sorted(set(KNOTS) | {1.0}))
+    d = ALPHA_TRUE * np.asarray(lm.get_material("nmc811").diffusivity.evaluate(th)[0])
+    d = d * np.where(np.isclose(th, BUMP[0]), BUMP[1], 1.0)
+    return lm.TabulatedDiffusivity(th, d, source=f"{ALPHA_TRUE:g} x D_GITT x {BUMP[1]:g} at theta {BUMP[0]:g}")
+
+
+def make_data(seed=0, diffusivity=None):
+    kw = {"alpha": ALPHA_TRUE} if diffusivity is None else {"diffusivity": diffusivity}
+    movie, truth = lm.synthetic_movie(f"disc:{RADIUS}", PROTOCOL, material="nmc811", pixel_size=PIXEL,
+                                      times=TIMES, seed=seed, return_truth=True, **kw)
     t0 = _now()
     contrast = lm.analyse_movie(movie, rate=RATE, material="nmc811")
     return movie, truth, contrast, _now() - t0
@@ -126,21 +155,31 @@ def lithmap_alpha(contrast, **kw):
             "simulations": int(fit.attrs["evaluations"]), "options": {k: str(v) for k, v in kw.items()} or "defaults"}
 
 
-def lithmap_diffusivity(contrast, alpha_fit_kw):
-    material = lm.get_material("nmc811")
+def knot_accuracy(th, d, d_true, theta_low):
+    """Worst factor exp|ln(D/D_true)| over the knots in θ 0.6-0.95 that the movie passes (θ ≥ theta_low)."""
+    th, d, d_true = (np.asarray(v, float) for v in (th, d, d_true))
+    ok = (th >= 0.6) & (th <= 0.95) & (th >= theta_low)
+    factor = np.exp(np.abs(np.log(d / d_true)))
+    return {"knots_scored": th[ok].tolist(), "factor_at_knots": factor.tolist(),
+            "max_factor_0.6_0.95": float(factor[ok].max()) if ok.any() else float("nan")}
+
+
+def lithmap_diffusivity(contrast, truth_d, theta_low, **kw):
     t0 = _now()
-    fit = lm.fit_diffusivity(contrast, material="nmc811", rate=RATE, **alpha_fit_kw)
+    fit = lm.fit_diffusivity(contrast, material="nmc811", rate=RATE, knots=list(KNOTS), **kw)
     dt = _now() - t0
     th = np.asarray(fit.theta.values, float)
-    d_true = ALPHA_TRUE * np.asarray(material.diffusivity.evaluate(th)[0])
+    d_true = np.asarray(truth_d.evaluate(th)[0])
     d = np.asarray(fit.diffusivity.values, float)
-    ok = (th >= 0.6) & (th <= 0.95)
-    factor = np.exp(np.abs(np.log(d / d_true)))
     covers = (fit.diffusivity_low.values <= d_true) & (d_true <= fit.diffusivity_high.values)
+    ok = (th >= 0.6) & (th <= 0.95) & (th >= theta_low)
     return {"time_s": dt, "knots_theta": th.tolist(), "diffusivity": d.tolist(), "diffusivity_true": d_true.tolist(),
-            "max_factor_0.6_0.95": float(factor[ok].max()) if ok.any() else float("nan"),
-            "bands_cover_truth": covers.tolist(), "iterations": fit.attrs.get("iterations"),
-            "options": {k: str(v) for k, v in alpha_fit_kw.items()} or "defaults"}
+            "diffusivity_low": fit.diffusivity_low.values.tolist(),
+            "diffusivity_high": fit.diffusivity_high.values.tolist(),
+            **knot_accuracy(th, d, d_true, theta_low),
+            "bands_cover_truth": covers.tolist(), "bands_cover_truth_scored": covers[ok].tolist(),
+            "alpha_inside": float(fit.alpha), "iterations": fit.attrs.get("iterations"),
+            "options": {k: str(v) for k, v in kw.items()} or "defaults (its fit_alpha inside the timed call)"}
 
 
 # --------------------------------------------------------------------------- PyBaMM / PyBOP
@@ -213,6 +252,94 @@ def pybop_alpha(contrast, measured, label="measured ring means"):
             "observable": f"{len(names)} equal-area ring means of theta x {t.size} frames"}
 
 
+def knot_name(k):
+    return f"ln D at knot {k}"
+
+
+def ln_d_piecewise(theta, knots=KNOTS):
+    """ln D(θ): piecewise linear in θ between the scalar parameters "ln D at knot k", flat outside."""
+    p = [pybamm.Parameter(knot_name(k)) for k in range(len(knots))]
+    out = p[0]
+    for k in range(len(knots) - 1):
+        w = pybamm.maximum(pybamm.minimum((theta - knots[k]) / (knots[k + 1] - knots[k]), 1), 0)
+        out = out + (p[k + 1] - p[k]) * w
+    return out
+
+
+def pybop_diffusivity(contrast, measured, alpha_start, truth_d, theta_low, label="measured ring means"):
+    """PyBOP fits ln D at KNOTS (one scalar parameter each) inside the functional parameter D(θ)."""
+    t0 = _now()
+    px = float(contrast.x.values[1] - contrast.x.values[0])
+    radius = float(np.sqrt(int(contrast.mask.values.astype(bool).sum()) * px**2 / np.pi))
+    material = lm.get_material("nmc811")
+    c_rate = float(contrast.attrs.get("c_rate", 1 / 3))
+    flux = c_rate * material.capacity_fraction * radius / (2 * 3600.0)
+    model, r, geometry = cylinder_model(radius, flux, measured.shape[1])
+    start = np.log(alpha_start * np.asarray(material.diffusivity.evaluate(np.asarray(KNOTS))[0]))
+    values = pybamm.ParameterValues({DIFFUSIVITY: lambda theta: pybamm.exp(ln_d_piecewise(theta)),
+                                     **{knot_name(k): float(v) for k, v in enumerate(start)}})
+    t = np.asarray(contrast.time.values, float)
+    t = t - t[int(contrast.attrs.get("reference_frame", 0))]
+    names = [f"theta ring {k}" for k in range(measured.shape[1])]
+    dataset = pybop.Dataset({"Time [s]": t, **{name: measured[:, k] for k, name in enumerate(names)}})
+    values.update({knot_name(k): pybop.Parameter(initial_value=float(v), bounds=(v - LN_D_BOUNDS, v + LN_D_BOUNDS))
+                   for k, v in enumerate(start)})
+    simulator = pybop.pybamm.Simulator(
+        model, parameter_values=values, protocol=t, solver=pybamm.IDAKLUSolver(rtol=pb.RTOL, atol=pb.ATOL),
+        geometry=geometry, submesh_types={"particle": pybamm.Uniform1DSubMesh}, var_pts={r: PYBAMM_CELLS},
+        spatial_methods={"particle": pybamm.FiniteVolume()})
+    problem = pybop.Problem(simulator, pybop.SumSquaredError(dataset, target=names))
+    build_s = _now() - t0
+    optim = pybop.SciPyMinimize(problem, options=pybop.SciPyMinimizeOptions(method="L-BFGS-B", jac=True, maxiter=200))
+    result = optim.run()
+    dt = _now() - t0
+    ln_d = np.ravel(result.x).astype(float)
+    d_true = np.asarray(truth_d.evaluate(np.asarray(KNOTS))[0])
+    cost_true = float(problem(list(np.log(d_true))))
+    at_bound = np.isclose(np.abs(ln_d - start), LN_D_BOUNDS, atol=1e-6)
+    return {"data": label, "time_s": dt, "build_s": build_s, "knots_theta": list(KNOTS),
+            "diffusivity": np.exp(ln_d).tolist(), "diffusivity_true": d_true.tolist(),
+            "diffusivity_start": np.exp(start).tolist(), "alpha_start": alpha_start,
+            **knot_accuracy(KNOTS, np.exp(ln_d), d_true, theta_low), "knots_at_bound": at_bound.tolist(),
+            "message": str(result.message), "cost": float(np.ravel(result.best_cost)[0]) if hasattr(result, "best_cost")
+            else None, "cost_at_truth": cost_true,
+            "evaluations": int(getattr(result, "n_evaluations", -1) or -1),
+            "iterations": int(getattr(result, "n_iterations", -1) or -1), "bands": "none",
+            "optimiser": "SciPyMinimize L-BFGS-B, jac=True (IDAKLU sensitivities)",
+            "observable": f"{len(names)} equal-area ring means of theta x {t.size} frames"}
+
+
+def diffusivity_part():
+    """The D(θ) benchmark on its own movie: lithmap fit_diffusivity vs PyBOP on the same knots."""
+    truth_d = d_truth()
+    movie, truth, contrast, analyse_s = make_data(diffusivity=truth_d)
+    measured, true_rings = ring_means(contrast), true_ring_means(truth)
+    theta_low = float(true_rings[-1].min())
+    out = {"movie_source": movie.attrs["source"], "truth": {"theta": truth_d.theta.tolist(),
+           "diffusivity": np.asarray(truth_d.evaluate(truth_d.theta)[0]).tolist(), "source": truth_d.source},
+           "knots": list(KNOTS), "theta_low_scored": theta_low, "analyse_movie_s": analyse_s,
+           "measured_ring_theta_end": measured[-1].tolist(), "true_ring_theta_end": true_rings[-1].tolist()}
+    print(f"D(theta) movie {movie.shape}; knots scored from theta {theta_low:.3f}", flush=True)
+    out["lithmap"] = lithmap_diffusivity(contrast, truth_d, theta_low)
+    print("lithmap fit_diffusivity:", {k: v for k, v in out["lithmap"].items() if "diffusivity" not in k}, flush=True)
+    for key, data, label in (("pybop", measured, "measured ring means"),
+                             ("pybop_control_true_theta", true_rings, "true ring means (no optics)")):
+        a = pybop_alpha(contrast, data, label)
+        d = pybop_diffusivity(contrast, data, a["alpha"], truth_d, theta_low, label)
+        d["alpha_fit"] = {k: a[k] for k in ("alpha", "time_s", "evaluations", "message")}
+        d["time_with_alpha_s"] = d["time_s"] + a["time_s"]
+        out[key] = d
+        print(f"PyBOP D(theta), {label}:", {k: v for k, v in d.items() if "diffusivity" not in k}, flush=True)
+    lmd, pbd = out["lithmap"], out["pybop"]
+    out["ratios"] = {
+        "time_pybop_over_lithmap": ratio(pbd["time_with_alpha_s"], lmd["time_s"]),
+        "worst_ln_factor_pybop_over_lithmap": ratio(np.log(pbd["max_factor_0.6_0.95"]),
+                                                    np.log(lmd["max_factor_0.6_0.95"])),
+        "lithmap_meets_5min": bool(lmd["time_s"] < 300.0),
+    }
+    return out
+
+
 def true_ring_means(truth, n=N_RINGS):
     """The truth's mean θ per equal-area ring of its own mask (no optics): PyBOP's control data."""
     ring = np.asarray(lm.equal_area_rings(truth.mask.values.astype(bool), n))
@@ -264,17 +391,43 @@ def markdown(res):
          "| model solves | " + " | ".join(cell(d, "simulations", "d") + " (2D)" for d in (lmr, known)) + " | "
          + " | ".join(cell(d, "evaluations", "d") + f" (1D, {PYBAMM_CELLS} cells)" for d in (pbr, ctl)) + " | |"]
     if res.get("diffusivity"):
-        d = res["diffusivity"]
-        L.append("")
-        L.append(f"lithmap `fit_diffusivity` (D(θ) knots): {d['time_s']:.1f} s, worst factor from the true "
-                 f"α·D_GITT over θ 0.6-0.95: {d['max_factor_0.6_0.95']:.2f}, bands cover the truth at "
-                 f"{sum(d['bands_cover_truth'])}/{len(d['bands_cover_truth'])} knots. PyBOP: not run.")
+        L += ["", markdown_diffusivity(res["diffusivity"])]
+    return "\n".join(L)
+
+
+def markdown_diffusivity(dr):
+    lmd, pbd, ctl = dr["lithmap"], dr["pybop"], dr.get("pybop_control_true_theta") or {}
+
+    def fac(d):
+        return f"{d['max_factor_0.6_0.95']:.2f}" if d else "-"
+
+    rr = dr["ratios"]
+    L = ["| | lithmap `fit_diffusivity` | PyBOP, measured rings | PyBOP control: true θ rings "
+         "| PyBOP / lithmap |", "|---|---|---|---|---|",
+         f"| time (s) | {lmd['time_s']:.1f} (with its α fit) | {pbd['time_with_alpha_s']:.1f} "
+         f"({pbd['alpha_fit']['time_s']:.1f} α + {pbd['time_s']:.1f} D) | "
+         + (f"{ctl['time_with_alpha_s']:.1f}" if ctl else "-") + f" | {rr['time_pybop_over_lithmap']:.2f} |",
+         f"| worst factor from the truth, knots θ {', '.join(f'{k:g}' for k in lmd['knots_scored'])} | "
+         f"{fac(lmd)} | {fac(pbd)} | {fac(ctl)} | {rr['worst_ln_factor_pybop_over_lithmap']:.1f} (in ln) |",
+         f"| 95 % bands cover the truth | {sum(lmd['bands_cover_truth_scored'])}/"
+         f"{len(lmd['bands_cover_truth_scored'])} scored knots | none | none | |",
+         f"| model solves | lithmap iterations {lmd['iterations']} (2D) | {pbd['evaluations']} (1D) | "
+         f"{ctl.get('evaluations', '-')} (1D) | |"]
+    L.append("")
+    L.append("| θ knot | truth D (m²/s) | lithmap | lithmap 95 % band | PyBOP measured | PyBOP control |")
+    L.append("|---|---|---|---|---|---|")
+    for k, th in enumerate(lmd["knots_theta"]):
+        L.append(f"| {th:g} | {lmd['diffusivity_true'][k]:.3g} | {lmd['diffusivity'][k]:.3g} | "
+                 f"{lmd['diffusivity_low'][k]:.3g}-{lmd['diffusivity_high'][k]:.3g} | {pbd['diffusivity'][k]:.3g} | "
+                 + (f"{ctl['diffusivity'][k]:.3g}" if ctl else "-") + " |")
     return "\n".join(L)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--no-diffusivity", action="store_true", help="skip lithmap's D(θ) fit")
+    p.add_argument("--no-diffusivity", action="store_true", help="skip the D(θ) fits")
+    p.add_argument("--diffusivity-only", action="store_true",
+                   help="run only the D(θ) fits; keep the α part already in --out")
     p.add_argument("--out", type=Path, default=HERE / "results" / "fit.json")
     args = p.parse_args(argv)
     t_start = _now()
@@ -283,6 +436,18 @@ def main(argv=None):
         raise SystemExit(f"the PyBaMM D_GITT differs from lithmap's nmc811 preset by {d_check:.3g} (relative)")
     print("warm-up (not timed) ...", flush=True)
     warm = warm_up()
+    if args.diffusivity_only:
+        res = json.loads(args.out.read_text()) if args.out.exists() else {}
+        res["diffusivity"] = diffusivity_part()
+        res["diffusivity"]["machine"] = machine_info()
+        res["diffusivity"]["warm_up_s"] = warm
+        res["diffusivity_wall_s"] = _now() - t_start
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=1, default=_json_default) + "\n")
+        print()
+        print(markdown_diffusivity(res["diffusivity"]))
+        print(f"\nwrote {args.out}")
+        return 0
     movie, truth, contrast, analyse_s = make_data()
     measured = ring_means(contrast)
     res = {
@@ -314,10 +479,7 @@ def main(argv=None):
         "lithmap_meets_30s": bool(res["lithmap"]["time_s"] < 30.0),
     }
     if not args.no_diffusivity:
-        res["diffusivity"] = lithmap_diffusivity(contrast, {})
-        print("lithmap fit_diffusivity:", {k: v for k, v in res["diffusivity"].items() if "diffusivity" not in k},
-              flush=True)
-        res["ratios"]["lithmap_diffusivity_meets_5min"] = bool(res["diffusivity"]["time_s"] < 300.0)
+        res["diffusivity"] = diffusivity_part()
     res["wall_s"] = _now() - t_start
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1, default=_json_default) + "\n")

@@ -25,11 +25,14 @@ def test_alpha_is_recovered_from_a_synthetic_movie():
     assert fit.attrs["psf_fwhm"] == pytest.approx(176.6e-9, rel=0.1)
 
 
-def test_a_non_linear_optical_law_does_not_break_the_alpha_fit():
-    def law(theta):  # brightness relative to theta0: saturating, two thirds of the change in the first third
-        return 1 + 0.62 * (1 - np.exp(-3 * np.clip(0.97 - theta, 0, None) / 0.77)) / (1 - np.exp(-3))
+def saturating(theta):
+    """An optical law that is not linear: two thirds of the brightening in the first third of Δθ."""
+    return 1 + 0.62 * (1 - np.exp(-3 * np.clip(0.97 - theta, 0, None) / 0.77)) / (1 - np.exp(-3))
 
-    movie = lm.synthetic_movie("example", "Charge at C/3 for 1 hour", material="nmc811", alpha=2.7, law=law, seed=12)
+
+def test_a_non_linear_optical_law_does_not_break_the_alpha_fit():
+    movie = lm.synthetic_movie("example", "Charge at C/3 for 1 hour", material="nmc811", alpha=2.7, law=saturating,
+                               seed=12)
     fit = lm.fit_alpha(contrast_of(movie, "C/3"), material="nmc811")
     assert float(fit.alpha) == pytest.approx(2.7, rel=0.05)
     assert float(fit.alpha_low) <= 2.7 <= float(fit.alpha_high)
@@ -39,7 +42,10 @@ def test_a_non_linear_optical_law_does_not_break_the_alpha_fit():
 
 def test_the_whole_diffusivity_is_recovered_from_a_synthetic_movie():
     """D(θ) made unlike any α × the preset (×3 in the middle of the range), 1C for 30 minutes so
-    that the particle passes θ 0.6-0.95: the fit is within ×1.5 there and its bands cover it."""
+    that the particle passes θ 0.6-0.95: the fit is within ×1.5 there and its bands cover it.
+    (Through the saturating optical law instead, measured once: still within ×1.5, but the bands
+    miss the truth at 2 of the 5 knots, by 0.4 % at θ 0.9 and 18 % at θ 0.6, where the particle
+    arrives only in the last frames; see README.)"""
     mat = lm.get_material("nmc811")
     knots = np.linspace(0.6, 0.97, 6)
     shape = np.interp(knots, [0.6, 0.78, 0.97], [1.0, 3.0, 1.0])
