@@ -253,3 +253,8 @@ def test_fit_that_does_not_converge_says_so(short_movie):
     with pytest.raises(LithmapError, match="did not converge: D"):
         lm.fit_diffusivity(short_movie, material="nmc811", psf="177nm", n_knots=3, max_iterations=1,
                            alpha_fit=lm.fit_alpha(short_movie, material="nmc811", psf="177nm", n_scan=3, rtol=0.05))
+
+
+def test_a_bare_psf_number_is_metres_and_refused_when_wider_than_the_frame(short_movie, tmp_path):
+    out = tmp_path / "fit.nc"
+    assert "give it with units" in _fails(["fit", str(short_movie), "--material", "nmc811", "--psf", "150"], out)

@@ -27,8 +27,9 @@ def fit(
     protocol: Optional[str] = typer.Option(None, help="the movie's protocol instead of --rate, e.g. 'Discharge at 1C "
                                                       "until 3.0 V then Hold at 3.0 V for 2 hours'"),
     log: Optional[Path] = typer.Option(None, help="cycler log of the movie: the protocol is its measured current"),
-    log_offset: str = typer.Option("0", help="movie time minus log time, s (e.g. 12s)"),
-    mass: Optional[str] = typer.Option(None, help="active mass with --log, e.g. 2.1mg"),
+    log_offset: str = typer.Option("0s", help="the log's time at the movie's first frame, e.g. 35s (as for "
+                                              "'lithmap contrast')"),
+    mass: Optional[str] = typer.Option(None, help="active mass with --log, with units, e.g. 2.1mg"),
     theta0: Optional[float] = typer.Option(None, help="theta at the reference frame (default: the result's)"),
     what: str = typer.Option("alpha", "--fit", help="what to fit: alpha, diffusivity (D(theta) over knots) or "
                                                     "kinetics (D(theta) and an exchange-current scale)"),

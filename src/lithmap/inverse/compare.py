@@ -287,6 +287,10 @@ class MovieProblem:
             psf = float(estimate["fwhm"]) if isinstance(estimate, xr.Dataset) else float(estimate)
             self.psf_source = "estimated from the particle edge in the reference frame"
         self.sigma = psf_sigma(psf, self.pixel_size)
+        if self.sigma is not None and max(self.sigma) > min(ds["mask"].shape) / 4:
+            raise LithmapError(f"psf={psf!r} is invalid: a FWHM of {max(self.sigma) * FWHM_PER_SIGMA:.3g} pixels, "
+                               f"wider than a quarter of the {ds['mask'].shape[1]}x{ds['mask'].shape[0]}-pixel frame "
+                               "(a bare number is in m); give it with units, e.g. '150nm'")
         mask = ds["mask"].astype(bool)
         self.outline = outline
         if outline == "refine" and self.sigma is not None and "intensity" in ds:
@@ -559,7 +563,9 @@ class MovieProblem:
                                                             "the particle"}),
             "theta_measured": (("time", "y", "x"), measured_theta,
                                {"units": "1", "long_name": "lithium fraction from the movie (" +
-                                ("the fitted optical law inverted per pixel" if self.calibration == "fit"
+                                ("the fitted optical law inverted per pixel, without the PSF: a view, biased "
+                                 "toward the matrix at the edge and toward theta0 where nothing changes; the fit "
+                                 "itself compares total contrast" if self.calibration == "fit"
                                  else "the contrast result's calibration") + ")"}),
             "theta_residual": (("time", "y", "x"), seen_theta - measured_theta,
                                {"units": "1", "long_name": "simulated minus measured theta"}),
@@ -610,7 +616,8 @@ class MovieProblem:
             "calibration": self.calibration,
             "outline": self.outline,
             "misfit_definition": self.misfit_definition(),
-            "attr_units": "psf_fwhm in m; theta0 a fraction; profile_line in pixel",
+            "attr_units": "psf_fwhm in m; theta0 a fraction; profile_line in pixel; law_knots in theta; "
+                          "law_amplitudes in counts (the brightness change over each piece of the optical law)",
             "citation": "Xu, Merryweather et al., Joule 2022 (the GITT D(theta) scaled by alpha and fitted to the "
                         "operando movie)",
         }

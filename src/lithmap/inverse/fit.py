@@ -250,8 +250,8 @@ def fit_alpha(result, *, material=None, diffusivity=None, rate=None, protocol=No
     fit = fit.assign_coords(alpha_grid=("alpha_grid", np.exp(us), {"units": "1", "long_name": "alpha evaluated"}))
     fit["misfit_curve"] = (("alpha_grid",), curve, {"units": "1", "long_name": "misfit at each alpha evaluated"})
     fit["alpha"].attrs["long_name"] = "best-fit scale factor on D(theta)"
-    fit["alpha_low"] = ((), alpha_low, {"units": "1", "long_name": "95 % profile-likelihood interval, low"})
-    fit["alpha_high"] = ((), alpha_high, {"units": "1", "long_name": "95 % profile-likelihood interval, high"})
+    fit["alpha_low"] = ((), alpha_low, {"units": "1", "long_name": "alpha, 95 % profile-likelihood interval, low"})
+    fit["alpha_high"] = ((), alpha_high, {"units": "1", "long_name": "alpha, 95 % profile-likelihood interval, high"})
     fit.attrs.update({
         "title": "lithmap alpha fit",
         "n_effective": float(n_eff),
@@ -264,7 +264,7 @@ def fit_alpha(result, *, material=None, diffusivity=None, rate=None, protocol=No
                            "(correlation_area x correlation_time), the residual's integrated autocorrelation in "
                            "space (pixels) and time (frames); an end at a bound means the interval reaches it",
         "attr_units": "psf_fwhm in m; correlation_area in pixel; correlation_time in frames; theta0 a fraction; "
-                      "profile_line in pixel",
+                      "profile_line in pixel; law_knots in theta; law_amplitudes in counts",
     })
     return fit
 
