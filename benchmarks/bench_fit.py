@@ -211,14 +211,19 @@ def cylinder_model(radius, flux, n_rings=N_RINGS):
     return model, r, geometry
 
 
-def pybop_alpha(contrast, measured, label="measured ring means"):
-    t0 = _now()
+def movie_cylinder(contrast, measured):
+    """(radius, model, r, geometry): the cylinder model of the contrast result's particle, with the
+    mask's equivalent radius and the edge flux of the result's C-rate (``cylinder_model``)."""
     px = float(contrast.x.values[1] - contrast.x.values[0])
     radius = float(np.sqrt(int(contrast.mask.values.astype(bool).sum()) * px**2 / np.pi))
-    material = lm.get_material("nmc811")
     c_rate = float(contrast.attrs.get("c_rate", 1 / 3))
-    flux = c_rate * material.capacity_fraction * radius / (2 * 3600.0)
-    model, r, geometry = cylinder_model(radius, flux, measured.shape[1])
+    flux = c_rate * lm.get_material("nmc811").capacity_fraction * radius / (2 * 3600.0)
+    return (radius, *cylinder_model(radius, flux, measured.shape[1]))
+
+
+def pybop_alpha(contrast, measured, label="measured ring means"):
+    t0 = _now()
+    radius, model, r, geometry = movie_cylinder(contrast, measured)
     values = pybamm.ParameterValues({DIFFUSIVITY: lambda theta: pybamm.Parameter(SCALE) * d_gitt(theta),
                                      SCALE: ALPHA_START})
     t = np.asarray(contrast.time.values, float)
@@ -269,12 +274,8 @@ def ln_d_piecewise(theta, knots=KNOTS):
 def pybop_diffusivity(contrast, measured, alpha_start, truth_d, theta_low, label="measured ring means"):
     """PyBOP fits ln D at KNOTS (one scalar parameter each) inside the functional parameter D(θ)."""
     t0 = _now()
-    px = float(contrast.x.values[1] - contrast.x.values[0])
-    radius = float(np.sqrt(int(contrast.mask.values.astype(bool).sum()) * px**2 / np.pi))
     material = lm.get_material("nmc811")
-    c_rate = float(contrast.attrs.get("c_rate", 1 / 3))
-    flux = c_rate * material.capacity_fraction * radius / (2 * 3600.0)
-    model, r, geometry = cylinder_model(radius, flux, measured.shape[1])
+    _, model, r, geometry = movie_cylinder(contrast, measured)
     start = np.log(alpha_start * np.asarray(material.diffusivity.evaluate(np.asarray(KNOTS))[0]))
     values = pybamm.ParameterValues({DIFFUSIVITY: lambda theta: pybamm.exp(ln_d_piecewise(theta)),
                                      **{knot_name(k): float(v) for k, v in enumerate(start)}})

@@ -38,5 +38,6 @@ if __name__ == "__main__":
 
     movie, times = make_movie()
     out = Path(__file__).resolve().parents[1] / "src" / "lithmap" / "data" / "example_movie.tif"
-    tifffile.imwrite(out, movie, metadata={"axes": "TYX", "frame_interval_s": FRAME_INTERVAL, "pixel_size_m": PIXEL})
+    tifffile.imwrite(out, movie, metadata={"axes": "TYX", "frame_interval_s": FRAME_INTERVAL, "pixel_size_m": PIXEL,
+                                        "synthetic": 1})
     print(f"wrote {out}: {movie.shape} uint16, one frame every {FRAME_INTERVAL:g} s (synthetic)")

@@ -532,7 +532,8 @@ def contrast_movie(movie: xr.DataArray, *, reference: int = 0, mask=None, regist
                "attr_units": "profile_line (y0, x0, y1, x1) in pixel; saturation in counts",
                "saturation": float(saturation) if saturation is not None else np.nan,
                "bad_frames": int(np.count_nonzero(bad)),
-               **{f"movie_{k}": str(movie.attrs[k]) for k in ("source", "format", "start_time") if k in movie.attrs}},
+               **{f"movie_{k}": str(movie.attrs[k]) for k in ("source", "format", "start_time") if k in movie.attrs},
+               **({"synthetic": 1} if movie.attrs.get("synthetic") else {})},
     )
     if labels is not None:
         pt = np.concatenate(small["particles"])

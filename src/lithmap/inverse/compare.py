@@ -260,7 +260,7 @@ class MovieProblem:
         ds = _contrast_result(result, calibration)
         self.result, self.calibration, self.law_segments = ds, calibration, int(law_segments)
         self.material = resolve_material(material, diffusivity)
-        self.material_name, self.diffusivity_name = material, diffusivity
+        self.diffusivity_name = diffusivity
         self.options = options or SolverOptions()
         ref = int(ds.attrs.get("reference_frame", 0))
         t = np.asarray(ds["time"].values, dtype=float)
@@ -298,7 +298,6 @@ class MovieProblem:
 
             mask = mask.copy(data=refine_outline(np.asarray(ds["intensity"].values[ref], dtype=float),
                                                  mask.values, self.sigma))
-        self.mask = mask
         self.shape = parse_shape(mask.astype(np.int8))
         self.inside = np.asarray(mask.values).astype(bool)
         self.mesh = self.shape.mesh()
@@ -339,7 +338,6 @@ class MovieProblem:
         if not core.any():
             raise LithmapError(f"the particle ({int(self.inside.sum())} pixels) has no pixels left once its outer "
                                f"{int(edge_pixels)} are left out (edge_pixels)")
-        self.core = core
         if calibration == "fit":
             # every frame, the reference included: each pixel's unknown brightness at θ0 (its
             # texture, and the reference frame's own noise, which is in every I_t − I_0) is a
@@ -467,10 +465,6 @@ class MovieProblem:
         d = np.asarray(ds["drift"].values, dtype=float)[self.frames]
         return d if np.any(np.abs(d) > 1e-6) else None
 
-    #: How the microscope moved the image before registration: an exact sub-pixel shift of the
-    #: continuous image (the camera samples the moved image; no interpolation).
-    drift_model = "exact"
-
     def _registered(self, frames: np.ndarray) -> np.ndarray:
         """Frames as the contrast analysis sees them: moved by the measured drift (as the stage
         moved them) and shifted back by registration's linear interpolation
@@ -483,10 +477,9 @@ class MovieProblem:
         for k, d in enumerate(self.drift):
             if not d.any():
                 continue
-            if self.drift_model == "exact":
-                moved = np.real(np.fft.ifft2(ndimage.fourier_shift(np.fft.fft2(out[k]), d)))
-            else:
-                moved = ndimage.shift(out[k], d, order=1, mode="nearest")
+            # the stage moved the image exactly (the camera samples the moved image); registration
+            # moves it back by linear interpolation
+            moved = np.real(np.fft.ifft2(ndimage.fourier_shift(np.fft.fft2(out[k]), d)))
             out[k] = ndimage.shift(moved, -d, order=1, mode="nearest")
         return out
 

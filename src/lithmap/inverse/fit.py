@@ -18,8 +18,8 @@ from .compare import MovieProblem
 
 #: χ²(1) quantile at 95 %.
 CHI2_95 = 3.841458820694124
-#: Two-sided 95 % normal quantile.
-Z_95 = 1.959963984540054
+#: Two-sided 95 % normal quantile (the square root of the χ²(1) one).
+Z_95 = float(np.sqrt(CHI2_95))
 
 
 def correlation_area(residual: np.ndarray, use: np.ndarray, *, max_lag: int = 8) -> float:

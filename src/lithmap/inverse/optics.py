@@ -45,16 +45,13 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
+from .compare import FWHM_PER_SIGMA
+from .fit import CHI2_95
 from .outline import flip_edge_pixels
-
-#: FWHM of a Gaussian over its σ: 2·sqrt(2·ln 2).
-FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 #: Smallest σ searched, pixels: below it a Gaussian on the pixel grid leaves a pixel mask unchanged to ~1e-4.
 SIGMA_MIN = 0.25
 
-#: χ² quantile (1 degree of freedom) of the 95 % profile-likelihood interval.
-CHI2_95 = 3.841458820694124
 
 
 def _contrast_frame(result, frame):

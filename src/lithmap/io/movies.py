@@ -147,6 +147,8 @@ def read_movie(path, times=None, pixel_size=None, lazy: bool = False, *, chunk_f
         attrs["start_time"] = start or meta["start_time"]
     if px:
         attrs["pixel_size"] = float(px)
+    if meta.get("synthetic"):
+        attrs["synthetic"] = 1
     return xr.DataArray(stack, dims=("time", "y", "x"), coords=coords, attrs=attrs, name="frames")
 
 
@@ -670,6 +672,8 @@ def _tiff_meta(tf, label) -> dict:
             _set_meta(meta, pixel=res.value[1] / res.value[0] * scale)
     _set_meta(meta, interval=shaped.get("frame_interval_s"), pixel=shaped.get("pixel_size_m"),
               times=shaped.get("times_s"), start=shaped.get("start_time"))
+    if str(shaped.get("synthetic", "")).strip().lower() in ("1", "true", "yes"):
+        meta["synthetic"] = 1  # a movie made by lithmap.synthetic_movie says so in its own metadata
     return meta
 
 

@@ -282,20 +282,10 @@ def _scalar(ds: xr.Dataset, name: str) -> float | None:
 
 
 def _is_synthetic(attrs) -> bool:
-    """The movie says it is synthetic (attr ``synthetic``), or it is lithmap's shipped example
-    movie (a synthetic one)."""
+    """The movie says it is synthetic (attr ``synthetic``: lithmap.synthetic_movie and the shipped
+    example movie carry it from their metadata through the contrast analysis)."""
     flag = attrs.get("synthetic")
-    if flag is not None and str(flag).strip().lower() not in ("0", "false", "no", ""):
-        return True
-    src = attrs.get("movie_source")
-    if not src:
-        return False
-    try:
-        from ..datasets import example_file
-
-        return Path(str(src)).resolve() == example_file("example_movie.tif").resolve()
-    except Exception:  # noqa: BLE001 - a missing data folder only means "not the example"
-        return False
+    return flag is not None and str(flag).strip().lower() not in ("0", "false", "no", "")
 
 
 def _frames(time: np.ndarray, times) -> np.ndarray:
