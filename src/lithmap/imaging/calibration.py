@@ -4,7 +4,7 @@ counting, applied to every pixel.
 
 The map is linear in the total contrast, θ = θ_ref + slope · (I/I_ref − 1), fitted by least
 squares to the particle's mean total contrast (so the θ map's mean is the coulomb-counted θ);
-Xu et al. report a monotone, roughly linear brightening of NMC811 on delithiation. A pixel's
+Xu, Merryweather et al. (Joule 2022) report a monotone, roughly linear brightening of NMC811 on delithiation. A pixel's
 θ then comes from its own total contrast, so ``theta`` has the same dims (time, y, x) as a
 2D simulation of the same particle.
 """

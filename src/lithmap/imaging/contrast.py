@@ -372,7 +372,7 @@ def contrast_movie(movie: xr.DataArray, *, reference: int = 0, mask=None, regist
         Equal-area rings from the edge inward for ``ring_contrast``, ``centre_contrast`` and the
         core–periphery ``heterogeneity`` (outermost minus innermost ring).
     line : "major", "minor" or ((y0, x0), (y1, x1))
-        Line (pixels) for the ``kymograph`` of total contrast (Xu et al., Fig. 3E).
+        Line (pixels) for the ``kymograph`` of total contrast (Xu, Merryweather et al., Joule 2022, Fig. 3E).
     particles : bool
         Label every particle of the reference frame (``particle``) and add their whole-particle
         traces ``particle_intensity_normalised`` (time, particle).
