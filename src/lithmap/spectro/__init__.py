@@ -12,6 +12,7 @@ EXPORTS = {
     "parse_formula": "composition", "parse_fraction": "composition",
     "pore_analysis": "pores", "local_thickness": "pores",
     "charge_balance": "charge", "valence_capacity": "charge", "parse_valences": "charge",
+    "spectral_clusters": "clusters",
 }
 
 from .._lazy import attach  # noqa: E402
