@@ -15,7 +15,7 @@ import xarray as xr
 
 from lithmap.errors import LithmapError
 from lithmap.io import read_prj, read_spectra, read_tiff_stack, read_xdi
-from lithmap.spectro import align, interpolate_standards, normalise, select_window
+from lithmap.spectro import align, find_e0, interpolate_standards, normalise, select_window
 
 DATA = Path(__file__).parent / "data" / "xanes-standards"
 MNO = DATA / "MnO_rt_01.xdi"
@@ -262,11 +262,69 @@ def test_normalise_range_outside_data():
     with pytest.raises(LithmapError, match=r"pre range e0-60..e0-40 eV holds 0 energies.*6530-6600 eV"):
         normalise(mu, e, e0=6545.0, pre=(-60, -40))
     with pytest.raises(LithmapError, match=r"pre range e0-60..e0-15 eV holds 1 energies"):
-        normalise(mu, e, e0=6545.0)
+        normalise(mu, e, e0=6545.0, pre=(-60, -15))
+    # the defaults fall back as Larch's do: here a pre-edge line over e0-15..e0-7.5 eV
+    assert abs(normalise(mu, e, e0=6545.0)[-1] - 1.0) < 0.01
+    with pytest.raises(LithmapError, match="e0='auto' is invalid"):
+        normalise(mu, e, e0="auto")
     with pytest.raises(LithmapError, match="norm_order=3"):
         normalise(mu, e, norm_order=3)
     background = np.full((2, 71), 0.3)  # no edge: NaN, not an error, for a map's empty pixels
     assert np.isnan(normalise(background, e, e0=6545.0, pre=(-15, -5))).all()
+
+
+def larch_numbers():
+    """Larch's pre_edge (all defaults) on every scan here: tests/data/xanes-standards/larch_pre_edge.csv,
+    written by make_larch_pre_edge.py in that folder (xraylarch 2026.3.1)."""
+    import csv
+
+    with (DATA / "larch_pre_edge.csv").open() as f:
+        rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    out = {}
+    for r in rows:
+        d = out.setdefault(r["file"], {"e0": float(r["e0"]), "edge_step": float(r["edge_step"]), "index": [],
+                                       "norm": [], "flat": []})
+        d["index"].append(int(r["index"]))
+        d["norm"].append(float(r["norm"]))
+        d["flat"].append(float(r["flat"]))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.xdi")))
+def test_normalise_equals_larch_pre_edge_on_the_real_standards(name):
+    """e0, edge step, normalised and flattened spectrum as Larch's pre_edge gives them. Tolerance
+    1e-8: the same fit (same points, same polynomials), so only rounding and the 10 significant
+    digits stored in the CSV separate them."""
+    larch = larch_numbers()[name]
+    mu = read_xdi(DATA / name)["mu"]
+    norm, e0, step = normalise(mu, e0="larch", return_edge=True)
+    assert float(e0) == pytest.approx(larch["e0"], abs=1e-6)  # the same grid energy
+    assert float(step) == pytest.approx(larch["edge_step"], rel=1e-8)
+    idx = larch["index"]
+    np.testing.assert_allclose(norm.values[idx], larch["norm"], rtol=0, atol=1e-8)
+    flat = normalise(mu, e0="larch", flatten=True)
+    np.testing.assert_allclose(flat.values[idx], larch["flat"], rtol=0, atol=1e-8)
+    assert flat.attrs["long_name"] == "flattened normalised absorption"
+    # the vectorised default e0 (largest 2 eV-smoothed derivative) is within 0.7 eV of Larch's on
+    # 9 of the 12 scans; on Mn2O3, whose derivative has two nearly equal maxima, it is 2.0-2.3 eV
+    # lower (hence e0="larch" for standards): the edge step then differs by up to 6 %
+    own, own_step = normalise(mu, return_edge=True)[1:]
+    limit = (2.4, 0.07) if name.startswith("Mn2O3") else (0.7, 0.01)
+    assert abs(float(own) - larch["e0"]) <= limit[0]
+    assert abs(float(own_step) / larch["edge_step"] - 1) <= limit[1]
+
+
+def test_find_e0_larch_rule_and_a_map_normalised_like_its_spectra():
+    mu = read_xdi(MNO)["mu"]
+    assert float(find_e0(mu, method="larch")) == pytest.approx(larch_numbers()[MNO.name]["e0"], abs=1e-6)
+    with pytest.raises(LithmapError, match="method='max' is invalid"):
+        find_e0(mu, method="max")
+    # several spectra at once (per-spectrum e0 by Larch's rule) equal one at a time
+    two = xr.concat([mu, 2 * mu + 0.1], dim="pixel")
+    both, e0s, steps = normalise(two, e0="larch", return_edge=True)
+    one, e0_1, step_1 = normalise(mu, e0="larch", return_edge=True)
+    np.testing.assert_allclose(both.isel(pixel=1), one, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(steps, [float(step_1), 2 * float(step_1)], rtol=1e-12)
 
 
 # ------------------------------------------------------------------------------- alignment

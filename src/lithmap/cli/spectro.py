@@ -25,17 +25,24 @@ def lcf(
     window: Optional[str] = typer.Option(None, help="fitting window, e.g. 6535:6580eV (default: the common range)"),
     energies: Optional[Path] = typer.Option(None, help="for a TIFF stack: text file, one energy in eV per line"),
     mask: Optional[Path] = typer.Option(None, help="particle mask image (above half its maximum = fitted; others NaN)"),
-    free_sum: bool = typer.Option(False, help="do not force the weights to sum to one"),
+    model: Optional[str] = typer.Option(None, help="amplitudes (free non-negative amplitudes + linear background; "
+                                                   "fractions = amplitudes / their sum: invariant to thickness) or "
+                                                   "sum-to-one (weights summing to 1 on normalised spectra); default "
+                                                   "sum-to-one for single spectra, amplitudes for maps and volumes"),
+    free_sum: bool = typer.Option(False, help="free weights, used as they are (no sum constraint, no background)"),
     offset: bool = typer.Option(False, help="fit a constant offset too"),
     normalise: bool = typer.Option(True, "--normalise/--no-normalise",
-                                   help="edge-step normalise every spectrum before fitting"),
+                                   help="edge-step normalise the standards (and sum-to-one samples) over their whole "
+                                        "range as Athena/Larch pre_edge does"),
     normalise_us: Optional[bool] = typer.Option(None, "--normalize/--no-normalize", hidden=True),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
     """Linear-combination fitting of spectra, maps or volumes: weights and mean valence.
 
     Every spectrum, pixel or voxel is fitted with reference spectra of known oxidation states:
-    exact non-negative weights summing to one, and the mean valence."""
+    exact non-negative fractions summing to one, and the mean valence. Maps are fitted as they
+    are (raw optical density: free amplitudes plus a linear background, so thickness and a sloped
+    pre-edge do not bias the fractions; the edge jump is written too)."""
     from ..io.results import write_result
     from ..report.maps import plot_map
     from ..spectro.lcf import lcf_from_files
@@ -45,7 +52,7 @@ def lcf(
     ds = lcf_from_files(samples if len(samples) > 1 else samples[0], list(standard), window=window,
                         energies=str(energies) if energies else None,
                         normalise=normalise if normalise_us is None else normalise_us,
-                        sum_to_one=not free_sum, offset=offset, mask=mask)
+                        model=model, sum_to_one=False if free_sum else None, offset=offset, mask=mask)
     write_result(ds, out, overwrite=overwrite)
     mv = ds["mean_valence"].values
     finite = mv[np.isfinite(mv)]

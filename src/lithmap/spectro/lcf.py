@@ -1,14 +1,21 @@
 """Linear-combination fitting (LCF) of absorption spectra, every pixel at once and exactly.
 
-Each pixel's spectrum b (n energies) is fitted as A w (+ a constant offset, optionally) with the
-k standards as the columns of A, solving
+Each pixel's spectrum b (n energies) is fitted with the k standards as the columns of A, by one
+of two models:
 
-    min ||A w − b||²   subject to   w ≥ 0 and Σ w = 1        (the default)
+    "amplitudes" (maps):   min ||A a + C β − b||²   subject to   a ≥ 0,  β free
+    "sum-to-one" (single): min ||A w − b||²         subject to   w ≥ 0 and Σ w = 1
 
-or with only one of the constraints, or none. The data are read once: the Gram matrix
-G = AᵀA is the standards' own, and Aᵀb, Σb and bᵀb for all pixels come from one pass over the
-cube (a compiled loop, or BLAS on cache-sized chunks). Everything after that works on those
-k + 2 numbers per pixel:
+where C holds a polynomial background in energy (1 and E by default: a pre-edge slope and an
+optical-density offset) and the fractions of the amplitudes model are a / Σa — invariant to a
+pixel's thickness and edge step, so raw optical density is fitted as it is; Σa is the edge
+jump. (Earlier calls with ``sum_to_one``/``offset`` alone select the same fits as before.) The
+free background is projected out of the normal equations (a Schur complement of its Gram
+block), which leaves the same problem on A with a modified Gram matrix.
+
+The data are read once: the Gram matrix G = AᵀA is the standards' own, and Aᵀb, Cᵀb and bᵀb
+for all pixels come from one pass over the cube (a compiled loop, or BLAS on cache-sized
+chunks). Everything after that works on those few numbers per pixel:
 
 - the unconstrained minimiser w_u = G⁻¹Aᵀb and its residual r_u = bᵀb − (Aᵀb)·w_u;
 - for every support S (subset of standards) the equality-constrained minimiser on S (the KKT
@@ -93,15 +100,17 @@ def _standards_matrix(standards, names, dim="energy"):
     return A, names, energy
 
 
-def _check_rank(A, names, offset):
+def _check_rank(A, names, C):
+    """Condition number of the standards plus the background columns ``C`` (n, m); collinear
+    standards (or a standard that is a background) raise, naming them."""
     n, k = A.shape
-    need = k + (1 if offset else 0)
+    m = C.shape[1]
+    need = k + m
     if n < need:
-        extra = " plus an offset" if offset else ""
+        extra = f" plus a background of {m} terms" if m else ""
         raise LithmapError(f"{n} energies cannot determine {k} standards{extra}; the window needs at least {need + 1}")
-    cols = [A[:, j] for j in range(k)] + ([np.ones(n)] if offset else [])
-    labels = names + (["offset"] if offset else [])
-    M = np.stack(cols, axis=1)
+    labels = names + (["offset"] if m == 1 else [f"background x^{j}" for j in range(m)])
+    M = np.concatenate([A, C], axis=1)
     norms = np.linalg.norm(M, axis=0)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
@@ -366,13 +375,67 @@ def _solve_compiled(c, bb, G, Ginv, Gi, u, usum, sum_to_one, nonneg, best_w, rss
         rss[p] = max(r_u, 0.0) + best
 
 
-def fit_lcf(sample, standards, valences=None, *, dim: str = "energy", names=None, sum_to_one: bool = True,
-            nonneg: bool = True, offset: bool = False, mask=None, use_numba: bool | None = None) -> xr.Dataset:
+MODELS = ("amplitudes", "sum-to-one")
+
+
+def _resolve_model(model, sum_to_one, offset, background, single):
+    """``(model, sum_to_one, background order or -1)`` from the keywords (see :func:`fit_lcf`)."""
+    if model is not None and model not in MODELS:
+        raise LithmapError(f"model={model!r} is invalid; expected one of {', '.join(map(repr, MODELS))}")
+    if model is None:
+        if sum_to_one is None:
+            model = "sum-to-one" if single else "amplitudes"
+        else:  # the pre-model keywords alone: their fit, as before
+            model = "sum-to-one" if sum_to_one else "free"
+    elif sum_to_one is not None and bool(sum_to_one) != (model == "sum-to-one"):
+        raise LithmapError(f"sum_to_one={sum_to_one!r} contradicts model={model!r}; give one of them")
+    if background is None:
+        order = 1 if model == "amplitudes" else (0 if offset else -1)
+    else:
+        if isinstance(background, bool) or int(background) != background or not -1 <= int(background) <= 3:
+            raise LithmapError(f"background={background!r} is invalid; expected a polynomial order 0-3, or -1 "
+                               "for none")
+        order = int(background)
+        if offset and order < 0:
+            raise LithmapError("offset=True asks for a background but background=-1 forbids one; give one of them")
+    return model, model == "sum-to-one", order
+
+
+def _background_columns(n, order, energy):
+    """``(columns (n, order + 1), centre, half-width)``: 1, x, x², … with x the energy (else the
+    index) centred on the window and scaled to ±1."""
+    grid = np.asarray(energy, float) if energy is not None else np.arange(n, dtype=float)
+    xc, xs = 0.5 * (grid[0] + grid[-1]), 0.5 * (grid[-1] - grid[0])
+    xs = xs if xs > 0 else 1.0
+    return np.vander((grid - xc) / xs, order + 1, increasing=True), xc, xs
+
+
+def _small_matmul(X, M):
+    """X (N, p) @ M (p, q) for tiny p, q as column sums: a BLAS call for a (N, 2) × (2, 3)
+    product is slower, and much slower with its threads on a busy machine."""
+    out = np.zeros((X.shape[0], M.shape[1]))
+    for i in range(M.shape[1]):
+        for j in range(M.shape[0]):
+            out[:, i] += X[:, j] * M[j, i]
+    return out
+
+
+def fit_lcf(sample, standards, valences=None, *, dim: str = "energy", names=None, model: str | None = None,
+            sum_to_one: bool | None = None, nonneg: bool = True, offset: bool = False, background: int | None = None,
+            mask=None, use_numba: bool | None = None) -> xr.Dataset:
     """Fit every pixel's spectrum as a linear combination of standards, exactly.
 
-    Solves min ||A w − b||² for each pixel's spectrum b with the standards as the columns of A,
-    subject to w ≥ 0 (``nonneg``) and Σw = 1 (``sum_to_one``), by enumerating active sets on the
-    Gram matrix (see the module notes): exact to rounding, with one pass over the data.
+    Two models, exact to rounding with one pass over the data (see the module notes):
+
+    - ``"amplitudes"`` (the default for maps, volumes, any stack of spectra): free amplitudes
+      a ≥ 0 of the (normalised) standards plus a free polynomial background (constant + linear
+      in energy by default), min ||A a + background − b||²; the fractions are ``weights`` =
+      a / Σa and Σa is the ``edge_jump``. Scaling a pixel (thickness) scales a and leaves the
+      fractions unchanged; a sloped pre-edge or an optical-density offset goes into the
+      background. Raw optical density needs no per-pixel normalisation.
+    - ``"sum-to-one"`` (the default for a single spectrum): weights w ≥ 0 with Σw = 1 on
+      normalised spectra, the Athena/Larch convention; fewer free parameters, so less noise when
+      the spectrum is normalised over a wide range, but biased when it is not.
 
     Parameters
     ----------
@@ -382,18 +445,28 @@ def fit_lcf(sample, standards, valences=None, *, dim: str = "energy", names=None
         dims and coordinates; an array has the energy last. float32 data are accumulated in
         float64.
     standards : array_like (n_energy, k) or xarray.DataArray (energy, standard)
-        The standard spectra on the sample's energies (see ``interpolate_standards``).
+        The standard spectra on the sample's energies (see ``interpolate_standards``), normally
+        edge-step normalised (:func:`lithmap.normalise`), so that amplitudes are edge jumps.
     valences : sequence of k floats, optional
         Oxidation state of each standard; gives ``mean_valence``.
     dim : str
         The energy dim of DataArray ``sample`` and ``standards``.
     names : sequence of k str, optional
         Standard names (default: the DataArray's ``standard`` coordinate, or standard_0, ...).
-    sum_to_one, nonneg : bool
-        Constraints Σw = 1 and w ≥ 0 (both by default). Without them the problem is plain least
-        squares.
+    model : {"amplitudes", "sum-to-one"}, optional
+        The fit (above). Default: ``"sum-to-one"`` for a single spectrum (no other dims),
+        ``"amplitudes"`` otherwise — unless ``sum_to_one`` is given, which alone selects the
+        earlier fits (Σw = 1, or free weights without a background).
+    sum_to_one : bool, optional
+        Σw = 1 (True) or free weights used as they are (False; no background unless
+        ``offset``/``background``); kept for earlier calls, ``model`` is the option to use.
+    nonneg : bool
+        Weights/amplitudes ≥ 0 (default). Without it the problem is plain least squares.
     offset : bool
-        Also fit a constant added to every energy (free, unconstrained): output ``offset``.
+        A constant background (order 0) with ``"sum-to-one"`` or free weights: output ``offset``.
+    background : int, optional
+        Order of the free polynomial background in energy (0 constant, 1 + linear, up to 3;
+        -1 none). Default 1 for ``"amplitudes"``, none for ``"sum-to-one"`` (0 with ``offset``).
     mask : array_like of bool, optional
         Pixels to fit (True: inside a particle); others are NaN. Shape of ``sample`` without
         the energy axis.
@@ -404,36 +477,58 @@ def fit_lcf(sample, standards, valences=None, *, dim: str = "energy", names=None
     Returns
     -------
     xarray.Dataset
-        ``weights`` (..., standard), ``fit_sum`` Σw, ``residual`` (rms of data − fit, in the
-        data's units), ``r_factor`` Σ(data − fit)²/Σdata², ``mean_valence`` (Σ w v / Σ w, with
-        ``valences``), ``offset`` (with ``offset``); coordinates ``standard`` (and ``valence``);
-        attrs ``n_nan_pixels`` (pixels in the mask with NaN or infinite data, set NaN),
-        ``n_masked_pixels``, ``n_energies``, ``condition_number`` and the constraints.
+        ``weights`` (..., standard; fractions, Σ = 1 except for free weights), ``fit_sum`` (sum
+        of the fitted weights or amplitudes), ``residual`` (rms of data − fit, in the data's
+        units), ``r_factor`` Σ(data − fit)²/Σdata², ``mean_valence`` (Σ w v / Σ w, with
+        ``valences``); for ``"amplitudes"`` also ``amplitude`` (..., standard) and
+        ``edge_jump`` = Σa (in the data's units per unit of the standards: with normalised
+        standards, the pixel's edge step — a thickness map); ``offset`` (a constant
+        background) or ``background`` (..., background_order: coefficients of
+        ((E − ``background_centre``)/eV)^j); coordinates ``standard`` (and ``valence``); attrs
+        ``model``, ``n_nan_pixels`` (pixels in the mask with NaN or infinite data, set NaN),
+        ``n_masked_pixels``, ``n_energies``, ``condition_number`` and the constraints. Pixels
+        whose amplitudes are all 0 (no edge) have NaN weights and mean valence.
 
     Raises
     ------
     LithmapError
-        Fewer energies than standards, NaN or collinear standards (named), shapes that do not
-        match, valences of the wrong length.
+        Fewer energies than unknowns, NaN or collinear standards (named), shapes that do not
+        match, valences of the wrong length, an unknown ``model``.
 
     Notes
     -----
-    Residuals come from the Gram identity ||b − Aw||² = r_u + (w − w_u)ᵀG(w − w_u) without a
-    second pass over the data, so they carry a rounding error of about eps·cond(G)·bᵀb
-    (absolute): relative 1e-9 on a 1 % fit of the Mn standards, immaterial for measured data.
+    The background columns are free in sign and are projected out of the normal equations
+    (a Schur complement on the Gram matrix), so the active-set enumeration runs over the
+    standards alone. Residuals come from the Gram identity ||b − Aw||² = r_u +
+    (w − w_u)ᵀG(w − w_u) without a second pass over the data, so they carry a rounding error of
+    about eps·cond(G)·bᵀb (absolute): relative 1e-9 on a 1 % fit of the Mn standards.
 
     Examples
     --------
     >>> A = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0], [3.0, 0.0]])
     >>> b = A @ [0.25, 0.75]
     >>> ds = fit_lcf(b, A, valences=[2, 4])
-    >>> np.round(ds.weights.values, 6).tolist(), round(float(ds.mean_valence), 6)
-    ([0.25, 0.75], 3.5)
+    >>> ds.attrs["model"], np.round(ds.weights.values, 6).tolist(), round(float(ds.mean_valence), 6)
+    ('sum-to-one', [0.25, 0.75], 3.5)
+
+    A map: pixels of the same mixture, 1× and 3× as thick on sloped backgrounds.
+
+    >>> e = np.linspace(6530.0, 6600.0, 50)
+    >>> std = np.stack([1 / (1 + np.exp(-(e - 6545) / 2)), 1 / (1 + np.exp(-(e - 6552) / 2))], axis=1)
+    >>> mix = std @ [0.25, 0.75]
+    >>> pixels = np.stack([mix + 0.1, 3 * mix + 0.5 - 0.002 * (e - 6530)])
+    >>> ds = fit_lcf(pixels, std, [2, 4])
+    >>> ds.attrs["model"], np.round(ds.mean_valence.values, 6).tolist(), np.round(ds.edge_jump.values, 6).tolist()
+    ('amplitudes', [3.5, 3.5], [1.0, 3.0])
     """
     A, names, std_energy = _standards_matrix(standards, names, dim)
     n, k = A.shape
     arr, axis, dims, coords, energy = _sample_layout(sample, n, std_energy, dim)
-    cond = _check_rank(A, names, offset)
+    model, st1, order = _resolve_model(model, sum_to_one, offset, background, single=not dims)
+    e_fit = energy if energy is not None else std_energy
+    C, xc, xs = _background_columns(n, order, e_fit) if order >= 0 else (np.zeros((n, 0)), 0.0, 1.0)
+    m_bg = C.shape[1]
+    cond = _check_rank(A, names, C)
     if valences is not None:
         v = np.asarray(valences, dtype=float).ravel()
         if v.size != k:
@@ -450,32 +545,37 @@ def fit_lcf(sample, standards, valences=None, *, dim: str = "energy", names=None
     else:
         m = np.ones(npix, bool)
 
-    proj, bb = _sufficient_stats(arr, axis, A, use_numba=use_numba)
-    c, sb = proj[:, :k], proj[:, k]
+    # one pass: Aᵀb and the non-constant background columns' Cᵀb, Σb, bᵀb
+    proj, bb = _sufficient_stats(arr, axis, np.concatenate([A, C[:, 1:]], axis=1), use_numba=use_numba)
+    c = proj[:, :k]
+    sb = proj[:, -1]
     G = A.T @ A
-    if offset:  # project out the constant: centred standards and data
-        abar = A.mean(axis=0)
-        G = G - n * np.outer(abar, abar)
+    bbc = bb
+    if m_bg:  # project the free background out: Schur complement of its Gram block
+        cC = np.concatenate([sb[:, None], proj[:, k:k + m_bg - 1]], axis=1)  # Cᵀb (N, m)
+        GAC = A.T @ C
+        H = np.linalg.inv(C.T @ C)
+        H = 0.5 * (H + H.T)
+        P = H @ GAC.T  # (m, k)
+        G = G - GAC @ P
         with np.errstate(invalid="ignore"):
-            c = c - sb[:, None] * abar[None, :]
-            bbc = bb - sb * sb / n
-    else:
-        bbc = bb
+            c = c - _small_matmul(cC, P)
+            bbc = bb - np.einsum("ij,ij->i", _small_matmul(cC, H), cC)
     G = 0.5 * (G + G.T)
     Ginv = np.linalg.inv(G)
     Ginv = 0.5 * (Ginv + Ginv.T)
-    Gi, u, usum = _prepare(G, sum_to_one, nonneg)
+    Gi, u, usum = _prepare(G, st1, nonneg)
     if HAVE_NUMBA if use_numba is None else use_numba:
         w = np.empty((npix, k))
         rss = np.empty(npix)
-        _solve_compiled(np.ascontiguousarray(c), bbc, G, Ginv, Gi, u, usum, bool(sum_to_one), bool(nonneg), w, rss)
-        w, rss = _finish(w, rss, sum_to_one, nonneg)
+        _solve_compiled(np.ascontiguousarray(c), bbc, G, Ginv, Gi, u, usum, bool(st1), bool(nonneg), w, rss)
+        w, rss = _finish(w, rss, st1, nonneg)
     else:
         w = np.empty((npix, k))
         rss = np.empty(npix)
         for j0 in range(0, npix, _SOLVE_CHUNK):
             sl = slice(j0, min(npix, j0 + _SOLVE_CHUNK))
-            w[sl], rss[sl] = _solve_numpy(c[sl], bbc[sl], G, Ginv, Gi, u, usum, sum_to_one, nonneg)
+            w[sl], rss[sl] = _solve_numpy(c[sl], bbc[sl], G, Ginv, Gi, u, usum, st1, nonneg)
 
     finite = np.isfinite(bb) & np.isfinite(sb)
     n_nan = int(np.count_nonzero(m & ~finite))
@@ -486,39 +586,59 @@ def fit_lcf(sample, standards, valences=None, *, dim: str = "energy", names=None
         fit_sum = np.einsum("ij->i", w)
         rms = np.sqrt(rss / n)
         rfac = rss / bb
+        frac = w / fit_sum[:, None] if model == "amplitudes" else w
+    if model == "amplitudes":  # no edge (amplitudes zero to rounding): fractions undefined
+        with np.errstate(invalid="ignore"):
+            tiny = 1e-9 * np.sqrt(np.maximum(bb, 0.0) / n) / np.sqrt(np.mean(A * A))
+            frac[~(fit_sum > tiny)] = np.nan
     out_shape = spatial
+    px = tuple(dims)
     data_vars = {
-        "weights": (tuple(dims) + ("standard",), w.reshape(out_shape + (k,)),
+        "weights": (px + ("standard",), frac.reshape(out_shape + (k,)),
                     {"long_name": "fraction of each standard", "units": "1"}),
-        "fit_sum": (tuple(dims), fit_sum.reshape(out_shape), {"long_name": "sum of the weights", "units": "1"}),
-        "residual": (tuple(dims), rms.reshape(out_shape),
+        "fit_sum": (px, fit_sum.reshape(out_shape), {"long_name": "sum of the fitted weights", "units": "1"}),
+        "residual": (px, rms.reshape(out_shape),
                      {"long_name": "rms of data - fit over the fitted energies", "units": "1"}),
-        "r_factor": (tuple(dims), rfac.reshape(out_shape),
+        "r_factor": (px, rfac.reshape(out_shape),
                      {"long_name": "sum (data - fit)^2 / sum data^2", "units": "1"}),
     }
+    if model == "amplitudes":
+        data_vars["amplitude"] = (px + ("standard",), w.reshape(out_shape + (k,)),
+                                  {"long_name": "amplitude of each standard", "units": "1"})
+        data_vars["edge_jump"] = (px, fit_sum.reshape(out_shape),
+                                  {"long_name": "edge jump (sum of the amplitudes; thickness)", "units": "1"})
     out_coords = dict(coords)
     out_coords["standard"] = ("standard", names)
     if valences is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
             mv = np.einsum("ij,j->i", w, v) / fit_sum
-        data_vars["mean_valence"] = (tuple(dims), mv.reshape(out_shape),
+        mv[np.isnan(frac).any(axis=1)] = np.nan
+        data_vars["mean_valence"] = (px, mv.reshape(out_shape),
                                      {"long_name": "weighted mean oxidation state", "units": "1"})
         out_coords["valence"] = ("standard", v, {"long_name": "oxidation state of the standard"})
-    if offset:
-        off = (sb - np.einsum("j,ij->i", A.sum(axis=0), np.nan_to_num(w))) / n
-        off[drop] = np.nan
-        data_vars["offset"] = (tuple(dims), off.reshape(out_shape),
-                               {"long_name": "constant offset fitted", "units": "1"})
     attrs = {
         "method": "exact constrained least squares (active-set enumeration on the Gram matrix)",
-        "sum_to_one": int(sum_to_one), "nonneg": int(nonneg), "offset": int(offset),
-        "n_energies": int(n), "n_nan_pixels": n_nan, "n_masked_pixels": int(np.count_nonzero(~m)),
-        "condition_number": cond,
+        "model": model, "sum_to_one": int(st1), "nonneg": int(nonneg), "offset": int(order >= 0),
+        "background_order": order, "n_energies": int(n), "n_nan_pixels": n_nan,
+        "n_masked_pixels": int(np.count_nonzero(~m)), "condition_number": cond,
     }
-    if energy is not None or std_energy is not None:
-        e = energy if energy is not None else std_energy
-        attrs["energy_min"] = float(np.min(e))
-        attrs["energy_max"] = float(np.max(e))
+    if m_bg:
+        with np.errstate(invalid="ignore"):
+            beta = _small_matmul(cC - _small_matmul(np.nan_to_num(w), GAC), H)  # coefficients in the scaled x
+        beta = beta / xs ** np.arange(m_bg)  # per eV^j (per index^j without energies)
+        beta[drop] = np.nan
+        if order == 0:
+            data_vars["offset"] = (px, beta[:, 0].reshape(out_shape),
+                                   {"long_name": "constant offset fitted", "units": "1"})
+        else:
+            data_vars["background"] = (px + ("background_order",), beta.reshape(out_shape + (m_bg,)),
+                                       {"long_name": "background polynomial coefficients",
+                                        "units": "eV^-order" if e_fit is not None else "index^-order"})
+            out_coords["background_order"] = ("background_order", np.arange(m_bg))
+            attrs["background_centre"] = float(xc)
+    if e_fit is not None:
+        attrs["energy_min"] = float(np.min(e_fit))
+        attrs["energy_max"] = float(np.max(e_fit))
     return xr.Dataset(data_vars, coords=out_coords, attrs=attrs)
 
 
@@ -629,8 +749,9 @@ def _align_window(target: xr.Dataset, half=(-10.0, 5.0)):
 
 
 def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, normalise: bool = True,
-                   align: bool = True, sum_to_one: bool = True, nonneg: bool = True, offset: bool = False,
-                   mask=None, pre=(-60.0, -15.0), norm=(15.0, 200.0), norm_order: int = 1) -> xr.Dataset:
+                   align: bool = True, model: str | None = None, sum_to_one: bool | None = None, nonneg: bool = True,
+                   offset: bool = False, background: int | None = None, mask=None, pre=None, norm=None,
+                   norm_order: int | None = None) -> xr.Dataset:
     """Read, normalise, align and fit samples against standards: what ``lithmap lcf`` runs.
 
     Parameters
@@ -647,14 +768,22 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
     energies, i0 : optional
         For TIFF stacks: energies file (one eV per line) and incident intensity.
     normalise : bool
-        Edge-step normalise every spectrum (standards each on their own e0; a map with the e0 of
-        its mean spectrum for all pixels) with ``pre``, ``norm`` and ``norm_order`` (see
-        :func:`lithmap.normalise`) before fitting.
+        Edge-step normalise the standards over their whole measured range as Athena/Larch's
+        ``pre_edge`` does (e0 by Larch's rule; ``pre``, ``norm``, ``norm_order`` as in
+        :func:`lithmap.normalise`, default Larch's), and the samples fitted with
+        ``"sum-to-one"`` the same way (a map with the e0 of its mean spectrum for all pixels).
+        Samples fitted with ``"amplitudes"`` are fitted as they are (raw optical density or
+        normalised: the same fractions), so a map measured over a narrow window is never
+        normalised inside it.
     align : bool
         Where reference channels (``mu_ref``) exist, shift each spectrum's energies so that its
         reference lines up with the first sample's (or, without one, the first standard's),
         comparing derivatives from the tabulated edge −10 eV to +5 eV.
-    sum_to_one, nonneg, offset
+    model : {"amplitudes", "sum-to-one"}, optional
+        As for :func:`fit_lcf`: default ``"sum-to-one"`` for a single spectrum, ``"amplitudes"``
+        (free non-negative amplitudes of the normalised standards plus a linear background;
+        fractions = amplitudes / their sum, invariant to thickness) for maps and volumes.
+    sum_to_one, nonneg, offset, background
         As for :func:`fit_lcf`.
     mask : array_like of bool, DataArray, str or Path, optional
         As for :func:`fit_lcf` (only with a single sample); a path (mask image, or a result
@@ -664,9 +793,10 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
     -------
     xarray.Dataset
         :func:`fit_lcf`'s variables (with a ``sample`` dim for several samples), plus
-        ``edge_step`` and ``e0`` of the samples, ``standard_e0``, ``standard_energy_shift``,
-        ``sample_energy_shift``; attrs ``window_lo``/``window_hi`` (eV), the files, ``normalised``
-        (0/1), ``aligned`` (0/1) and the normalisation ranges.
+        ``edge_step`` and ``e0`` of the normalised samples, ``standard_e0``,
+        ``standard_edge_step``, ``standard_energy_shift``, ``sample_energy_shift``; attrs
+        ``model``, ``window_lo``/``window_hi`` (eV), the files, ``normalised`` (0/1: the
+        standards), ``aligned`` (0/1) and the normalisation settings.
 
     Raises
     ------
@@ -681,8 +811,8 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
     >>> import lithmap
     >>> std = [f"{lithmap.example_file(n + '_rt_01.xdi')}:{v}" for n, v in (("MnO", 2), ("Mn2O3", 3), ("MnO2", 4))]
     >>> ds = lcf_from_files(lithmap.example_file("Mn3O4_rt_02.xdi"), std, window="6535:6580eV")
-    >>> round(float(ds.mean_valence), 2), ds["weights"].dims, ds.attrs["normalised"]
-    (2.63, ('standard',), 1)
+    >>> round(float(ds.mean_valence), 2), ds["weights"].dims, ds.attrs["model"]
+    (2.64, ('standard',), 'sum-to-one')
     """
     sample_paths = [samples] if isinstance(samples, (str, Path)) else list(samples)
     if not sample_paths:
@@ -724,12 +854,14 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
 
     # normalisation
     std_e0 = np.full(len(std_ds), np.nan)
+    std_step = np.full(len(std_ds), np.nan)
     std_mu = {}
+    nkw = {"pre": pre, "norm": norm, "norm_order": norm_order, "return_edge": True}
     for i, (d, name, (path, _)) in enumerate(zip(std_ds, std_names, specs)):
         mu = d["mu"]
         if normalise:
-            mu, e0, step = _sp.normalise(mu, pre=pre, norm=norm, norm_order=norm_order, return_edge=True)
-            std_e0[i] = float(e0)
+            mu, e0, step = _sp.normalise(mu, e0="larch", **nkw)
+            std_e0[i], std_step[i] = float(e0), float(step)
             if not np.isfinite(float(step)):
                 raise LithmapError(f"standard {path!r} has no positive edge step (e0 {float(e0):.6g} eV); "
                                    "is it an absorption spectrum of this edge?")
@@ -739,17 +871,19 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
     for d, path in zip(smp_ds, sample_paths):
         mu = d["mu"]
         e0 = step = None
-        if normalise:
+        kind, _, _ = _resolve_model(model, sum_to_one, offset, background, single=mu.ndim == 1)
+        norm_sample = normalise and kind != "amplitudes"  # amplitudes: invariant to it, and never in a window
+        if norm_sample:
             if mu.ndim == 1:
-                mu, e0, step = _sp.normalise(mu, pre=pre, norm=norm, norm_order=norm_order, return_edge=True)
+                mu, e0, step = _sp.normalise(mu, e0="larch", **nkw)
                 if not np.isfinite(float(step)):
                     raise LithmapError(f"sample {str(path)!r} has no positive edge step (e0 {float(e0):.6g} eV)")
             else:
                 other = [dim for dim in mu.dims if dim != "energy"]
                 mean = mu.where(np.isfinite(mu)).mean(dim=other) if mask is None else \
                     mu.where(xr.DataArray(np.asarray(mask, bool), dims=other)).mean(dim=other)
-                e0c = float(_sp.find_e0(mean))
-                mu, _, step = _sp.normalise(mu, e0=e0c, pre=pre, norm=norm, norm_order=norm_order, return_edge=True)
+                e0c = float(_sp.find_e0(mean, method="larch"))
+                mu, _, step = _sp.normalise(mu, e0=e0c, **nkw)
                 e0 = xr.DataArray(e0c)  # one e0 for the map (its mean spectrum's): noise-proof ranges
         e = mu["energy"].values
         lo = max([e[0]] + [float(s["energy"][0]) for s in std_mu.values()])
@@ -757,8 +891,9 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
         wlo, whi = win if win is not None else (lo, hi)
         mu_w = _sp.select_window(mu.assign_attrs(source=str(path)), wlo, whi)
         A = _sp.interpolate_standards(std_mu, mu_w["energy"].values)
-        res = fit_lcf(mu_w, A, valences, sum_to_one=sum_to_one, nonneg=nonneg, offset=offset, mask=mask)
-        if normalise:
+        res = fit_lcf(mu_w, A, valences, model=model, sum_to_one=sum_to_one, nonneg=nonneg, offset=offset,
+                      background=background, mask=mask)
+        if norm_sample:
             res["e0"] = e0.assign_attrs(units="eV", long_name="edge energy e0 (normalisation)")
             res["edge_step"] = step.assign_attrs(units="1", long_name="edge step (unnormalised mu)")
         res.attrs["window_lo"], res.attrs["window_hi"] = float(wlo), float(whi)
@@ -781,6 +916,7 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
     out["standard_energy_shift"] = ("standard", std_shift, shift_attrs)
     if normalise:
         out["standard_e0"] = ("standard", std_e0, {"units": "eV", "long_name": "edge energy of the standard"})
+        out["standard_edge_step"] = ("standard", std_step, {"units": "1", "long_name": "edge step of the standard"})
     if len(results) == 1:
         out["sample_energy_shift"] = ((), float(smp_shift[0]), shift_attrs)
     else:
@@ -790,7 +926,13 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
         "normalised": int(normalise),
     })
     if normalise:
-        out.attrs.update({"pre_edge_range": list(map(float, pre)), "norm_range": list(map(float, norm)),
-                          "norm_order": int(norm_order),
-                          "attr_units": "pre_edge_range and norm_range in eV relative to e0"})
+        out.attrs["normalisation"] = "as Larch pre_edge (e0 by Larch's rule)"
+        if pre is not None:
+            out.attrs["pre_edge_range"] = list(map(float, pre))
+        if norm is not None:
+            out.attrs["norm_range"] = list(map(float, norm))
+        if norm_order is not None:
+            out.attrs["norm_order"] = int(norm_order)
+        if pre is not None or norm is not None:
+            out.attrs["attr_units"] = "pre_edge_range and norm_range in eV relative to e0"
     return out
