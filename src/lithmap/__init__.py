@@ -4,8 +4,8 @@ Raw files → maps → simulation of the same particle → fitted physics → re
 Xu, Merryweather et al. (Joule 2022; operando optical microscopy of NMC811) and
 Liu, Zeng et al. (Nat. Nanotechnol. 2024; X-ray spectro-tomography of Li-rich oxides).
 
-Every public function of every room (``io``, ``echem``, ``imaging``, ``spectro``, ``physics``,
-``report``) is importable from here; each is loaded on first use, so ``import lithmap`` is light.
+Every public function of every room (``io``, ``echem``, ``imaging``, ``spectro``, ``tomo``,
+``physics``, ``inverse``, ``report``) is importable from here; each is loaded on first use, so ``import lithmap`` is light.
 
 >>> import lithmap as lm
 >>> movie = lm.read_movie(lm.example_file("example_movie.tif"))
