@@ -5,7 +5,8 @@ Xu, Merryweather et al. (Joule 2022; operando optical microscopy of NMC811) and
 Liu, Zeng et al. (Nat. Nanotechnol. 2024; X-ray spectro-tomography of Li-rich oxides).
 
 Every public function of every room (``io``, ``echem``, ``imaging``, ``spectro``, ``tomo``,
-``physics``, ``inverse``, ``report``) is importable from here; each is loaded on first use, so ``import lithmap`` is light.
+``physics``, ``inverse``, ``report``) is importable from here; each is loaded on first use, so
+``import lithmap`` is light.
 
 >>> import lithmap as lm
 >>> movie = lm.read_movie(lm.example_file("example_movie.tif"))
