@@ -205,16 +205,25 @@ def movie_with_diffusivity(factors, knots=(0.85, 0.91, 0.97), frames=11):
     return ds, knots, true
 
 
+@pytest.fixture(scope="module")
+def bump_fit():
+    """One D(θ) fit shared by the two tests below: D made 3x the scaled preset in the middle of the
+    range the particle passes and 4x at θ0 itself."""
+    ds, knots, true = movie_with_diffusivity([1.0, 3.0, 4.0])
+    return ds, knots, true, lm.fit_diffusivity(ds, material="nmc811", psf="177nm", knots=knots, outline="mask")
+
+
 @pytest.mark.slow
-def test_fit_diffusivity_moves_d_where_the_movie_says(tmp_path):
-    """D(θ) made 3x the scaled preset in the middle of the range the particle passes: the fit
-    raises D there, its bands cover the truth, and the CLI writes the same kind of result."""
-    ds, knots, true = movie_with_diffusivity([1.0, 3.0, 1.0])
-    fit = lm.fit_diffusivity(ds, material="nmc811", psf="177nm", knots=knots, outline="mask")
+def test_fit_diffusivity_moves_d_where_the_movie_says(bump_fit, tmp_path):
+    """The fit raises D where the particle passes, its bands cover the truth there, and the CLI
+    writes the same kind of result."""
+    ds, knots, true, fit = bump_fit
     assert fit.diffusivity.dims == ("theta",) and fit.diffusivity.attrs["units"] == "m^2/s"
-    assert np.all(fit.diffusivity_low.values <= true) and np.all(fit.diffusivity_high.values >= true)
     passed = knots <= 0.95  # θ0 itself is weakly identified (see the xfail below); the issue asks 0.6-0.95
+    assert np.all(fit.diffusivity_low.values[passed] <= true[passed])
+    assert np.all(fit.diffusivity_high.values[passed] >= true[passed])
     np.testing.assert_allclose(np.log(fit.diffusivity.values[passed]), np.log(true[passed]), atol=np.log(1.5))
+    assert fit.diffusivity.values[1] > 2 * fit.diffusivity_prior.values[1]  # moved, not left at the prior
     path = tmp_path / "in.nc"
     lm.write_result(ds.isel(time=slice(0, 6)), path)  # the command on the first 10 minutes, 2 knots
     out = tmp_path / "d.nc"
@@ -227,12 +236,11 @@ def test_fit_diffusivity_moves_d_where_the_movie_says(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="issue 10: D at theta0 itself (the knot where the particle starts) is poorly "
-                   "identified by 20 minutes of C/3: a D 4x the prior there is fitted at ~0.2x, the objective being "
+                   "identified by 20 minutes of C/3: a D 4x the prior there is fitted at ~0.5x, the objective being "
                    "flat and non-convex along it, and the local (Laplace) band does not cover the truth")
-def test_fit_diffusivity_at_theta0():
-    ds, knots, true = movie_with_diffusivity([1.0, 2.0, 4.0])
-    fit = lm.fit_diffusivity(ds, material="nmc811", psf="177nm", knots=knots, outline="mask")
-    assert np.all(fit.diffusivity_low.values <= true) and np.all(fit.diffusivity_high.values >= true)
+def test_fit_diffusivity_at_theta0(bump_fit):
+    ds, knots, true, fit = bump_fit
+    assert fit.diffusivity_low.values[-1] <= true[-1] <= fit.diffusivity_high.values[-1]
 
 
 def test_kinetics_needs_a_voltage_hold(short_movie):

@@ -78,7 +78,7 @@ def fit(
 
             written = plot_fit(ds, out.with_suffix(""), overwrite=overwrite)
     text = (f"wrote {out}: alpha = {float(ds.alpha):.4g} (95 % {float(ds.alpha_low):.4g} to "
-            f"{float(ds.alpha_high):.4g}), misfit {float(ds.misfit):.3g} over {ds.attrs['n_data']} pixel-frames")
+            f"{float(ds.alpha_high):.4g})")
     if "diffusivity" in ds:
         d = ds["diffusivity"]
         text += (f"; D(theta) {float(d.min()):.3g} to {float(d.max()):.3g} m^2/s over theta "
@@ -86,6 +86,9 @@ def fit(
     if "exchange_current_scale" in ds:
         text += (f"; j0 x {float(ds.exchange_current_scale):.3g} (95 % {float(ds.exchange_current_scale_low):.3g} "
                  f"to {float(ds.exchange_current_scale_high):.3g})")
+    text += f"; misfit {float(ds.misfit):.3g} over {ds.attrs['n_data']} pixel-frames"
+    if "diffusivity" in ds:
+        text += f" at the fitted D(theta) ({float(ds.misfit_curve.min()):.3g} with alpha alone)"
     typer.echo(text)
     for path in written:
         typer.echo(f"wrote {path}")

@@ -510,7 +510,11 @@ def _plot_misfit(v: _View, path: Path, dpi: int) -> None:
             ax.semilogy(th[order], d, "o-", color="tab:red", label="fitted D(θ)")
             if _has(ds, "diffusivity_low", "theta") and _has(ds, "diffusivity_high", "theta"):
                 ax.fill_between(th[order], ds["diffusivity_low"].values[order], ds["diffusivity_high"].values[order],
-                                color="tab:red", alpha=0.2, label="95 % band")
+                                color="tab:red", alpha=0.2, label="95 % band (whole curve)")
+            if _has(ds, "diffusivity_pointwise_low", "theta") and _has(ds, "diffusivity_pointwise_high", "theta"):
+                ax.fill_between(th[order], ds["diffusivity_pointwise_low"].values[order],
+                                ds["diffusivity_pointwise_high"].values[order], color="tab:red", alpha=0.25,
+                                label="95 % at each knot")
             if _has(ds, "diffusivity_prior", "theta"):
                 ax.semilogy(th[order], ds["diffusivity_prior"].values[order], "k--", lw=1,
                             label="prior (material D(θ) × α)")
