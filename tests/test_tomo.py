@@ -101,14 +101,100 @@ def test_alignment_recovers_known_shifts(void_particle):
     moved = tilt.copy(data=np.stack([ndimage.shift(tilt.values[k], (sy[k], sx[k]), order=3) for k in range(th.size)]))
     al = lm.align_projections(moved, refine=1)
     assert abs(al.attrs["tilt_axis_offset"] - 2.5) < 0.1
-    assert np.sqrt(np.mean((al["shift_x"].values + sx) ** 2)) < 0.15
+    # the shifts undo the known ones up to a rigid move of the particle (c cos θ + e sin θ), which
+    # alignment chooses to keep the shifts smallest (the volume in the input's frame)
+    ex = al["shift_x"].values + sx
+    rigid = basis[:, 1:] @ np.linalg.lstsq(basis[:, 1:], ex, rcond=None)[0]
+    assert np.sqrt(np.mean((ex - rigid) ** 2)) < 0.15
+    assert np.sum(al["shift_x"].values ** 2) < np.sum(sx**2)  # smaller than the exact undoing
     ey = al["shift_y"].values + sy
     assert np.sqrt(np.mean((ey - ey.mean()) ** 2)) < 0.15
-    # and the aligned reconstruction is as good as that of the unshifted series
+    # and the aligned reconstruction is as good as that of the unshifted series, moved by that rigid part
+    c, e = np.linalg.lstsq(basis[:, 1:], ex, rcond=None)[0]
     ds = lm.reconstruct(moved, align=True)
     seg = ds["volume"].values > threshold_otsu(ds["volume"].values)
-    assert _iou(seg, np.isin(ph["phase"].values, (1, 2))) >= 0.9
+    solid = ndimage.shift(np.isin(ph["phase"].values, (1, 2)).astype(float), (-e, 0, c), order=1) > 0.5
+    assert _iou(seg, solid) >= 0.9
     assert ds["shift_x"].dims == ("angle",) and ds["shift_x"].attrs["units"] == "m"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_alignment_of_random_shifts_keeps_the_input_frame(void_particle, seed):
+    """Random shifts (±3 px in x, ±2 px in y) of a series whose axis is the detector's centre: the
+    aligned volume overlays the phantom in the input's frame (no translation by ~1 px, issue 11)."""
+    ph, tilt = void_particle
+    rng = np.random.default_rng(seed)
+    sx, sy = rng.uniform(-3, 3, ANGLES.size), rng.uniform(-2, 2, ANGLES.size)
+    moved = tilt.copy(data=np.stack([ndimage.shift(tilt.values[k], (sy[k], sx[k]), order=1)
+                                     for k in range(ANGLES.size)]))
+    ds = lm.reconstruct(moved, align=True)
+    seg = ds["volume"].values > threshold_otsu(ds["volume"].values)
+    assert _iou(seg, np.isin(ph["phase"].values, (1, 2))) >= 0.95
+    # the particle's centre of mass is where the phantom's is (well under a pixel)
+    com = np.array(ndimage.center_of_mass(ds["volume"].values))
+    assert np.abs(com - np.array(ndimage.center_of_mass(ph["volume"].values))).max() < 0.5, com
+    assert np.abs(ds["shift_x"].values / 10e-9 + sx).mean() < 0.5
+
+
+def test_negated_or_transmitted_projections_are_refused_and_transmission_is_converted(void_particle):
+    ph, tilt = void_particle
+    tilt = tilt.isel(angle=slice(None, None, 5))
+    with pytest.raises(lm.LithmapError, match="mostly negative: give absorbance .*not its negative"):
+        lm.reconstruct(-tilt)
+    counts = 1000 * np.exp(-tilt)
+    with pytest.raises(lm.LithmapError, match="look like transmitted intensity .*border 1000.*--transmission"):
+        lm.reconstruct(counts)
+    with pytest.raises(lm.LithmapError, match="transmitted intensity"):
+        lm.align_projections(counts / 1000)  # I/I0 too: the border at 1
+    with pytest.raises(lm.LithmapError, match="all zero"):
+        lm.reconstruct(tilt * 0)
+    ref = lm.reconstruct(tilt, iterations=5)["volume"].values
+    for kw in ({"transmission": True}, {"i0": 1000}):
+        got = lm.reconstruct(counts, iterations=5, **kw)["volume"].values
+        assert np.abs(got - ref).max() < 1e-3 * ref.max(), kw
+    # a background offset small against the particle still goes through
+    lm.reconstruct(tilt + 0.05 * float(tilt.max()), iterations=1)
+    with pytest.raises(lm.LithmapError, match="≤ 0"):
+        lm.transmission_to_absorbance(counts - 1000)
+
+
+def test_reconstruction_has_the_particle_mask(void_particle):
+    ph, tilt = void_particle
+    ds = lm.reconstruct(tilt.isel(angle=slice(None, None, 2)), iterations=10)
+    m = ds["mask"]
+    assert m.dims == ("z", "y", "x") and m.dtype == np.int8 and "Otsu" in m.attrs["rule"]
+    particle = ph["phase"].values > 0  # matrix, inclusions and the enclosed void
+    assert _iou(m.values.astype(bool), particle) >= 0.9
+    assert m.values[ph["phase"].values == 3].all()  # the void is filled: the mask is the particle's envelope
+    # shells read it as the particle
+    shells = lm.shell_statistics(ds["volume"].assign_coords(mask=m.astype(bool)), None, 5)
+    assert int(shells["size"].sum()) == int(m.sum())
+
+
+def test_volume_figure_has_axes_in_length_units_and_named_slices(tmp_path, monkeypatch):
+    import lithmap.report.volume_figures as vf
+
+    seen = {}
+    real = vf.save_figure
+
+    def keep(fig, path, **kw):
+        seen["axes"] = [(a.get_title(), a.get_xlabel(), a.get_ylabel(), a.get_xlim(),
+                         [t.get_text() for t in a.get_xticklabels()], [t.get_text() for t in a.texts])
+                        for a in fig.axes]
+        return real(fig, path, **kw)
+
+    monkeypatch.setattr(vf, "save_figure", keep)
+    vol = lm.particle_phantom(64, inclusions=0, pixel_size="20nm")["volume"]
+    out = vf.plot_volume(vol, tmp_path / "v.png", title="t", label="linear attenuation coefficient", per_voxel=True)
+    assert out.exists()
+    panels, bar = seen["axes"][:3], seen["axes"][3]
+    for (title, xl, yl, xlim, ticks, texts), normal in zip(panels, "zyx"):
+        assert f"normal to {normal}" in title and "µm" in title  # which plane, and where
+        assert xl.endswith("(µm)") and yl.endswith("(µm)")
+        assert np.isclose(xlim[1] - xlim[0], 64 * 0.02)  # 64 voxels of 20 nm
+        assert any(t.strip() for t in ticks)
+        assert "0.2 µm" in texts  # the scale bar
+    assert "µm⁻¹" in bar[2] and "20 nm" in bar[2]  # the colour bar: per µm, and how
 
 
 @pytest.fixture(scope="module")

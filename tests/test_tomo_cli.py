@@ -30,7 +30,7 @@ def _run(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def test_reconstruct_netcdf_then_pores_reads_the_volume(tilt_files):
+def test_reconstruct_netcdf_writes_the_volume_and_its_figure(tilt_files):
     d, ph = tilt_files
     out = d / "vol.nc"
     res = _run("reconstruct", d / "tilt.nc", "--out", out, "--iterations", 20)
@@ -38,6 +38,14 @@ def test_reconstruct_netcdf_then_pores_reads_the_volume(tilt_files):
     assert out.exists() and out.with_suffix(".png").exists()
     ds = lm.read_result(out)
     assert ds["volume"].dims == ("z", "y", "x") and ds["x"].attrs["units"] == "m"
+
+
+def test_pores_reads_the_reconstructed_volume(tilt_files):
+    d, ph = tilt_files
+    out = d / "vol_pores.nc"
+    res = _run("reconstruct", d / "tilt.nc", "--out", out, "--iterations", 20)
+    assert res.exit_code == 0, res.output
+    ds = lm.read_result(out)
     thr = float(np.percentile(ds["volume"].values[ds["volume"].values > 0], 50)) / 2
     res = _run("pores", out, "--out", d / "pores.nc", "--threshold", thr)
     assert res.exit_code == 0, res.output
@@ -71,9 +79,15 @@ def test_spectral_series_reconstructs_to_absorbance_that_lcf_reads(tmp_path):
     assert res.exit_code == 0, res.output
     assert lm.read_result(tmp_path / "abs.nc")["absorbance"].dims == ("energy", "z", "y", "x")
     res = _run("lcf", tmp_path / "abs.nc", "--standard", f"{lm.example_file('Mn2O3_rt_01.xdi')}:3",
-               "--standard", f"{lm.example_file('MnO2_rt_01.xdi')}:4", "--out", tmp_path / "lcf.nc")
-    assert res.exit_code == 0, res.output
-    assert lm.read_result(tmp_path / "lcf.nc")["mean_valence"].dims[-3:] == ("z", "y", "x")
+               "--standard", f"{lm.example_file('MnO2_rt_01.xdi')}:4", "--mask", tmp_path / "abs.nc",
+               "--out", tmp_path / "lcf.nc")
+    assert res.exit_code == 0, res.output  # the reconstruction's own particle mask picks the voxels fitted
+    fit = lm.read_result(tmp_path / "lcf.nc")
+    assert fit["mean_valence"].dims[-3:] == ("z", "y", "x")
+    mask = lm.read_result(tmp_path / "abs.nc")["mask"].values.astype(bool)
+    mv = fit["mean_valence"].transpose(..., "z", "y", "x").values.reshape(mask.shape)
+    assert np.isfinite(mv[mask]).all() and np.isnan(mv[~mask]).all()
+    assert lm.read_mask(tmp_path / "abs.nc", ndim=3).values.sum() == mask.sum()  # as clusters --mask reads it
 
 
 @pytest.mark.parametrize("case, message", [
@@ -107,3 +121,42 @@ def test_bad_input_one_line_exit_2_nothing_written(tilt_files, tmp_path, case, m
     lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and message in lines[0], res.output
     assert not out.exists() and not out.with_suffix(".png").exists()
+
+
+@pytest.mark.parametrize("case, message", [
+    ("negated", "mostly negative: give absorbance"),
+    ("counts", "look like transmitted intensity"),
+])
+def test_wrong_kind_of_projections_one_line_exit_2_nothing_written(tilt_files, tmp_path, case, message):
+    d, _ = tilt_files
+    p = xr.open_dataset(d / "tilt.nc", engine="h5netcdf")["projections"].load()
+    bad = -p if case == "negated" else 1000 * np.exp(-p)
+    bad.to_dataset(name="projections").to_netcdf(tmp_path / "bad.nc", engine="h5netcdf")
+    out = tmp_path / "vol.nc"
+    res = _run("reconstruct", tmp_path / "bad.nc", "--out", out, "--iterations", 2)
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and message in lines[0], res.output
+    assert not out.exists() and not out.with_suffix(".png").exists()
+    if case == "counts":  # and --transmission takes −ln(I/I0) with I0 from the border
+        res = _run("reconstruct", tmp_path / "bad.nc", "--transmission", "--out", out, "--iterations", 10)
+        assert res.exit_code == 0, res.output
+        got = lm.read_result(out)["volume"].values
+        res = _run("reconstruct", d / "tilt.nc", "--out", tmp_path / "ref.nc", "--iterations", 10)
+        ref = lm.read_result(tmp_path / "ref.nc")["volume"].values
+        assert np.abs(got - ref).max() < 1e-3 * ref.max()
+
+
+def test_the_volume_mask_is_read_by_shells_and_lcf(tilt_files, tmp_path):
+    d, ph = tilt_files
+    out = tmp_path / "vol.nc"
+    res = _run("reconstruct", d / "tilt.nc", "--out", out, "--iterations", 10)
+    assert res.exit_code == 0 and "particle mask" in res.output, res.output
+    ds = lm.read_result(out)
+    assert ds["mask"].dims == ("z", "y", "x") and "Otsu" in ds["mask"].attrs["rule"]
+    particle = ph["phase"].values > 0
+    m = ds["mask"].values.astype(bool)
+    assert (m & particle).sum() / (m | particle).sum() >= 0.9
+    res = _run("shells", out, "--variable", "volume", "--out", tmp_path / "shells.csv")
+    assert res.exit_code == 0, res.output
+    assert f"of {int(m.sum())} pixels/voxels" in res.output  # the result's own mask, not every finite voxel

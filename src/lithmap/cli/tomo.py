@@ -27,6 +27,10 @@ def reconstruct(
                                             "(needs svmbir)"),
     align: bool = typer.Option(False, help="first find the tilt axis and each projection's shift"),
     iterations: Optional[int] = typer.Option(None, help="SIRT sweeps (default 30) or MBIR iterations (default 50)"),
+    transmission: bool = typer.Option(False, help="the projections are transmitted intensity: take -ln(I/I0) first, "
+                                                  "I0 the median of each projection's border (empty beam)"),
+    i0: Optional[float] = typer.Option(None, "--i0", help="open-beam intensity I0 of transmitted projections (counts; "
+                                                          "implies --transmission)"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
     """Reconstruct a parallel-beam tilt series (tilt about y) into a volume.
@@ -43,18 +47,21 @@ def reconstruct(
     proj = read_projections(tilts, angles=angles, pixel_size=with_unit(pixel_size, "nm"))
     total = (iterations or 30) if method == "sirt" else 1
     with _progress(total, label="reconstructing", unit="sweeps") as bar:
-        ds = run(proj, method=method, align=align, iterations=iterations,
+        ds = run(proj, method=method, align=align, iterations=iterations, transmission=transmission, i0=i0,
                  progress=None if bar is None else (lambda done, _t: bar(done)))
     write_result(ds, out, overwrite=overwrite)
     name = "absorbance" if "absorbance" in ds else "volume"
     v = ds[name]
     with _all_or_nothing(out):
         fig = plot_volume(v.mean("energy") if name == "absorbance" else v, figure,
-                          title=f"{method.upper()} reconstruction", label="optical density per voxel")
+                          title=f"{method.upper()} reconstruction" + (" (mean over energies)" if name == "absorbance"
+                                                                       else ""),
+                          label="linear attenuation coefficient", per_voxel=True)
     shape = " × ".join(str(ds.sizes[d]) for d in ("z", "y", "x"))
     extra = f" × {ds.sizes['energy']} energies" if name == "absorbance" else ""
     msg = (f"wrote {out} and {fig}: {name} {shape}{extra} from {ds.attrs['n_angles']} projections "
-           f"({ds.attrs['angle_min']:g}° to {ds.attrs['angle_max']:g}°), {method}")
+           f"({ds.attrs['angle_min']:g}° to {ds.attrs['angle_max']:g}°), {method}; particle mask "
+           f"{int(ds['mask'].sum())} voxels")
     if "tilt_axis_offset" in ds.attrs:
         unit = ds["shift_x"].attrs["units"]
         scale, word = (1e9, "nm") if unit == "m" else (1.0, "pixels")

@@ -893,8 +893,10 @@ def _open_hdf5(p: Path, dataset: str | None, label: str) -> _H5Frames:
                 if not isinstance(obj, h5py.Dataset):
                     raise LithmapError(f"{name!r} in HDF5 file {str(p)!r} is a group, not a dataset ({hint})")
             else:
-                if len(stacks) == 1:
-                    name = stacks[0]
+                # a result's own `mask` (lithmap reconstruct, composition) rides beside its data
+                data = [n for n in stacks if n.rsplit("/", 1)[-1] != "mask"] if len(stacks) > 1 else stacks
+                if len(data) == 1:
+                    name = data[0]
                 elif len(stacks) > 1:
                     raise LithmapError(f"HDF5 file {str(p)!r} has several 3D datasets ({', '.join(stacks[:5])}); "
                                        f"name one as '{p}:{stacks[0]}'")

@@ -6,7 +6,7 @@ support constraint, FBP, or MBIR (svmbir), of plain and spectral series (energy,
 
 #: Public names of this room (name → module); ``lithmap`` exports them too.
 EXPORTS = {
-    "reconstruct": "reconstruct", "check_projections": "reconstruct",
+    "reconstruct": "reconstruct", "check_projections": "reconstruct", "transmission_to_absorbance": "reconstruct",
     "align_projections": "align",
     "particle_phantom": "phantoms", "project": "phantoms",
     "read_projections": "readers", "parse_angles": "readers",

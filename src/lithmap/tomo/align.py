@@ -49,6 +49,20 @@ def _axis_fit(theta, u):
     return float(coef[0]), m @ coef
 
 
+def _recentre(theta, sx):
+    """The x shifts less their least-squares part along cos θ and sin θ.
+
+    Shifting projection θ by c·cos θ − d·sin θ moves the reconstructed particle by (c, d) in (x, z)
+    and changes nothing else, so per-projection shifts leave the particle's position free; the
+    centre-of-mass fit of :func:`_axis_fit` pins it with the tilt axis, and over a limited tilt
+    range the constant and cos θ are so alike that random jitter moves it by a pixel or more. The
+    smallest shifts (in the least-squares sense) keep the particle where the input shows it: the
+    volume comes out in the input's frame."""
+    m = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    coef, *_ = np.linalg.lstsq(m, sx, rcond=None)
+    return sx - m @ coef
+
+
 def _consistency(P, summed, rows, sx, sy, iterations):
     """Relative residual |A x − b| / |b| of a SIRT reconstruction of the rows ``rows`` shifted by (sx, sy)."""
     from .reconstruct import _field_of_view, _sirt
@@ -96,7 +110,10 @@ def align_projections(projections, *, angles=None, refine: int = 2, iterations: 
     xarray.DataArray
         The aligned projections (sorted by angle), with coordinates ``shift_x`` and ``shift_y``
         (angle; the shifts applied, pixels) and the attr ``tilt_axis_offset``: how far (pixels)
-        the tilt axis lay right of the detector's centre.
+        the tilt axis lay right of the detector's centre. The shifts put the tilt axis at the
+        detector's centre and are otherwise the smallest that align the series (their parts along
+        cos θ and sin θ, which only move the particle, removed; ``shift_y`` of mean zero), so the
+        reconstruction sits where the input shows the particle.
 
     Examples
     --------
@@ -110,11 +127,12 @@ def align_projections(projections, *, angles=None, refine: int = 2, iterations: 
     from skimage.registration import phase_cross_correlation
 
     from .projector import build_projector
-    from .reconstruct import _sirt, _visual_hull, check_projections
+    from .reconstruct import _check_signal, _sirt, _visual_hull, check_projections
 
     if not (isinstance(refine, (int, np.integer)) and refine >= 0):
         raise LithmapError(f"refine={refine!r} must be a whole number ≥ 0")
     p = check_projections(projections, angles)
+    _check_signal(p.values)
     ang = p["angle"].values
     theta = np.deg2rad(ang)
     vals = np.asarray(p.values, np.float32)
@@ -146,8 +164,9 @@ def align_projections(projections, *, angles=None, refine: int = 2, iterations: 
                                                              normalization=None)
             sy = sy + dy - np.mean(dy)
             sx = sx + dx
-        # the constant part of the x shifts is the tilt axis; their cos/sin parts only move the particle
-        u0 = -_axis_fit(theta, sx)[0]
+    sx = _recentre(theta, sx)
+    # the constant part of the x shifts is the tilt axis; their cos/sin parts only move the particle
+    u0 = -_axis_fit(theta, sx)[0]
     out = p.copy(data=_shift_stack(vals, sx, sy))
     out = out.assign_coords(shift_x=("angle", sx, {"units": "pixel", "long_name": "x shift applied"}),
                             shift_y=("angle", sy, {"units": "pixel", "long_name": "y shift applied"}))

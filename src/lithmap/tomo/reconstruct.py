@@ -35,7 +35,7 @@ import xarray as xr
 from ..errors import LithmapError
 from ..io.units import optional_quantity
 
-__all__ = ["reconstruct", "check_projections"]
+__all__ = ["reconstruct", "check_projections", "transmission_to_absorbance"]
 
 METHODS = ("sirt", "fbp", "mbir")
 MIN_TILT_RANGE = 20.0  # degrees
@@ -123,6 +123,99 @@ def check_projections(projections, angles=None) -> xr.DataArray:
     order = np.argsort(ang, kind="stable")
     out = da.copy(data=values.astype(np.float32, copy=False)).isel(angle=order)
     return out.assign_coords(angle=("angle", ang[order], {"units": "degree", "long_name": "tilt angle about y"}))
+
+
+def _border(values):
+    """The frame's edges of every projection (…, y, x) → (…, pixels): the empty beam around an
+    isolated particle."""
+    ny, nx = values.shape[-2:]
+    w = max(1, min(ny, nx) // 32)
+    return np.concatenate([values[..., :w, :].reshape(*values.shape[:-2], -1),
+                           values[..., -w:, :].reshape(*values.shape[:-2], -1),
+                           values[..., w:-w, :w].reshape(*values.shape[:-2], -1),
+                           values[..., w:-w, -w:].reshape(*values.shape[:-2], -1)], axis=-1)
+
+
+def _check_signal(values) -> None:
+    """Refuse projections that are plainly not optical densities of a particle in an empty beam.
+
+    On the sum over energies: the background is the median of each projection's border; the
+    particle's signal is the 99.5th percentile of |projection − background|; the *significant*
+    pixels are those more than a tenth of it from the background. Refused: transmitted
+    intensity (a background far from zero, at least half the signal, and a particle darker than
+    it), and mostly negative projections (negated optical densities)."""
+    v = np.asarray(values, np.float32)
+    tot = v.reshape(-1, *v.shape[-3:]).sum(axis=0) if v.ndim == 4 else v  # (angle, y, x)
+    bg = np.median(_border(tot), axis=-1)  # per projection
+    s = tot - bg[:, None, None]
+    signal = float(np.percentile(np.abs(s), 99.5))
+    level = float(np.median(bg))
+    if not signal > 0:
+        if level == 0:
+            raise LithmapError("the projections are all zero: nothing to reconstruct")
+        raise LithmapError(f"the projections are constant ({level:.4g}): no particle to reconstruct")
+    big = np.abs(s) > 0.1 * signal
+    dark = float(np.mean(s[big] < 0))
+    if level > 0.5 * signal and dark > 0.5:
+        raise LithmapError(f"the projections look like transmitted intensity (border {level:.4g}, the particle darker, "
+                           f"down to {float(tot.min()):.4g}): give absorbance −ln(I/I0), or let lithmap take it with "
+                           "--transmission (I0 from each projection's border) or --i0 COUNTS (transmission=True, "
+                           "i0= in Python)")
+    vals = tot[np.abs(tot) > 0.1 * float(np.abs(tot).max())]
+    negative = float(np.mean(vals < 0))
+    if negative > 0.5:
+        raise LithmapError("the projections are mostly negative: give absorbance (optical density, −ln(I/I0)), not "
+                           f"its negative ({100 * negative:.0f} % of the particle's pixels are below zero)")
+
+
+def transmission_to_absorbance(projections, i0=None) -> xr.DataArray:
+    """Optical density −ln(I/I0) of transmitted intensities (…, angle, y, x).
+
+    Parameters
+    ----------
+    projections : xarray.DataArray
+        Transmitted intensity (counts or I/I0), (angle, y, x) or (energy, angle, y, x).
+    i0 : float, optional
+        The incident (open-beam) intensity; default each projection's (and energy's) own
+        background: the median of its border, the frame's edges, which must be empty beam.
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 optical densities, attrs ``i0`` (the rule or the value) added.
+
+    Raises
+    ------
+    LithmapError
+        Intensities ≤ 0 (no logarithm), or an ``i0`` that is not a positive number.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> i = xr.DataArray(np.full((2, 8, 8), 1000.0), dims=("angle", "y", "x"))
+    >>> i[:, 3:5, 3:5] = 1000 * np.exp(-0.5)
+    >>> float(transmission_to_absorbance(i).max().round(3))
+    0.5
+    """
+    da = projections if isinstance(projections, xr.DataArray) else xr.DataArray(np.asarray(projections))
+    v = np.asarray(da.values, np.float64)
+    if not (v > 0).all():
+        raise LithmapError(f"{int((v <= 0).sum())} transmitted intensities are ≤ 0 (the least {v.min():.4g}); "
+                           "−ln(I/I0) needs positive intensities (subtract no dark current below zero)")
+    if i0 is None:
+        ref = np.median(_border(v), axis=-1)[..., None, None]
+        rule = "median of each projection's border"
+    else:
+        try:
+            ref = float(i0)
+        except (TypeError, ValueError):
+            raise LithmapError(f"i0={i0!r} is not a number (the open-beam intensity)") from None
+        if not (np.isfinite(ref) and ref > 0):
+            raise LithmapError(f"i0={i0!r} must be a positive intensity (the open beam's)")
+        rule = f"{ref:g}"
+    out = da.copy(data=(-np.log(v / ref)).astype(np.float32))
+    out.attrs = {**da.attrs, "long_name": "optical density", "units": "1", "i0": rule}
+    return out
 
 
 def _angle_weights(ang_deg):
@@ -222,9 +315,22 @@ def _mbir(b, ang, lead, ny, n_t, iterations, mask3):
     return vol * mask3[None]
 
 
+def _particle_mask(vol):
+    """The particle of a reconstruction (lead, z, y, x): voxels above the Otsu threshold of the mean
+    over ``lead``, enclosed holes filled. Returns (mask (z, y, x) of bool, threshold)."""
+    from scipy import ndimage
+    from skimage.filters import threshold_otsu
+
+    dens = np.asarray(vol, np.float32).mean(axis=0)
+    if not dens.max() > dens.min():
+        return np.zeros(dens.shape, bool), float(dens.max())
+    thr = float(threshold_otsu(dens))
+    return ndimage.binary_fill_holes(dens > thr), thr
+
+
 def reconstruct(projections, *, angles=None, pixel_size=None, method: str = "sirt", align: bool = False,
                 iterations: int | None = None, support="hull", subsets: int | None = None,
-                progress=None) -> xr.Dataset:
+                transmission: bool = False, i0=None, progress=None) -> xr.Dataset:
     """Reconstruct a parallel-beam tilt series (tilt about ``y``) slice by slice.
 
     Parameters
@@ -251,6 +357,11 @@ def reconstruct(projections, *, angles=None, pixel_size=None, method: str = "sir
         that every projection sees); or a mask (z, y, x).
     subsets : int, optional
         SIRT's ordered subsets of interleaved angles per sweep (default 10; 1 = classic SIRT).
+    transmission : bool
+        The projections are transmitted intensities: take −ln(I/I0) first
+        (:func:`lithmap.transmission_to_absorbance`), I0 the median of each projection's border.
+    i0 : float, optional
+        The open-beam intensity I0 of transmitted projections (implies ``transmission``).
     progress : callable, optional
         Called as ``progress(done, total)`` after each sweep.
 
@@ -261,8 +372,11 @@ def reconstruct(projections, *, angles=None, pixel_size=None, method: str = "sir
         density per voxel (units "1"; divide by the voxel size for the attenuation coefficient),
         float32, on coordinates ``z``, ``y``, ``x`` in m (or voxels) with ``z`` along the beam at
         angle 0; attrs ``method``, ``iterations``, ``angle_min``/``angle_max`` (degrees),
-        ``n_angles``, ``pixel_size`` and ``support``. With ``align``, also ``shift_x``,
-        ``shift_y`` (angle; m or pixels) and the attr ``tilt_axis_offset``.
+        ``n_angles``, ``pixel_size`` and ``support``; ``mask`` (z, y, x; int8, 1 = particle):
+        the Otsu threshold of the volume (of its mean over energies) with enclosed holes filled,
+        which ``lithmap shells``, ``lcf --mask`` and ``clusters --mask`` read. With ``align``,
+        also ``shift_x``, ``shift_y`` (angle; m or pixels; the smallest shifts that align the
+        series, so the volume sits in the input's frame) and the attr ``tilt_axis_offset``.
 
     Raises
     ------
@@ -292,6 +406,9 @@ def reconstruct(projections, *, angles=None, pixel_size=None, method: str = "sir
     px = optional_quantity(pixel_size, "m", name="pixel_size", positive=True)
     if px is None:
         px = pixel_size_of(p)
+    if transmission or i0 is not None:
+        p = transmission_to_absorbance(p, i0)
+    _check_signal(p.values)
     spectral = "energy" in p.dims
     shifts = None
     if align:
@@ -361,6 +478,11 @@ def reconstruct(projections, *, angles=None, pixel_size=None, method: str = "sir
              "angle_min": float(ang.min()), "angle_max": float(ang.max()), "support": support_name,
              "geometry": "parallel beam, tilt about y; z along the beam at angle 0",
              **({"pixel_size": float(px)} if px else {})}
+    particle, threshold = _particle_mask(vol)
+    data["mask"] = (("z", "y", "x"), particle.astype(np.int8),
+                    {"long_name": "particle", "threshold": threshold,
+                     "rule": "Otsu threshold of the volume" + (" (mean over energies)" if spectral else "")
+                     + ", enclosed holes filled (voids inside count as particle)"})
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     if shifts is not None:
         for k in ("shift_x", "shift_y"):
