@@ -224,3 +224,20 @@ def test_cli_clusters_bad_input_is_one_line_and_writes_nothing(tmp_path, case, m
     assert message in res.output and len(res.output.strip().splitlines()) == 1, res.output
     assert not out.with_suffix(".png").exists()
     assert (out.read_text() == "keep me") if case == "exists" else not out.exists()
+
+
+def test_clusters_under_one_percent_are_flagged(tmp_path):
+    """K too large: a cluster of a handful of pixels is named in the attrs and the summary line."""
+    da, phase, _ = _map2d()
+    assert lm.spectral_clusters(da, 3).attrs["small_clusters"] == []
+    odd = da.copy()
+    e = da["energy"].values
+    spot = (slice(18, 21), slice(18, 21))  # 9 pixels, 0.7 % of the particle: an edge 8 eV higher
+    odd.values[(slice(None),) + spot] = np.interp(e - 8.0, e, da.values[:, 19, 19])[:, None, None]
+    ds = lm.spectral_clusters(odd, 4)
+    small = ds.attrs["small_clusters"]
+    assert len(small) == 1 and int(ds["cluster_size"][small[0]]) == 9
+    assert "n_clusters=4 is probably too large" in ds.attrs["warning"]
+    src = _write_map(tmp_path / "odd.nc", odd)
+    res = runner.invoke(app, ["clusters", src, "--n", "4", "--no-figure", "--out", str(tmp_path / "c.nc")])
+    assert res.exit_code == 0 and "warning: 1 of 4 clusters" in res.output, res.output

@@ -87,3 +87,28 @@ def test_mask_filling_the_array_still_has_a_surface():
 def test_bad_input_names_the_value(field, mask, kwargs, word):
     with pytest.raises(LithmapError, match=word):
         shell_statistics(field, mask, **kwargs)
+
+
+def test_reconstruction_without_mask_or_nan_gets_an_auto_mask_with_holes_filled():
+    """A reconstruction: outside = 0 (no NaN), a central void. Before, the whole cube was the
+    particle; now Otsu's mask, and the void's walls are not a surface."""
+    z, y, x = np.mgrid[-15:16, -15:16, -15:16]
+    r = np.sqrt(x * x + y * y + z * z)
+    particle = (r <= 12) & (r > 4)
+    rng = np.random.default_rng(0)
+    vol = np.where(particle, 1.0 + 0.1 * r, 0.0) + rng.normal(0, 0.01, r.shape)
+    ds = shell_statistics(vol, n=3)
+    assert int(ds["size"].sum()) == int(particle.sum())  # was the whole cube, 31**3
+    assert ds.attrs["mask_rule"].startswith("auto: value above its Otsu threshold")
+    assert ds.attrs["holes_filled"] == 1 and ds.attrs["hole_pixels"] == int((r <= 4).sum())
+    # equal-volume shells of the filled ball: the innermost shell holds the void's surroundings
+    ball = r <= 12
+    ref = shell_statistics(vol, ball, 3)
+    inner = equal_area_rings(ball, 3) == 2
+    assert int(ds["size"][2]) == int((inner & particle).sum())
+    np.testing.assert_allclose(ds["mean"].values[:2], ref["mean"].values[:2], rtol=1e-12)
+    kept = shell_statistics(vol, n=3, fill_holes=False)
+    assert kept.attrs["holes_filled"] == 0 and not np.allclose(kept["mean"].values, ds["mean"].values)
+    # the same with a mask given
+    given = shell_statistics(vol, particle, 3)
+    np.testing.assert_allclose(given["mean"].values, ds["mean"].values)

@@ -140,3 +140,27 @@ def test_charge_cli_reads_mean_valence_maps(tmp_path):
     assert res.exit_code == 0, res.output
     expected = 96485.33212 * 0.16 * 1.5 / 85.197 / 3.6  # 0.24 e per formula unit
     assert f"total: {expected:.1f} mAh/g" in res.output
+
+
+def test_shells_cli_on_a_reconstruction_says_which_mask_and_labels_the_axis(tmp_path):
+    """Outside = 0, no NaN, a central void: the auto mask (not the whole cube), holes filled
+    unless --keep-holes; the profile's y label is long_name (units), not the variable's name."""
+    from lithmap.cli.spectro import _axis_label
+
+    z, y, x = np.mgrid[-12:13, -12:13, -12:13]
+    r = np.sqrt(x**2 + y**2 + z**2)
+    particle = (r <= 10) & (r > 3)
+    res_nc = tmp_path / "vol.nc"
+    xr.Dataset({"volume": (("z", "y", "x"), np.where(particle, 0.02, 0.0),
+                           {"long_name": "linear attenuation", "units": "1/m"})}).to_netcdf(res_nc, engine="h5netcdf")
+    out = tmp_path / "s.csv"
+    res = runner.invoke(app, ["shells", str(res_nc), "--variable", "volume", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert f"shells of {int(particle.sum())} pixels/voxels (mask: auto: value above its Otsu" in res.output
+    assert f"{int((r <= 3).sum())} hole pixels filled" in res.output
+    res = runner.invoke(app, ["shells", str(res_nc), "--variable", "volume", "--keep-holes", "--overwrite",
+                              "--out", str(out)])
+    assert res.exit_code == 0 and "hole pixels filled" not in res.output, res.output
+    field = xr.DataArray(np.zeros((3, 3)), name="volume", attrs={"long_name": "linear attenuation", "units": "1/m"})
+    assert _axis_label(field) == "linear attenuation (1/m)"
+    assert _axis_label(xr.DataArray(np.zeros((3, 3)), name="mean_valence")) == "mean_valence"

@@ -79,9 +79,9 @@ def test_spectral_series_reconstructs_to_absorbance_that_lcf_reads(tmp_path):
     assert res.exit_code == 0, res.output
     assert lm.read_result(tmp_path / "abs.nc")["absorbance"].dims == ("energy", "z", "y", "x")
     res = _run("lcf", tmp_path / "abs.nc", "--standard", f"{lm.example_file('Mn2O3_rt_01.xdi')}:3",
-               "--standard", f"{lm.example_file('MnO2_rt_01.xdi')}:4", "--mask", tmp_path / "abs.nc",
-               "--out", tmp_path / "lcf.nc")
+               "--standard", f"{lm.example_file('MnO2_rt_01.xdi')}:4", "--out", tmp_path / "lcf.nc")
     assert res.exit_code == 0, res.output  # the reconstruction's own particle mask picks the voxels fitted
+    assert "mask stored in abs.nc" in res.output
     fit = lm.read_result(tmp_path / "lcf.nc")
     assert fit["mean_valence"].dims[-3:] == ("z", "y", "x")
     mask = lm.read_result(tmp_path / "abs.nc")["mask"].values.astype(bool)

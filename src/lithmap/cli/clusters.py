@@ -60,7 +60,8 @@ def clusters(
         parts.append(txt + ")")
     typer.echo(f"wrote {out}: {ds.attrs['n_clusters']} clusters of {ds.attrs['n_pixels_clustered']} pixels "
                f"({ds.attrs['n_pixels_excluded']} left out): {', '.join(parts)}; {ds.attrs['n_components']} "
-               f"components explain {100 * float(ds.explained_variance.sum()):.1f} % of the variance")
+               f"components explain {100 * float(ds.explained_variance.sum()):.1f} % of the variance"
+               + (f"; warning: {ds.attrs['warning']}" if ds.attrs.get("warning") else ""))
     if figure and ds["cluster"].ndim in (2, 3):
         with _all_or_nothing(out):
             plot_clusters(ds, fig_path)

@@ -24,7 +24,15 @@ def lcf(
     out: Path = typer.Option(..., help="output NetCDF: weights (…, standard), mean_valence, residual, r_factor"),
     window: Optional[str] = typer.Option(None, help="fitting window, e.g. 6535:6580eV (default: the common range)"),
     energies: Optional[Path] = typer.Option(None, help="for a TIFF stack: text file, one energy in eV per line"),
-    mask: Optional[Path] = typer.Option(None, help="particle mask image (above half its maximum = fitted; others NaN)"),
+    i0: Optional[str] = typer.Option(None, help="for a TIFF stack of transmitted intensity: the incident intensity "
+                                                "I0 (a number, a text file with one value per energy, or a "
+                                                "flat-field TIFF stack); the stack becomes -ln(I/I0)"),
+    mask: Optional[str] = typer.Option(None, help="particle mask: image, volume or a result with a 'mask' (above "
+                                                  "half its maximum = fitted; others NaN), or 'none' to fit every "
+                                                  "pixel (default for maps: pixels with an edge, Otsu on the edge "
+                                                  "step, as clusters uses)"),
+    auto_mask: bool = typer.Option(True, "--auto-mask/--no-auto-mask",
+                                   help="without --mask, fit only a map's pixels with an absorption edge"),
     model: Optional[str] = typer.Option(None, help="amplitudes (free non-negative amplitudes + linear background; "
                                                    "fractions = amplitudes / their sum: invariant to thickness) or "
                                                    "sum-to-one (weights summing to 1 on normalised spectra); default "
@@ -47,27 +55,61 @@ def lcf(
     from ..report.maps import plot_map
     from ..spectro.lcf import lcf_from_files
 
-    inputs = [*samples, *(x.rsplit(":", 1)[0] for x in standard), energies, mask]
+    no_mask = mask is not None and mask.strip().lower() == "none"
+    i0_value = _number_or_path(i0)
+    inputs = [*samples, *(x.rsplit(":", 1)[0] for x in standard), energies, None if no_mask else mask,
+              i0_value if isinstance(i0_value, str) else None]
     figure = _outputs(out, overwrite=overwrite, inputs=inputs)
     ds = lcf_from_files(samples if len(samples) > 1 else samples[0], list(standard), window=window,
-                        energies=str(energies) if energies else None,
+                        energies=str(energies) if energies else None, i0=i0_value,
                         normalise=normalise if normalise_us is None else normalise_us,
-                        model=model, sum_to_one=False if free_sum else None, offset=offset, mask=mask)
+                        model=model, sum_to_one=False if free_sum else None, offset=offset, mask=mask,
+                        auto_mask=auto_mask)
     write_result(ds, out, overwrite=overwrite)
-    mv = ds["mean_valence"].values
-    finite = mv[np.isfinite(mv)]
-    what = (f"mean valence {float(finite[0]):.3f}" if mv.size == 1 else
-            f"mean valence {np.mean(finite):.3f} (range {np.min(finite):.3f}-{np.max(finite):.3f}) over {finite.size} "
-            "spectra/pixels") if finite.size else "no finite fit"
-    msg = f"wrote {out}: {what}, R-factor median {float(np.nanmedian(ds['r_factor'].values)):.2g}"
-    if ds.attrs.get("n_nan_pixels"):
-        msg += f"; {ds.attrs['n_nan_pixels']} NaN pixels masked"
-    typer.echo(msg)
+    typer.echo(f"wrote {out}: {_lcf_summary(ds)}")
     if len([d for d in ds["mean_valence"].dims if d in ("y", "x", "z")]) >= 2:
         with _all_or_nothing(out):
             fig = plot_map(ds["mean_valence"], figure, title="mean oxidation state", label="mean valence",
                            cmap="viridis")
         typer.echo(f"wrote {fig}")
+
+
+def _number_or_path(text):
+    """``--i0``: a number, or a file (kept as its path)."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return str(text)
+
+
+def _lcf_summary(ds) -> str:
+    """The summary line of ``lithmap lcf``: valence, pixels fitted and left out, window, R-factor."""
+    mv = ds["mean_valence"].values
+    finite = mv[np.isfinite(mv)]
+    if mv.size == 1:
+        what = f"mean valence {float(finite[0]):.3f}" if finite.size else "no finite fit"
+    elif finite.size:
+        word = "spectra" if len([d for d in ds["mean_valence"].dims if d in ("y", "x", "z")]) < 2 else "pixels"
+        what = (f"mean valence {np.mean(finite):.3f} (range {np.min(finite):.3f}-{np.max(finite):.3f}) over "
+                f"{finite.size} {word}")
+    else:
+        what = "no finite fit"
+    parts = [what]
+    if "mask" in ds and ds.attrs.get("mask_rule") not in (None, "all pixels (no mask)"):
+        out = int((~ds["mask"].values.astype(bool)).sum())
+        rule = ds.attrs["mask_rule"]
+        parts.append(f"{out} pixels outside the particle left NaN ({'mask given' if rule == 'mask given' else rule})")
+    if ds.attrs.get("n_nan_pixels"):
+        parts.append(f"{ds.attrs['n_nan_pixels']} NaN pixels masked")
+    if "window_lo" in ds.attrs:
+        parts.append(f"window {ds.attrs['window_lo']:.6g}-{ds.attrs['window_hi']:.6g} eV "
+                     f"({int(ds.attrs['n_energies'])} energies)")
+    elif "window_lo" in ds:
+        parts.append(f"windows {float(ds['window_lo'].min()):.6g}-{float(ds['window_hi'].max()):.6g} eV")
+    parts.append(f"R-factor median {float(np.nanmedian(ds['r_factor'].values)):.2g}")
+    return ", ".join(parts)
 
 
 @app.command()
@@ -77,15 +119,21 @@ def shells(
                                            "or HDF5"),
     out: Path = typer.Option(..., help="output CSV, one row per shell (a PNG profile is written beside it)"),
     variable: str = typer.Option("mean_valence", help="variable of a result file"),
-    mask: Optional[Path] = typer.Option(None, help="particle mask (above half its maximum = particle); default: the "
-                                                   "result's mask, else the finite pixels"),
+    mask: Optional[Path] = typer.Option(None, help="particle mask: image, volume or a result with a 'mask' (above "
+                                                   "half its maximum = particle); default: the result's mask, else "
+                                                   "the finite pixels, else an automatic mask"),
     n: int = typer.Option(5, help="number of equal-area (2D) / equal-volume (3D) shells"),
+    keep_holes: bool = typer.Option(False, help="measure shells from the walls of enclosed holes too (default: "
+                                                "holes are filled, so an internal void is not a surface)"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
     """Statistics of a map or volume in shells from the surface inward; CSV + profile.
 
     Equal-area (2D) or equal-volume (3D) shells, as in Liu, Zeng et al., Nat. Nanotechnol. 2024
-    (0-20 %, ..., 80-100 %)."""
+    (0-20 %, ..., 80-100 %). The particle is --mask, else the result's mask, else the finite
+    pixels, else (no NaN: a reconstruction whose outside is 0) an automatic mask (pixels with an
+    edge for spectra, else Otsu on the values). Its enclosed holes are filled for the shell
+    geometry (unless --keep-holes) and left out of the statistics."""
     from ..io.spectra import read_field
     from ..io.tables import write_table
     from ..report.maps import plot_shells
@@ -93,14 +141,24 @@ def shells(
 
     figure = _outputs(out, overwrite=overwrite, inputs=[source, mask])
     field = read_field(source, variable)
-    ds = shell_statistics(field, read_mask(mask, ndim=None).values if mask is not None else None, n)
+    ds = shell_statistics(field, read_mask(mask, ndim=None).values if mask is not None else None, n,
+                          fill_holes=not keep_holes)
     table = shell_table(ds)
     write_table(out, list(table.columns), table.itertuples(index=False))
     with _all_or_nothing(out):
-        fig = plot_shells(ds, figure, label=field.name or "value")
+        fig = plot_shells(ds, figure, label=_axis_label(field))
     means = ", ".join(f"{float(v):.4g}" for v in np.asarray(ds["mean"].values).reshape(-1, ds.sizes["shell"])[0])
-    typer.echo(f"wrote {out} and {fig}: {n} shells of {int(ds['size'].sum())} pixels/voxels; means from the surface "
-               f"inward: {means}")
+    rule = f"mask {mask}" if mask is not None else f"mask: {ds.attrs['mask_rule']}"
+    holes = f", {ds.attrs['hole_pixels']} hole pixels filled" if ds.attrs.get("hole_pixels") and not keep_holes else ""
+    typer.echo(f"wrote {out} and {fig}: {n} shells of {int(ds['size'].sum())} pixels/voxels ({rule}{holes}); means "
+               f"from the surface inward: {means}")
+
+
+def _axis_label(da) -> str:
+    """``long_name (units)`` of a field for a plot axis, else its name."""
+    name = str(da.attrs.get("long_name") or da.name or "value")
+    units = da.attrs.get("units")
+    return f"{name} ({units})" if units and str(units) not in ("1", "") else name
 
 
 @app.command()
@@ -148,12 +206,13 @@ def composition(
 @friendly
 def pores(
     volume: str = typer.Argument(..., help="particle volume or image: TIFF stack, HDF5 (file.h5:/dataset), PNG; "
-                                           "solid = non-zero, or grey with --threshold"),
+                                           "two-valued (0/1, 0/255): solid = non-zero; grey: give --threshold"),
     out: Path = typer.Option(..., help="output NetCDF (pore table, local thickness, labels) + PNG"),
     threshold: Optional[float] = typer.Option(None, help="grey level: solid = value above it"),
     closing: int = typer.Option(0, help="closing radius (voxels) for the particle envelope: bridges crack mouths"),
     envelope: Optional[Path] = typer.Option(None, help="particle envelope mask (default: solid with holes filled)"),
     voxel_size: Optional[str] = typer.Option(None, help="voxel size, e.g. 50nm (else the file's, else voxels)"),
+    min_voxels: int = typer.Option(8, help="pores of fewer voxels are noise, taken as solid (1: keep every pore)"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
     """Porosity, pore sizes and pore connectivity of a particle volume.
@@ -168,7 +227,7 @@ def pores(
 
     figure = _outputs(out, overwrite=overwrite, inputs=[volume, envelope])
     ds = pore_analysis(read_image(volume), envelope=read_mask(envelope, ndim=None).values if envelope else None,
-                       threshold=threshold, closing=closing, voxel_size=voxel_size)
+                       threshold=threshold, closing=closing, voxel_size=voxel_size, min_voxels=min_voxels)
     write_result(ds, out, overwrite=overwrite)
     lt = ds["local_thickness"]
     with _all_or_nothing(out):
@@ -176,7 +235,8 @@ def pores(
                        label="local thickness (m)" if lt.attrs["units"] == "m" else "local thickness (voxels)")
     typer.echo(f"wrote {out} and {fig}: porosity {100 * float(ds.porosity):.2f} %, {int(ds.n_pores)} pores, "
                f"largest network {100 * float(ds.largest_network_fraction):.1f} % of the void, surface-connected "
-               f"{100 * float(ds.surface_connected_fraction):.1f} %")
+               f"{100 * float(ds.surface_connected_fraction):.1f} %; {ds.attrs['n_small_pores_dropped']} specks under "
+               f"{ds.attrs['min_voxels']} voxels taken as solid")
 
 
 @app.command()

@@ -67,8 +67,10 @@ def plot_clusters(ds: xr.Dataset, path, *, title: str = "spectral clusters", pix
     cm = ListedColormap(["#f2f2f2"] + colours)
     norm = BoundaryNorm(np.arange(k + 2) - 1.5, cm.N)
     im = ax.imshow(np.where(a >= 0, a, -1), cmap=cm, norm=norm, interpolation="nearest")
-    cb = fig.colorbar(im, ax=ax, ticks=range(-1, k), shrink=0.8)
-    cb.ax.set_yticklabels(["none"] + [str(i) for i in range(k)])
+    every = max(1, k // 10)  # at most ~10 labelled ticks, so large K stays readable
+    ticks = [-1] + list(range(0, k, every))
+    cb = fig.colorbar(im, ax=ax, ticks=ticks, shrink=0.8)
+    cb.ax.set_yticklabels(["none"] + [str(i) for i in ticks[1:]])
     cb.set_label("cluster")
     _scale_bar(ax, a.shape, pixel_size)
     ax.set_axis_off()
@@ -84,6 +86,9 @@ def plot_clusters(ds: xr.Dataset, path, *, title: str = "spectral clusters", pix
     bx.set_xlabel("energy (eV)")
     bx.set_ylabel("normalised absorption")
     bx.set_title("cluster spectra", fontsize=9)
-    bx.legend(fontsize=7, frameon=False)
+    if k <= 12:
+        bx.legend(fontsize=7, frameon=False)
+    else:  # a legend of many entries would cover the spectra: put it beside them
+        bx.legend(fontsize=6, frameon=False, bbox_to_anchor=(1.02, 1), loc="upper left", ncol=1 + k // 25)
     fig.tight_layout()
     return save_figure(fig, path, dpi=120)

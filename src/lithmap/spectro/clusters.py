@@ -15,9 +15,10 @@ energy; a per-pixel edge step (pre-edge line and post-edge line extrapolated to 
 and, at 5 % noise, scatter by ±20 % from pixel to pixel, a spread that then dominates the
 principal components (adjusted Rand index 0.73 against 1.0 with the fit, on the three-phase test
 map). Pixels without an edge (background) are left out: those outside ``mask``, or by default
-those whose edge step (one common e0, that of the mean spectrum, as ``lithmap lcf`` does for a
-map) falls below Otsu's threshold of its logarithm when the steps separate into a near-zero class
-and a particle class, and those whose amplitude a is below 5 standard errors. Each cluster's
+those outside lithmap's one particle rule, :func:`lithmap.spectro.spectra.edge_mask` (edge step
+with one common e0, that of the mean spectrum, above Otsu's threshold of its logarithm when the
+steps separate into a near-zero class and a particle class; ``lithmap lcf`` uses the same), and
+those whose amplitude a is below 5 standard errors. Each cluster's
 spectrum is the mean of its pixels' y / a, edge-step normalised with the map's e0.
 
 The algorithms are scikit-learn's (``PCA``, ``KMeans`` with ``n_init`` restarts and a fixed
@@ -37,11 +38,11 @@ from ..io.spectra import _energy_coord, check_energies
 from . import spectra as _sp
 
 N_INIT = 10  # k-means restarts (the best inertia is kept)
-PRE_EDGE = (-60.0, -15.0)  # eV relative to e0: the lcf defaults
-NORM = (15.0, 200.0)
+PRE_EDGE = _sp.EDGE_PRE  # eV relative to e0: the edge-mask ranges (one rule with lcf and shells)
+NORM = _sp.EDGE_NORM
 MIN_ENERGIES = 4  # the shape fit has 3 parameters
 MIN_SNR = 5.0  # auto mask: the template amplitude must exceed 5 standard errors (an edge above the noise)
-BIMODAL_RATIO = 0.25  # below-threshold mean edge step / above-threshold mean: a background class
+SMALL_CLUSTER = 0.01  # a cluster under 1 % of the pixels clustered: K is probably too large
 CITATION = ("PCA and k-means cluster analysis of spectromicroscopy data as in MANTiS (Lerotic et al., "
             "J. Synchrotron Rad. 2014) and the elemental associations of Liu, Zeng et al., Nat. Nanotechnol. 2024")
 
@@ -102,24 +103,6 @@ def _mask_array(mask, shape) -> np.ndarray:
     if m.shape != tuple(shape):
         raise LithmapError(f"mask has shape {m.shape}; expected the map's pixel shape {tuple(shape)}")
     return m.astype(bool)
-
-
-def _auto_mask(step: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, float, str]:
-    """Pixels with an edge. Otsu's threshold of log(edge step) (background steps are noise,
-    orders of magnitude below a particle's, and a particle's own steps spread with thickness:
-    on a linear scale Otsu would cut through a particle whose thickness varies ×4) is used when
-    it separates a near-zero class (mean below ``BIMODAL_RATIO`` of the other's); otherwise
-    (all particle) every pixel with a positive step is kept."""
-    from skimage.filters import threshold_otsu
-
-    j = step[ok]
-    if j.size < 2 or np.ptp(j) == 0:
-        return ok.copy(), 0.0, "all pixels with a positive edge step"
-    t = float(np.exp(threshold_otsu(np.log(j))))
-    lo, hi = j[j <= t], j[j > t]
-    if lo.size and hi.size and lo.mean() < BIMODAL_RATIO * hi.mean():
-        return ok & (step > t), t, f"edge step above the Otsu threshold of its logarithm, {t:.4g}"
-    return ok.copy(), 0.0, "all pixels with a positive edge step (edge steps not bimodal: no background)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,7 +242,9 @@ def spectral_clusters(map, n_clusters, *, n_components=None, standards=None, val
         (component, spatial dims; NaN outside the mask), ``edge_step`` (spatial dims, in the
         map's units) and ``mask``; with standards also ``cluster_weights`` (cluster, standard),
         ``cluster_mean_valence`` and ``cluster_r_factor`` (cluster). Attrs: method, seed,
-        ``n_init``, ``e0`` (eV), the mask rule, the window, the normalisation ranges, citation.
+        ``n_init``, ``e0`` (eV), the mask rule, the window, the normalisation ranges, citation,
+        ``small_clusters`` (the clusters holding under 1 % of the pixels clustered) and, when
+        there are any, ``warning`` (K is probably too large).
 
     Raises
     ------
@@ -302,18 +287,13 @@ def spectral_clusters(map, n_clusters, *, n_components=None, standards=None, val
     if not sel.any():
         raise LithmapError(f"{src} has no pixel with finite data{' inside the mask' if user is not None else ''}")
 
-    # edge-step normalisation, one e0 for the map (its mean spectrum's)
-    e0 = float(_sp.find_e0(flat[sel].mean(axis=0), e))
+    # the particle: lithmap's one edge-step rule (lithmap.spectro.spectra.edge_mask, as lcf uses)
     try:
-        _, _, step = _sp.normalise(flat, e, e0=e0, pre=PRE_EDGE, norm=NORM, return_edge=True)
+        em = _sp.edge_mask(flat, e, axis=-1, within=user)
     except LithmapError as exc:
-        raise LithmapError(f"{src} ({e[0]:.6g}-{e[-1]:.6g} eV, e0 {e0:.6g} eV) cannot be edge-step normalised: "
+        raise LithmapError(f"{src} ({e[0]:.6g}-{e[-1]:.6g} eV) cannot be edge-step normalised: "
                            f"{str(exc).splitlines()[0]}") from None
-    ok = finite & np.isfinite(step) & (step > 0)
-    if user is not None:
-        m, threshold, rule = user & ok, 0.0, "mask given (pixels with finite data and a positive edge step)"
-    else:
-        m, threshold, rule = _auto_mask(step, ok)
+    e0, step, m, threshold, rule = em.e0, em.edge_step, em.mask.copy(), em.threshold, em.rule
     where = "in the mask" if user is not None else "with an edge"
     if k > int(m.sum()):
         raise LithmapError(f"n_clusters={k} is more than the {int(m.sum())} pixels {where} of {src}")
@@ -378,6 +358,7 @@ def spectral_clusters(map, n_clusters, *, n_components=None, standards=None, val
     labels = relabel[raw]
     spectra, edge, size = spectra[order], edge[order], size[order]
 
+    small = np.flatnonzero(size < SMALL_CLUSTER * n_in)
     cluster = np.full(npix, -1, np.int32)
     cluster[m] = labels
     score_map = np.full((nc, npix), np.nan)
@@ -428,8 +409,13 @@ def spectral_clusters(map, n_clusters, *, n_components=None, standards=None, val
             "pre_edge_range": list(PRE_EDGE), "norm_range": list(NORM), "norm_order": 1,
             "attr_units": "e0, window_lo, window_hi in eV; pre_edge_range and norm_range in eV relative to e0",
             "source": str(src),
+            "small_clusters": [int(i) for i in small],
         },
     )
+    if small.size:
+        which = ", ".join(str(i) for i in small)
+        ds.attrs["warning"] = (f"{small.size} of {k} clusters ({which}) hold under {100 * SMALL_CLUSTER:g} % of the "
+                               f"pixels clustered each: n_clusters={k} is probably too large")
     if standards is not None:
         from .lcf import fit_lcf
 

@@ -748,10 +748,67 @@ def _align_window(target: xr.Dataset, half=(-10.0, 5.0)):
     return e0 + half[0], e0 + half[1]
 
 
+def _check_energy_units(mu, std_lo, path):
+    """Sample energies in keV against standards in eV: one line saying so (not a window error)."""
+    e = np.asarray(mu["energy"].values, float)
+    if e.size and np.nanmax(e) < 100 and std_lo > 1000:
+        raise LithmapError(f"sample {str(path)!r}: energies look like keV ({np.nanmin(e):.6g}-{np.nanmax(e):.6g}) "
+                           f"but the standards are in eV (from {std_lo:.6g}); give the energies in eV")
+
+
+def _own_mask(path, mu):
+    """The ``mask`` a lithmap result file stores beside its spectra (``lithmap reconstruct``,
+    ``lithmap lcf``), on the spectra's pixel dims, or None."""
+    if Path(str(path)).suffix.lower() not in (".nc", ".h5", ".hdf5"):
+        return None
+    from ..io.results import read_result
+
+    try:
+        ds = read_result(path)
+    except LithmapError:
+        return None
+    pixel_dims = [d for d in mu.dims if d != "energy"]
+    if "mask" not in ds or set(ds["mask"].dims) != set(pixel_dims):
+        return None
+    return np.asarray(ds["mask"].transpose(*pixel_dims).values) > 0
+
+
+def _map_mask(mu, mask, auto_mask, win, std_mu, path):
+    """``(mask, rule, threshold)`` of a map or volume: the user's mask, lithmap's edge-step
+    particle (:func:`lithmap.spectro.spectra.edge_mask`), or all pixels; an energy inside the
+    fitting window at which every pixel is NaN is an error naming it."""
+    axis = mu.dims.index("energy")
+    e = np.asarray(mu["energy"].values, float)
+    other = tuple(i for i in range(mu.ndim) if i != axis)
+    empty = ~np.isfinite(np.asarray(mu.values)).any(axis=other)
+    if empty.any():
+        lo = max([e[0]] + [float(s["energy"][0]) for s in std_mu.values()])
+        hi = min([e[-1]] + [float(s["energy"][-1]) for s in std_mu.values()])
+        wlo, whi = win if win is not None else (lo, hi)
+        inside = empty & (e >= wlo) & (e <= whi)
+        if inside.any():
+            bad = ", ".join(f"{v:.6g}" for v in e[inside][:5]) + (" ..." if inside.sum() > 5 else "")
+            raise LithmapError(f"sample {str(path)!r} is NaN in every pixel at {bad} eV (inside the fitting window "
+                               f"{wlo:.6g}-{whi:.6g} eV); drop that energy or choose a --window without it")
+    if mask is not None:
+        return np.asarray(mask, bool), "mask given", 0.0
+    if not auto_mask:
+        return np.ones(tuple(mu.shape[i] for i in other), bool), "all pixels (no mask)", 0.0
+    try:
+        em = _sp.edge_mask(mu.isel(energy=np.flatnonzero(~empty)) if empty.any() else mu)
+    except LithmapError as exc:
+        raise LithmapError(f"sample {str(path)!r}: no particle mask from the edge step ({str(exc).splitlines()[0]}); "
+                           "give --mask FILE, or --no-auto-mask to fit every pixel") from None
+    if not em.mask.any():
+        raise LithmapError(f"sample {str(path)!r} has no pixel with an absorption edge ({em.rule}); "
+                           "give --mask FILE, or --no-auto-mask to fit every pixel")
+    return em.mask, em.rule, em.threshold
+
+
 def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, normalise: bool = True,
                    align: bool = True, model: str | None = None, sum_to_one: bool | None = None, nonneg: bool = True,
-                   offset: bool = False, background: int | None = None, mask=None, pre=None, norm=None,
-                   norm_order: int | None = None) -> xr.Dataset:
+                   offset: bool = False, background: int | None = None, mask=None, auto_mask: bool = True,
+                   pre=None, norm=None, norm_order: int | None = None) -> xr.Dataset:
     """Read, normalise, align and fit samples against standards: what ``lithmap lcf`` runs.
 
     Parameters
@@ -787,14 +844,23 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
         As for :func:`fit_lcf`.
     mask : array_like of bool, DataArray, str or Path, optional
         As for :func:`fit_lcf` (only with a single sample); a path (mask image, or a result
-        with a ``mask`` variable) is read by :func:`lithmap.read_mask` (its one mask rule).
+        with a ``mask`` variable) is read by :func:`lithmap.read_mask` (its one mask rule);
+        ``"none"`` fits every pixel. Default for a map or volume: ``auto_mask``.
+    auto_mask : bool
+        Without ``mask``, fit only a map's (volume's) particle: the pixels with an edge, by
+        lithmap's one rule (:func:`lithmap.spectro.spectra.edge_mask`, which ``clusters`` uses:
+        Otsu's threshold on the logarithm of the edge step, applied only when the steps split
+        into a near-zero class and a particle class). Pixels outside get NaN weights and
+        valence. Single spectra are never masked.
 
     Returns
     -------
     xarray.Dataset
         :func:`fit_lcf`'s variables (with a ``sample`` dim for several samples), plus
         ``edge_step`` and ``e0`` of the normalised samples, ``standard_e0``,
-        ``standard_edge_step``, ``standard_energy_shift``, ``sample_energy_shift``; attrs
+        ``standard_edge_step``, ``standard_energy_shift``, ``sample_energy_shift``; for a map
+        or volume ``mask`` (the pixels fitted as particle: what ``clusters --mask`` and
+        ``shells --mask`` take) with attrs ``mask_rule`` and ``edge_step_threshold``; attrs
         ``model``, ``window_lo``/``window_hi`` (eV), the files, ``normalised`` (0/1: the
         standards), ``aligned`` (0/1) and the normalisation settings.
 
@@ -802,7 +868,8 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
     ------
     LithmapError
         A file that cannot be read (named, with what is wrong), a standard that is an image or
-        has no edge step, a window outside the data, collinear standards.
+        has no edge step, a window outside the data, collinear standards, sample energies that
+        look like keV, an energy inside the window at which every pixel is NaN.
 
     Examples
     --------
@@ -823,7 +890,9 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
     win = parse_window(window) if window is not None else None
     if mask is not None and len(sample_paths) > 1:
         raise LithmapError("a mask applies to a single sample; fit the samples one at a time")
-    if isinstance(mask, (str, Path)):
+    if isinstance(mask, str) and mask.strip().lower() == "none":
+        mask, auto_mask = None, False
+    elif isinstance(mask, (str, Path)):
         from ..io.masks import read_mask
 
         mask = read_mask(mask, ndim=None).values
@@ -867,10 +936,19 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
                                    "is it an absorption spectrum of this edge?")
         std_mu[name] = mu.assign_coords(energy=d["energy"].values)
 
+    std_lo = max(float(s["energy"][0]) for s in std_mu.values())
     results = []
     for d, path in zip(smp_ds, sample_paths):
         mu = d["mu"]
         e0 = step = None
+        _check_energy_units(mu, std_lo, path)
+        used_mask, mask_rule, threshold = mask, None, None
+        if mu.ndim > 1:
+            own = _own_mask(path, mu) if mask is None and auto_mask else None  # reconstruct's, lcf's
+            used_mask, mask_rule, threshold = _map_mask(mu, mask if own is None else own, auto_mask, win, std_mu,
+                                                        path)
+            if own is not None:
+                mask_rule = f"the mask stored in {Path(str(path)).name}"
         kind, _, _ = _resolve_model(model, sum_to_one, offset, background, single=mu.ndim == 1)
         norm_sample = normalise and kind != "amplitudes"  # amplitudes: invariant to it, and never in a window
         if norm_sample:
@@ -880,8 +958,8 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
                     raise LithmapError(f"sample {str(path)!r} has no positive edge step (e0 {float(e0):.6g} eV)")
             else:
                 other = [dim for dim in mu.dims if dim != "energy"]
-                mean = mu.where(np.isfinite(mu)).mean(dim=other) if mask is None else \
-                    mu.where(xr.DataArray(np.asarray(mask, bool), dims=other)).mean(dim=other)
+                mean = mu.where(np.isfinite(mu)).mean(dim=other) if used_mask is None else \
+                    mu.where(xr.DataArray(np.asarray(used_mask, bool), dims=other)).mean(dim=other)
                 e0c = float(_sp.find_e0(mean, method="larch"))
                 mu, _, step = _sp.normalise(mu, e0=e0c, **nkw)
                 e0 = xr.DataArray(e0c)  # one e0 for the map (its mean spectrum's): noise-proof ranges
@@ -891,8 +969,17 @@ def lcf_from_files(samples, standards, *, window=None, energies=None, i0=None, n
         wlo, whi = win if win is not None else (lo, hi)
         mu_w = _sp.select_window(mu.assign_attrs(source=str(path)), wlo, whi)
         A = _sp.interpolate_standards(std_mu, mu_w["energy"].values)
+        fit_mask = used_mask
+        if mask_rule is not None and mask is None:  # auto: NaN pixels are counted as NaN, not as background
+            bad = ~np.isfinite(mu_w.values).all(axis=mu_w.dims.index("energy"))
+            fit_mask = used_mask | bad
         res = fit_lcf(mu_w, A, valences, model=model, sum_to_one=sum_to_one, nonneg=nonneg, offset=offset,
-                      background=background, mask=mask)
+                      background=background, mask=fit_mask)
+        if mask_rule is not None:
+            other = [dim for dim in mu_w.dims if dim != "energy"]
+            res["mask"] = (other, np.asarray(used_mask, bool), {"long_name": "pixels fitted (the particle)"})
+            res.attrs["mask_rule"] = mask_rule
+            res.attrs["edge_step_threshold"] = float(threshold)
         if norm_sample:
             res["e0"] = e0.assign_attrs(units="eV", long_name="edge energy e0 (normalisation)")
             res["edge_step"] = step.assign_attrs(units="1", long_name="edge step (unnormalised mu)")

@@ -75,32 +75,43 @@ def local_thickness(void, *, voxel_size: float | None = None) -> np.ndarray:
 
 
 def _binary(volume, threshold):
+    """``(solid, rule)``: a bool volume as it is; two values one of which is 0 (0/1, 0/255,
+    0/65535, 0/1.0 …): solid = non-zero; a grey volume needs ``threshold``."""
     a = np.asarray(volume)
     if a.ndim not in (2, 3):
         raise LithmapError(f"volume has shape {a.shape}; expected a 2D slice or a 3D volume")
     if threshold is not None:
-        if not np.isfinite(threshold):
-            raise LithmapError(f"threshold={threshold!r} must be a finite grey level")
-        return np.asarray(a, float) > threshold
+        if isinstance(threshold, bool) or not np.isfinite(float(threshold)):
+            raise LithmapError(f"--threshold {threshold!r} is invalid; expected a finite grey level")
+        return np.asarray(a, float) > float(threshold), f"solid = value above {float(threshold):g} (threshold)"
     if a.dtype == bool:
-        return a
+        return a, "solid = True"
     vals = np.unique(a)
-    odd = vals[~np.isin(vals, (0, 1))]
-    if odd.size:
-        raise LithmapError(f"volume is not binary (it has the value {odd[0]!r}); pass threshold= for a grey volume")
-    return a.astype(bool)
+    if a.dtype.kind == "f" and np.isnan(vals).any():
+        raise LithmapError("volume has NaN values; replace them, or give --threshold GREY (solid = above it)")
+    if (vals.size == 2 and vals[0] == 0) or (vals.size == 1 and vals[0] in (0, 1)):
+        return a != 0, "solid = non-zero (a two-valued volume)"
+    what = f"the one value {float(vals[0]):g}" if vals.size == 1 else \
+        f"{vals.size} distinct values ({float(vals.min()):g} to {float(vals.max()):g})"
+    raise LithmapError(f"volume is not binary (it has {what}); give --threshold GREY (solid = value above it) for "
+                       "a grey volume")
+
+
+MIN_VOXELS = 8  # default: void specks under 8 voxels (a 2×2×2 cube) are noise, counted as solid
 
 
 def pore_analysis(volume, *, envelope=None, threshold: float | None = None, closing: int = 0,
-                  voxel_size: float | None = None, connectivity: int = 1) -> xr.Dataset:
+                  voxel_size: float | None = None, connectivity: int = 1,
+                  min_voxels: int = MIN_VOXELS) -> xr.Dataset:
     """Porosity, pores, their sizes and their connectivity inside one particle.
 
     Parameters
     ----------
     volume : array_like or xarray.DataArray, 2D or 3D
-        The solid (True/1) against void/background (False/0), or a grey volume with ``threshold``
-        (solid = value > threshold); e.g. :func:`lithmap.read_image` of a TIFF stack, whose
-        ``pixel_size`` attr is the default ``voxel_size``.
+        The solid against void/background: bool, or two values one of which is 0 (0/1, 0/255,
+        …: solid = non-zero), or a grey volume with ``threshold`` (solid = value > threshold);
+        e.g. :func:`lithmap.read_image` of a TIFF stack, whose ``pixel_size`` attr is the
+        default ``voxel_size``.
     envelope : array_like of bool, optional
         The particle's outline including its pores. Default: the solid with its enclosed holes
         filled, after a morphological closing with a ball of radius ``closing`` voxels (0: no
@@ -116,6 +127,10 @@ def pore_analysis(volume, *, envelope=None, threshold: float | None = None, clos
         ``pixel_size`` attr of a DataArray ``volume``, else none.
     connectivity : int
         Neighbourhood joining void voxels into one pore: 1 = faces (default), ndim = all.
+    min_voxels : int
+        Pores of fewer voxels (pixels in 2D) are taken as solid: noise specks of a
+        reconstruction (default 8, a 2×2×2 cube; 1 keeps every pore). They are left out of the
+        porosity, the pore table and the maps, and counted in ``n_small_pores_dropped``.
 
     Returns
     -------
@@ -128,7 +143,9 @@ def pore_analysis(volume, *, envelope=None, threshold: float | None = None, clos
         2D), ``max_local_thickness``, ``mean_local_thickness``, ``surface_connected``,
         ``centroid`` (pore, axis); the pore-size distribution ``thickness_fraction`` (void share
         at each local-thickness value, dim ``thickness``); maps ``pore_label`` (0 = not void),
-        ``local_thickness`` and ``envelope``. NaN fractions when there is no void.
+        ``local_thickness``, ``envelope`` and ``mask`` (the envelope as bool: what other
+        commands take as ``--mask``). Attrs: ``solid_rule``, ``min_voxels``,
+        ``n_small_pores_dropped``, ``small_void_voxels``. NaN fractions when there is no void.
 
     Raises
     ------
@@ -157,14 +174,16 @@ def pore_analysis(volume, *, envelope=None, threshold: float | None = None, clos
     elif voxel_size is not None:
         voxel_size = optional_quantity(voxel_size, "m", name="voxel_size", positive=True)
 
-    solid = _binary(volume, threshold)
+    solid, solid_rule = _binary(volume, threshold)
     nd = solid.ndim
+    if isinstance(min_voxels, bool) or not isinstance(min_voxels, (int, np.integer)) or min_voxels < 1:
+        raise LithmapError(f"--min-voxels {min_voxels!r} is invalid; expected a whole number of voxels >= 1")
     if not solid.any():
         raise LithmapError("the particle is empty: no solid voxel in the volume")
     if not (isinstance(closing, (int, np.integer)) and closing >= 0):
         raise LithmapError(f"closing={closing!r} must be a radius in voxels ≥ 0")
     if voxel_size is not None and not (np.isfinite(voxel_size) and voxel_size > 0):
-        raise LithmapError(f"voxel_size={voxel_size!r} must be a positive length in m")
+        raise LithmapError(f"--voxel-size {float(voxel_size):g} is invalid; expected a positive length in m")
     structure = _structure(nd, connectivity)
     if envelope is None:
         filled = solid
@@ -183,6 +202,18 @@ def pore_analysis(volume, *, envelope=None, threshold: float | None = None, clos
     if not (env & solid).any():
         raise LithmapError("the particle is empty: no solid voxel inside the envelope")
     labels, n = ndimage.label(void, structure=structure)
+    n_small = small_voxels = 0
+    if n and min_voxels > 1:
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        small = sizes < min_voxels
+        small[0] = False
+        n_small = int(small.sum())
+        if n_small:
+            drop = small[labels]
+            small_voxels = int(drop.sum())
+            void = void & ~drop
+            solid = solid | drop
+            labels, n = ndimage.label(void, structure=structure)
     p = 1.0 if voxel_size is None else float(voxel_size)
     vunit = ("m^3" if nd == 3 else "m^2") if voxel_size else _PIXEL
     lunit = "m" if voxel_size else _PIXEL
@@ -242,10 +273,14 @@ def pore_analysis(volume, *, envelope=None, threshold: float | None = None, clos
             "pore_label": (dims, labels.astype(np.int32), {"long_name": "pore label (0: solid or outside)"}),
             "local_thickness": (dims, lt * p, {"long_name": "local thickness of the void (diameter)", "units": lunit}),
             "envelope": (dims, env.astype(np.int8), {"long_name": "particle envelope"}),
+            "mask": (dims, env, {"long_name": "particle envelope (solid and its pores)"}),
         },
         coords={"pore": idx, "axis": list(dims), "thickness": ("thickness", thick_vals * p, {"units": lunit}),
                 **{d: (d, np.arange(s) * p, {"units": lunit}) for d, s in zip(dims, solid.shape)}},
         attrs={"connectivity": int(connectivity), "voxel_size": p if voxel_size else "unset",
-               "local_thickness": "largest inscribed digital ball, 2r-1 voxels (distance-transform method)"},
+               "local_thickness": "largest inscribed digital ball, 2r-1 voxels (distance-transform method)",
+               "solid_rule": solid_rule, "min_voxels": int(min_voxels), "n_small_pores_dropped": n_small,
+               "small_void_voxels": small_voxels,
+               "min_voxels_rule": f"pores under {int(min_voxels)} voxels are taken as solid (noise specks)"},
     )
     return ds

@@ -49,36 +49,80 @@ def shell_labels(n: int) -> list[str]:
     return [f"{100 * k / n:g}-{100 * (k + 1) / n:g}%" for k in range(n)]
 
 
+def _auto_particle(field, values, lead_axes):
+    """``(mask, rule)`` for a field with no mask and no NaN (a reconstruction: outside = 0):
+    spectra (a leading ``energy`` dim) by lithmap's edge-step rule, else Otsu's threshold of the
+    values (their mean over any leading dims)."""
+    if isinstance(field, xr.DataArray) and [d for d in field.dims if d not in _SPATIAL] == ["energy"] \
+            and "energy" in field.coords:
+        from .spectra import edge_mask
+
+        em = edge_mask(field, dim="energy")
+        return em.mask, f"auto: {em.rule}"
+    v = values.mean(axis=lead_axes) if lead_axes else values
+    if np.ptp(v) == 0:
+        return np.ones(v.shape, bool), "auto: all pixels (a uniform field)"
+    t = _otsu(v)
+    return v > t, f"auto: value above its Otsu threshold {t:.4g}"
+
+
+def _otsu(v, bins: int = 256) -> float:
+    """Otsu's threshold, at the middle of the range of thresholds that share the largest
+    between-class variance (scikit-image's takes its first: just above the background's noise
+    when the histogram has an empty gap between background and particle)."""
+    hist, edges = np.histogram(v, bins=bins)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    w0 = np.cumsum(hist)[:-1].astype(float)
+    w1 = hist.sum() - w0
+    s0 = np.cumsum(hist * centres)[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m0, m1 = s0 / w0, (np.sum(hist * centres) - s0) / w1
+        between = w0 * w1 * (m0 - m1) ** 2
+    between = np.nan_to_num(between, nan=-1.0)
+    best = np.flatnonzero(between >= between.max() * (1 - 1e-9))
+    i = best[best.size // 2]
+    return float(edges[i + 1])
+
+
 def _field_and_mask(field, mask):
     """A DataArray with ≥ 2 of the dims z, y, x gets them last (in its own order); without a
-    ``mask`` the particle is the field's ``mask`` coordinate or its finite pixels."""
+    ``mask`` the particle is the field's ``mask`` coordinate, else its finite pixels, else (no
+    NaN at all) an automatic mask. Returns ``(field, mask, rule)``."""
+    rule = "mask given"
     if isinstance(field, xr.DataArray):
         spatial = [d for d in field.dims if d in _SPATIAL]
+        lead = []
         if len(spatial) >= 2:
             lead = [d for d in field.dims if d not in spatial]
             field = field.transpose(*lead, *spatial)
         elif mask is None:
             raise LithmapError(f"field has dims {field.dims}; shells need a map (y, x) or a volume (z, y, x)")
         if mask is None:
-            values = np.asarray(field.values, float)
-            finite = np.isfinite(values).any(axis=tuple(range(len(lead)))) if lead else np.isfinite(values)
             own = field.coords.get("mask")
             if own is not None and own.ndim == len(spatial) and set(own.dims) == set(spatial):
-                mask = field["mask"].transpose(*spatial).values.astype(bool)
+                mask, rule = field["mask"].transpose(*spatial).values.astype(bool), "the result's mask"
             else:
-                mask = finite
+                values = np.asarray(field.values, float)
+                axes = tuple(range(len(lead)))
+                finite = np.isfinite(values).any(axis=axes) if lead else np.isfinite(values)
+                if finite.all():
+                    mask, rule = _auto_particle(field.drop_vars("mask", errors="ignore"), values, axes)
+                else:
+                    mask, rule = finite, "the finite pixels"
         if "mask" in field.coords:
             field = field.drop_vars("mask")
-        return field, mask
+        return field, mask, rule
     if mask is None:
         values = np.asarray(field, float)
         if values.ndim not in (2, 3):
             raise LithmapError(f"field has shape {values.shape}; without a mask, shells need a 2D map or a 3D volume")
-        mask = np.isfinite(values)
-    return field, mask
+        finite = np.isfinite(values)
+        mask, rule = (_auto_particle(None, values, ()) if finite.all() else (finite, "the finite pixels"))
+    return field, mask, rule
 
 
-def shell_statistics(field, mask=None, n: int = 5, *, stats=("mean", "std", "median", "count")) -> xr.Dataset:
+def shell_statistics(field, mask=None, n: int = 5, *, stats=("mean", "std", "median", "count"),
+                     fill_holes: bool = True) -> xr.Dataset:
     """Reduce ``field`` to statistics in ``n`` equal-area/equal-volume shells of ``mask``.
 
     Parameters
@@ -92,12 +136,20 @@ def shell_statistics(field, mask=None, n: int = 5, *, stats=("mean", "std", "med
     mask : array_like of bool, 2D or 3D, optional
         The particle; shells are measured from its surface inward. Default: the field's
         ``mask`` coordinate (a result's mask, as :func:`lithmap.read_field` attaches it), else
-        the pixels that are finite at some leading index (a plain array without a mask must be
-        one 2D map or 3D volume).
+        the pixels that are finite at some leading index, else — a field with no NaN at all,
+        such as a reconstruction whose outside is 0 — an automatic mask: for spectra (a leading
+        ``energy`` dim) the pixels with an edge (:func:`lithmap.spectro.spectra.edge_mask`, the
+        rule of ``lcf`` and ``clusters``), otherwise the values above their Otsu threshold. A
+        plain array without a mask must be one 2D map or 3D volume.
     n : int
         Number of shells (default 5: 0–20 %, …, 80–100 %).
     stats : sequence of str
         Any of ``mean``, ``std`` (ddof=0), ``median``, ``min``, ``max``, ``sum``, ``count``.
+    fill_holes : bool
+        Measure the shells in the mask with its enclosed holes filled
+        (``scipy.ndimage.binary_fill_holes``), so that an internal void or crack is not a
+        surface; the statistics still cover only the mask's own pixels (default). False: the
+        holes' walls count as surface.
 
     Returns
     -------
@@ -105,7 +157,8 @@ def shell_statistics(field, mask=None, n: int = 5, *, stats=("mean", "std", "med
         One variable per statistic on dims (leading dims…, ``shell``); coords ``shell`` (0 =
         outermost), ``fraction_outer``/``fraction_inner`` (the shell's bounds as a fraction of
         the area/volume counted from the surface), ``label`` (e.g. ``"0-20%"``) and ``size``
-        (pixels/voxels in the shell). A shell with no finite value gives NaN (count 0).
+        (pixels/voxels of the mask in the shell). A shell with no finite value gives NaN (count
+        0). Attrs ``shells``, ``mask_rule`` (which mask was used) and ``holes_filled`` (0/1).
 
     Examples
     --------
@@ -124,7 +177,7 @@ def shell_statistics(field, mask=None, n: int = 5, *, stats=("mean", "std", "med
     >>> ds["size"].values.tolist()
     [2513, 2512]
     """
-    field, mask = _field_and_mask(field, mask)
+    field, mask, rule = _field_and_mask(field, mask)
     m = np.asarray(mask, bool)
     if m.ndim not in (2, 3):
         raise LithmapError(f"mask has shape {m.shape}; expected a 2D map or a 3D volume")
@@ -139,7 +192,16 @@ def shell_statistics(field, mask=None, n: int = 5, *, stats=("mean", "std", "med
         values = np.asarray(field, float)
     if values.ndim < m.ndim or values.shape[values.ndim - m.ndim:] != m.shape:
         raise LithmapError(f"field has shape {values.shape}; its last dims must match the mask's shape {m.shape}")
-    shells = equal_area_rings(m, n)
+    if not m.any():
+        raise LithmapError("the mask is empty: no particle pixel")
+    envelope = m
+    if fill_holes:
+        from scipy import ndimage
+
+        envelope = ndimage.binary_fill_holes(m)
+    shells = equal_area_rings(envelope, n)
+    if envelope is not m:
+        shells = np.where(m, shells, -1)
     lead_shape = values.shape[: values.ndim - m.ndim]
     flat = values.reshape(lead_shape + (-1,))
     idx = shells.ravel()
@@ -180,7 +242,12 @@ def shell_statistics(field, mask=None, n: int = 5, *, stats=("mean", "std", "med
         size=("shell", size, {"long_name": f"{'voxels' if m.ndim == 3 else 'pixels'} in the shell"}),
     )
     word = "volume" if m.ndim == 3 else "area"
-    return xr.Dataset(data, coords=coords, attrs={"shells": f"{n} equal-{word} shells from the surface inward"})
+    holes = int(np.count_nonzero(envelope & ~m))
+    attrs = {"shells": f"{n} equal-{word} shells from the surface inward", "mask_rule": rule,
+             "holes_filled": int(bool(fill_holes)), "hole_pixels": holes}
+    if fill_holes and holes:
+        attrs["shells"] += f" of the particle with its {holes} enclosed hole pixels filled (not counted)"
+    return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 def shell_table(ds: xr.Dataset):

@@ -9,6 +9,8 @@ what they return (``mu`` on an ``energy`` coordinate in eV) is what these functi
 - :func:`find_e0`: the edge energy of each spectrum (largest smoothed derivative, or Larch's rule);
 - :func:`align`: energy shift between two reference-channel spectra (least squares of the
   derivatives over the shift);
+- :func:`edge_mask`: the particle of a map (pixels with an edge; Otsu on log edge step), the one
+  rule of ``lcf``, ``clusters`` and ``shells``;
 - :func:`select_window`, :func:`interpolate_standards`: the fitting window and the standards on
   the sample's energy grid, never extrapolated.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -356,6 +359,20 @@ def _larch_ranges(e, e0, pre, norm, norm_order):
     return np.stack([p1, p2, npre, q1, q2, nnorm, ie0], axis=1)
 
 
+def _check_ranges(e, zz, ok, pre, norm, norm_order):
+    """An explicit range must hold the points its polynomial needs (the defaults fall back as Larch's do)."""
+    for name, rng, order in (("pre", pre, 1), ("norm", norm, 0 if norm_order is None else norm_order)):
+        if rng is None:
+            continue
+        count = np.searchsorted(e, zz + rng[1], side="right") - np.searchsorted(e, zz + rng[0], side="left")
+        short = np.flatnonzero(ok & (count < order + 1))
+        if short.size:
+            i = int(short[0])
+            raise LithmapError(
+                f"{name} range e0{rng[0]:+g}..e0{rng[1]:+g} eV holds {int(count[i])} energies for spectrum {i} "
+                f"(e0 {zz[i]:.6g} eV, data {e[0]:.6g}-{e[-1]:.6g} eV); it needs {order + 1}; widen {name}=")
+
+
 def _normalise_array(mu, energy, e0, pre, norm, norm_order, axis, return_edge, flatten=False):
     if norm_order is not None and norm_order not in (0, 1, 2):
         raise LithmapError(f"norm_order={norm_order!r} is invalid; expected 0, 1 or 2")
@@ -372,17 +389,7 @@ def _normalise_array(mu, energy, e0, pre, norm, norm_order, axis, return_edge, f
         e0v = np.broadcast_to(np.asarray(e0, float), lead).reshape(-1) if np.ndim(e0) else np.full(npix, float(e0))
     ok = np.isfinite(e0v)
     zz = np.where(ok, e0v, e[e.size // 2])
-    # an explicit range must hold the points its polynomial needs (the defaults fall back as Larch's do)
-    for name, rng, order in (("pre", pre, 1), ("norm", norm, 0 if norm_order is None else norm_order)):
-        if rng is None:
-            continue
-        count = np.searchsorted(e, zz + rng[1], side="right") - np.searchsorted(e, zz + rng[0], side="left")
-        short = np.flatnonzero(ok & (count < order + 1))
-        if short.size:
-            i = int(short[0])
-            raise LithmapError(
-                f"{name} range e0{rng[0]:+g}..e0{rng[1]:+g} eV holds {int(count[i])} energies for spectrum {i} "
-                f"(e0 {zz[i]:.6g} eV, data {e[0]:.6g}-{e[-1]:.6g} eV); it needs {order + 1}; widen {name}=")
+    _check_ranges(e, zz, ok, pre, norm, norm_order)
     xc, xs = 0.5 * (e[0] + e[-1]), 0.5 * (e[-1] - e[0])
     x = (e - xc) / xs
     # spectra sharing the slices share the design matrices (one group for a common e0)
@@ -411,6 +418,169 @@ def _normalise_array(mu, energy, e0, pre, norm, norm_order, axis, return_edge, f
     if not return_edge:
         return res
     return res, e0v.reshape(lead), steps.reshape(lead)
+
+
+# ---------------------------------------------------------------------------------------------
+# the particle of a map or volume from its edge step: one rule for lcf, clusters and shells
+
+EDGE_PRE = (-60.0, -15.0)  # eV relative to e0: pre-edge line of the mask's edge step
+EDGE_NORM = (15.0, 200.0)  # eV relative to e0: post-edge line
+BIMODAL_RATIO = 0.25  # below-threshold mean edge step / above-threshold mean: a background class
+NOISE_FLOOR = 5.0  # the threshold is at least 5 × the rms of the negative (background-only) edge steps
+
+
+class EdgeMask(NamedTuple):
+    """What :func:`edge_mask` returns (arrays on the spatial shape, the energy axis removed)."""
+
+    mask: np.ndarray
+    edge_step: np.ndarray
+    e0: float
+    threshold: float
+    rule: str
+
+
+def _edge_step_weights(e, e0, pre, norm, norm_order=None):
+    """``w`` (n,) with edge step = spectrum · w for one common e0: with e0 and the ranges fixed,
+    :func:`normalise`'s edge step (pre-edge line and post-edge polynomial at e0) is linear in the
+    spectrum, so a map's steps are one weighted sum over its energy planes."""
+    zz = np.array([float(e0)])
+    _check_ranges(e, zz, np.ones(1, bool), pre, norm, norm_order)
+    p1, p2, npre, q1, q2, nnorm, ie0 = _larch_ranges(e, zz, pre, norm, norm_order)[0]
+    n = e.size
+    xc, xs = 0.5 * (e[0] + e[-1]), 0.5 * (e[-1] - e[0])
+    x = (e - xc) / xs
+    Vp = np.vander(x, npre + 1, increasing=True)
+    Lp = np.zeros((n, npre + 1))
+    Lp[p1:p2] = np.linalg.pinv(Vp[p1:p2]).T
+    M = np.eye(n) - Lp @ Vp.T  # spectrum @ M = spectrum − its pre-edge line
+    Vn = np.vander(x, nnorm + 1, increasing=True)
+    return M[:, q1:q2] @ (np.linalg.pinv(Vn[q1:q2]).T @ Vn[ie0])
+
+
+def edge_mask(spectra, energy=None, *, dim: str = "energy", axis: int | None = None, within=None,
+              e0: float | None = None) -> EdgeMask:
+    """The particle of a map or volume: the pixels with an absorption edge, lithmap's one rule
+    (``lithmap lcf``, ``clusters`` and ``shells`` use it).
+
+    Each pixel's edge step is taken as :func:`normalise` takes it, with one e0 for the map (the
+    edge of its mean spectrum: noise-proof) and a pre-edge line over e0 −60…−15 eV and a
+    post-edge line over e0 +15…+200 eV (clipped to the data). Background steps are noise,
+    orders of magnitude below a particle's, while a particle's own steps spread with its
+    thickness, so Otsu's threshold is taken on log(edge step) and used only when it separates a
+    near-zero class (mean below ``BIMODAL_RATIO`` = 0.25 of the other's), raised to 5 × the
+    edge step's noise where that is higher (the rms of the negative steps, which only background
+    pixels have: Otsu's threshold sits at the edge of a wide class); otherwise (all particle)
+    every pixel with a positive step is kept. Pixels with a NaN or infinite value at
+    any energy, or no positive step, are never in the mask. The data are read one energy plane
+    at a time (no float64 copy of a volume).
+
+    Parameters
+    ----------
+    spectra : xarray.DataArray or array_like
+        Optical density (or absorbance) of a map or volume: a DataArray with the energy dim
+        ``dim`` anywhere (its coordinate gives the energies), or an array with the energy on
+        ``axis`` (default last).
+    energy : array_like, optional
+        Energies in eV (not needed for a DataArray with an energy coordinate).
+    dim : str
+        The energy dim of a DataArray.
+    axis : int, optional
+        The energy axis of an array (default −1).
+    within : array_like of bool, optional
+        A mask given by the user (spatial shape): then the result is ``within`` ∩ (finite data
+        with a positive edge step) and no threshold is taken; e0 is that of its mean spectrum.
+    e0 : float, optional
+        The common edge energy in eV (default: the largest derivative of the mean spectrum).
+
+    Returns
+    -------
+    EdgeMask
+        ``mask`` (bool, the spatial shape in the input's order), ``edge_step`` (float, NaN
+        without an edge), ``e0`` (eV), ``threshold`` (edge step; 0 when none was applied) and
+        ``rule`` (a sentence saying which rule made the mask).
+
+    Raises
+    ------
+    LithmapError
+        No pixel with finite data (inside ``within``), ranges that hold too few energies.
+
+    Examples
+    --------
+    A particle (edge step 1) on a background with no edge (noise only):
+
+    >>> e = np.linspace(6500.0, 6650.0, 60)
+    >>> edge = 1 / (1 + np.exp(-(e - 6550.0) / 2.0))
+    >>> rng = np.random.default_rng(0)
+    >>> od = 0.2 + rng.normal(0, 0.003, (6, 8, e.size))
+    >>> od[1:5, 2:6] += edge
+    >>> em = edge_mask(od, e)
+    >>> int(em.mask.sum()), bool(em.mask[1:5, 2:6].all()), em.rule.startswith("edge step above")
+    (16, True, True)
+    """
+    if isinstance(spectra, xr.DataArray):
+        ax, e = _energy_of(spectra, energy, dim, "edge_mask")
+        arr = spectra.data if isinstance(spectra.data, np.ndarray) else np.asarray(spectra.data)
+    else:
+        arr = np.asarray(spectra)
+        if arr.ndim == 0:
+            raise LithmapError("spectra is a scalar; expected a map with an energy axis")
+        ax, e = (-1 if axis is None else axis) % arr.ndim, energy
+        if e is None:
+            raise LithmapError("edge_mask needs the energies (eV) for an array of spectra")
+    e = check_energies(np.asarray(e, float), "energy")
+    if arr.shape[ax] != e.size:
+        raise LithmapError(f"spectra have {arr.shape[ax]} values along the energy axis but there are {e.size} energies")
+    if arr.dtype.kind not in "fiu":
+        raise LithmapError(f"spectra have dtype {arr.dtype}; expected real numbers")
+    shape = arr.shape[:ax] + arr.shape[ax + 1:]
+
+    def plane(i):
+        return np.asarray(np.take(arr, i, axis=ax), dtype=np.float64)
+
+    finite = np.ones(shape, bool)
+    for i in range(e.size):
+        finite &= np.isfinite(plane(i))
+    user = None
+    if within is not None:
+        user = np.asarray(within.values if isinstance(within, xr.DataArray) else within).astype(bool)
+        if user.shape != shape:
+            raise LithmapError(f"mask has shape {user.shape}; expected the map's pixel shape {shape}")
+    sel = finite & user if user is not None else finite
+    if not sel.any():
+        where = " inside the mask" if user is not None else ""
+        raise LithmapError(f"the map has no pixel with finite data at every energy{where}")
+    if e0 is None:
+        mean = np.array([plane(i)[sel].mean() for i in range(e.size)])
+        e0 = float(find_e0(mean, e))
+    w = _edge_step_weights(e, float(e0), EDGE_PRE, EDGE_NORM)
+    step = np.zeros(shape)
+    scale = np.zeros(shape)
+    for i in range(e.size):
+        p = plane(i)
+        step += w[i] * p
+        np.maximum(scale, np.abs(np.where(np.isfinite(p), p, 0.0)), out=scale)
+    ok = finite & np.isfinite(step) & (step > 1e-9 * scale) & (step > 0)  # as normalise: else no edge
+    neg = step[finite & (step < 0)]  # only background pixels have negative steps: their noise
+    floor = NOISE_FLOOR * float(np.sqrt(np.mean(neg * neg))) if neg.size >= 5 else 0.0
+    step = np.where(ok, step, np.nan)
+    if user is not None:
+        return EdgeMask(user & ok, step, float(e0), 0.0,
+                        "mask given (pixels with finite data and a positive edge step)")
+    from skimage.filters import threshold_otsu
+
+    j = step[ok]
+    if j.size < 2 or np.ptp(j) == 0:
+        return EdgeMask(ok, step, float(e0), 0.0, "all pixels with a positive edge step")
+    t = float(np.exp(threshold_otsu(np.log(j))))
+    lo, hi = j[j <= t], j[j > t]
+    if lo.size and hi.size and lo.mean() < BIMODAL_RATIO * hi.mean():
+        rule = f"edge step above the Otsu threshold of its logarithm, {t:.4g}"
+        if floor > t and floor < hi.mean():
+            t = floor
+            rule = f"edge step above {NOISE_FLOOR:g} times its noise (from the negative steps), {t:.4g}"
+        return EdgeMask(ok & (step > t), step, float(e0), t, rule)
+    return EdgeMask(ok, step, float(e0), 0.0,
+                    "all pixels with a positive edge step (edge steps not bimodal: no background)")
 
 
 def edge_energy(element: str | None, edge: str | None = "K") -> float | None:
