@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 # the example data shipped in the package
 DATA := src/lithmap/data
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tools/system-deps.sh
+	bash tools/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"

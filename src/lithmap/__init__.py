@@ -21,7 +21,7 @@ import importlib as _importlib
 from .datasets import EXAMPLE_PIXEL_SIZE, example_file, example_files  # noqa: F401
 from .errors import LithmapError, SolverError  # noqa: F401
 
-ROOMS = ("io", "echem", "imaging", "spectro", "physics", "inverse", "report", "tomo")
+ROOMS = ("io", "echem", "imaging", "spectro", "physics", "inverse", "report", "tomo", "mechanics")
 
 _LAZY = {}
 for _room in ROOMS:

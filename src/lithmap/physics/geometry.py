@@ -1,7 +1,8 @@
 """Particle geometries: what is simulated and on which grid the result is reported.
 
 - :class:`Sphere` and :class:`Cylinder`: spherically / cylindrically symmetric, solved on a
-  radial mesh, reported on dim ``r`` (m).
+  radial mesh, reported on dim ``r`` (m); :class:`HollowSphere`, a sphere with a concentric
+  void (zero flux at the void surface), on ``r`` from the void radius to R.
 - :class:`Disc`, :class:`Ellipse`, :class:`Polygon` and :func:`from_mask`: 2D basal-plane
   cross-sections (diffusion in-plane, flux through the edge), solved on a triangular mesh
   refined toward the edge and reported on a pixel grid ``y``, ``x`` (m). ``from_mask`` reports
@@ -76,6 +77,57 @@ class Sphere:
 
     def describe(self) -> str:
         return f"sphere radius {self.radius:.4g} m"
+
+
+@dataclasses.dataclass(frozen=True)
+class HollowSphere(Sphere):
+    """A sphere with a concentric central void of radius ``void`` (zero lithium flux at the void
+    surface), solved on a radial mesh from ``void`` to ``radius`` and reported on dim ``r`` (m),
+    which then starts at r = void. Text form: ``sphere:8um:void=0.5um``.
+
+    Parameters
+    ----------
+    radius : float or str
+        Outer radius, m or a length with units (``"8um"``).
+    void : float or str
+        Void radius, 0 < void < radius.
+
+    Examples
+    --------
+    >>> h = HollowSphere("8um", "0.5um")
+    >>> m = h.mesh(n=11)
+    >>> float(m.points[0]), round(float(m.volume.sum() / (4 / 3 * 3.141592653589793 * (8e-6**3 - 0.5e-6**3))), 12)
+    (5e-07, 1.0)
+    >>> HollowSphere("8um", "8um")
+    Traceback (most recent call last):
+    ...
+    lithmap.errors.LithmapError: void='8um' is invalid; the void radius must be smaller than the particle radius 8e-06 m
+    """
+
+    void: float = 0.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        shown = self.void
+        void = _positive("void", self.void)
+        if not void < self.radius * (1 - 1e-9):
+            raise LithmapError(
+                f"void={shown!r} is invalid; the void radius must be smaller than the particle radius "
+                f"{self.radius:.4g} m"
+            )
+        object.__setattr__(self, "void", void)
+
+    def mesh(self, *, surface_spacing=None, max_spacing=None, growth=1.03, n=None) -> Mesh:
+        """The radial mesh from the void surface to the outer surface (as :meth:`Sphere.mesh`)."""
+        return radial_mesh(
+            radial_nodes(self.radius, surface_spacing=_optional_length("surface_spacing", surface_spacing),
+                         max_spacing=_optional_length("max_spacing", max_spacing), growth=growth, n=n,
+                         inner=self.void),
+            self.kind,
+        )
+
+    def describe(self) -> str:
+        return f"hollow sphere radius {self.radius:.4g} m, central void radius {self.void:.4g} m"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -405,7 +457,8 @@ def from_mask(mask, pixel_size=None, *, source: str | None = None) -> MaskShape:
     return MaskShape(as_mask(mask, source=name), px, source=name)
 
 
-_SHAPE_HELP = "expected sphere:<R>, cylinder:<R>, disc:<R>, ellipse:<a>x<b>, example, a mask image or a contrast result"
+_SHAPE_HELP = ("expected sphere:<R>, sphere:<R>:void=<a>, cylinder:<R>, disc:<R>, ellipse:<a>x<b>, example, "
+               "a mask image or a contrast result")
 
 
 def parse_shape(shape, *, pixel_size=None):
@@ -414,7 +467,8 @@ def parse_shape(shape, *, pixel_size=None):
     Parameters
     ----------
     shape : str, Path, xarray.DataArray or geometry
-        ``sphere:8um``, ``cylinder:1um``, ``disc:1um``, ``ellipse:2umx1.2um`` (semi-axes),
+        ``sphere:8um``, ``sphere:8um:void=0.5um`` (a central void), ``cylinder:1um``, ``disc:1um``,
+        ``ellipse:2umx1.2um`` (semi-axes),
         ``example`` (the shipped example particle, 50 nm pixels), a mask image path, a lithmap
         result with a ``mask`` variable (``movie.nc`` from ``lithmap contrast``: θ is then
         reported on exactly its ``y``, ``x``), a mask DataArray, or a geometry object (returned
@@ -425,12 +479,14 @@ def parse_shape(shape, *, pixel_size=None):
 
     Returns
     -------
-    Sphere, Cylinder, Disc, Ellipse, Polygon or MaskShape
+    Sphere, HollowSphere, Cylinder, Disc, Ellipse, Polygon or MaskShape
 
     Examples
     --------
     >>> parse_shape("sphere:8um")
     Sphere(radius=8e-06)
+    >>> parse_shape("sphere:8um:void=0.5um")
+    HollowSphere(radius=8e-06, void=5e-07)
     >>> parse_shape("ellipse:2umx1.2um").describe()
     'ellipse semi-axes 2e-06 m x 1.2e-06 m'
     >>> parse_shape("example").inside.shape
@@ -461,6 +517,11 @@ def parse_shape(shape, *, pixel_size=None):
                 raise LithmapError(f"shape={text!r} is invalid; expected 'ellipse:<a>x<b>' such as 'ellipse:2umx1.2um'")
             a, b = (parse_quantity(p, "m", name="shape") for p in parts)
             return Ellipse(a, b, pixel_size=px)
+        if kind == "sphere":
+            hollow = re.fullmatch(r"(?i)\s*([^:]+?)\s*:\s*void\s*=\s*(.+?)\s*", arg)
+            if hollow:
+                return HollowSphere(parse_quantity(hollow.group(1), "m", name="shape"),
+                                    parse_quantity(hollow.group(2), "m", name="void"))
         r = parse_quantity(arg, "m", name="shape")
         if kind == "sphere":
             return Sphere(r)

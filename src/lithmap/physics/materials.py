@@ -476,11 +476,164 @@ def nmc811() -> Material:
     )
 
 
+#: Arrhenius clamp of the Li-rich oxide's D(T) (Liu, Zeng et al., Nat. Nanotechnol. 2024, Methods), K.
+LRTMO_T_CLAMP = (223.15, 393.15)
+
+
+def lrtmo_diffusivity(temperature=298.15) -> float:
+    """D(T) = 5e-13 m²/s · exp(1200 K · (1/298 K − 1/T₂)), T₂ = min(393.15, max(T, 223.15)) K: the
+    lithium diffusivity of the Li-rich particle model of Liu, Zeng et al. (Nat. Nanotechnol. 2024,
+    Methods; the printed formula omits the ``exp``, restored here).
+
+    A temperature outside the clamp is refused (:class:`~lithmap.errors.LithmapError`): the paper
+    clamps T₂ to [223.15, 393.15] K, so such a T would silently be simulated as the bound.
+
+    Parameters
+    ----------
+    temperature : float or str
+        K, or a quantity such as ``"310K"``.
+
+    Returns
+    -------
+    float
+        D in m²/s.
+
+    Examples
+    --------
+    >>> lrtmo_diffusivity(298.0), f"{lrtmo_diffusivity(323.15):.3e}"
+    (5e-13, '6.840e-13')
+    >>> try:
+    ...     lrtmo_diffusivity(400)
+    ... except LithmapError as err:
+    ...     print(str(err)[:70])
+    temperature=400 K is outside the Arrhenius clamp 223.15-393.15 K of th
+    """
+    from ..io.units import parse_quantity
+
+    shown = temperature
+    t = parse_quantity(temperature if isinstance(temperature, str) else float(temperature), "K", name="temperature")
+    lo, hi = LRTMO_T_CLAMP
+    if not np.isfinite(t) or t < lo or t > hi:
+        bound = lo if np.isfinite(t) and t < lo else hi
+        raise LithmapError(
+            f"temperature={shown!r} K is outside the Arrhenius clamp {lo:g}-{hi:g} K of the lrtmo D(T) "
+            f"(Liu, Zeng et al. clamp T to it, so D would be that of {bound:g} K); give a temperature inside it"
+        )
+    t2 = min(hi, max(t, lo))
+    return float(5e-13 * np.exp(1200.0 * (1.0 / 298.0 - 1.0 / t2)))
+
+
+def _lrtmo_ocv(theta):
+    # Assumed smooth Li-rich discharge-like curve (not from the paper): ~3.05 V at theta=0.97, ~4.4 V at 0.05.
+    t = np.clip(theta, 1e-6, 1 - 1e-6)
+    return 3.75 - 0.9 * (t - 0.5) - 0.08 * np.log(t / (1 - t))
+
+
+def _lrtmo_docv(theta):
+    t = np.clip(theta, 1e-6, 1 - 1e-6)
+    return -0.9 - 0.08 / (t * (1 - t))
+
+
+#: Lattice parameters (Å) of the Li-rich layered oxide against θ = Li/1.2 on the first charge:
+#: ASSUMED representative values (pristine a = 2.851 Å, c = 14.232 Å; a contracts and c expands
+#: through the sloping region to θ ≈ 0.5, then c contracts on the oxygen-redox plateau), of the
+#: shape reported by operando diffraction of Li-rich oxides (e.g. Liu, H. et al., Adv. Energy
+#: Mater. 6, 1502143 (2016), the source of ΔV/V₀ in Liu, Zeng et al.; its numbers were not
+#: available to us). V = a²c·sin(π/3) changes by −0.7 % from θ = 1 to 0.
+LRTMO_LATTICE = {
+    "theta": [0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0],
+    "a": [2.836, 2.835, 2.832, 2.829, 2.836, 2.843, 2.851],
+    "c": [14.290, 14.300, 14.350, 14.385, 14.330, 14.280, 14.232],
+    "source": "lrtmo preset (assumed representative Li-rich a(theta), c(theta); see materials.LRTMO_LATTICE)",
+}
+
+
+def lrtmo(temperature=298.15) -> Material:
+    """The Li-rich layered oxide Li1.2Mn0.56Ni0.16Co0.08O2 of Liu, Zeng et al. (Nat. Nanotechnol.
+    2024), with θ = Li / 1.2 (θ = 1 is the pristine Li1.2).
+
+    From the paper (Methods, "Particle charge-discharge simulation"):
+    - D = 5e-13 m²/s at 298 K with an Arrhenius factor exp(1200 K (1/298 K − 1/T₂)) and the
+      clamp T₂ = min(393.15, max(T, 223.15)) K (:func:`lrtmo_diffusivity`);
+    - window 2.0–4.8 V; Butler–Volmer kinetics (symmetric here); a strain from the cell volume
+      V = a²c·sin(π/3) (the lattice table is :data:`LRTMO_LATTICE`, assumed).
+    Assumed (the paper's Supplementary Table 3 was not available to us):
+    - 1C = 250 mA h / g (common for Li-rich oxides); theoretical 377.6 mA h / g for 1.2 Li;
+    - molar mass 85.20 g/mol per formula unit, i.e. 71.00 g/mol per lithium (the ``molar_mass``
+      field is per lithium so that θ = Li/1.2), density 4.25 g/cm³ → c_max = 59 860 mol/m³;
+    - j0(θ) = 2·1 A/m²·sqrt(θ(1−θ)); the OCV a smooth assumed curve (3.05 V at θ = 0.97, 4.4 V at 0.05);
+    - mechanics (:data:`MECHANICAL_PRESETS`): E = 150 GPa, ν = 0.3 (typical of layered oxides:
+      nanoindentation/DFT values for NMC lie at 140–200 GPa), strain from the lattice table.
+
+    Parameters
+    ----------
+    temperature : float or str
+        K (or a quantity such as ``"310K"``), inside the Arrhenius clamp 223.15–393.15 K.
+
+    Returns
+    -------
+    Material
+
+    Examples
+    --------
+    >>> m = lrtmo()
+    >>> f"{m.diffusivity.value:.4g}", round(m.c_max), round(m.capacity_fraction, 4)   # m^2/s at 298.15 K
+    ('5.01e-13', 59861, 0.6623)
+    """
+    formula_g_mol = 1.2 * 6.941 + 0.56 * 54.938 + 0.16 * 58.693 + 0.08 * 58.933 + 2 * 15.999
+    per_li = formula_g_mol / 1.2
+    d = lrtmo_diffusivity(temperature)
+    from ..io.units import parse_quantity
+
+    t = parse_quantity(temperature if isinstance(temperature, str) else float(temperature), "K", name="temperature")
+    return Material(
+        name="lrtmo",
+        diffusivity=ConstantDiffusivity(d),
+        alpha=1.0,
+        ocv=FunctionOfTheta(_lrtmo_ocv, _lrtmo_docv, name="assumed Li-rich OCV"),
+        exchange_current=symmetric_exchange_current(1.0),
+        c_max=4.25e6 / per_li,
+        molar_mass=per_li / 1000.0,
+        density=4250.0,
+        practical_capacity=250.0 * C_PER_KG_PER_MAH_PER_G,
+        voltage_window=(2.0, 4.8),
+        temperature=t,
+        provenance={
+            "paper": "Liu, Zeng et al., Nat. Nanotechnol. 2024 (Li1.2Mn0.56Ni0.16Co0.08O2): D = 5e-13 m^2/s "
+            "exp(1200 K (1/298 K - 1/T2)), T2 clamped to 223.15-393.15 K; 2.0-4.8 V; V = a^2 c sin(pi/3) strain",
+            "assumed": "1C = 250 mA h / g; density 4.25 g/cm^3; j0 = 2 A/m^2 sqrt(theta(1-theta)); OCV curve; "
+            "lattice table a(theta), c(theta); E = 150 GPa, nu = 0.3 (Supplementary Table 3 not available)",
+        },
+    )
+
+
+def _lrtmo_mechanics() -> dict:
+    return {
+        "youngs_modulus": 150e9,
+        "poisson_ratio": 0.3,
+        "c_max": lrtmo().c_max,
+        "lattice": _lattice_table(LRTMO_LATTICE),
+        "theta_ref": 1.0,
+        "provenance": {"source": "lrtmo preset: E, nu and the lattice table assumed "
+                       "(see lithmap.physics.materials.lrtmo)"},
+    }
+
+
+def _lattice_table(spec):
+    from ..mechanics.strain import LatticeTable
+
+    return LatticeTable(spec["theta"], spec["a"], spec["c"], source=spec["source"])
+
+
+#: Mechanical constants of the presets that have them (SI; read by :mod:`lithmap.mechanics.strain`).
+MECHANICAL_PRESETS: dict[str, Callable[[], dict]] = {"lrtmo": _lrtmo_mechanics}
+
+
 #: The quantities of a :class:`Material` that may be given as text, with their SI units.
 _QUANTITIES = {"c_max": "mol/m^3", "molar_mass": "kg/mol", "density": "kg/m^3", "practical_capacity": "C/kg",
                "temperature": "K"}
 
-PRESETS: dict[str, Callable[[], Material]] = {"nmc811": nmc811}
+PRESETS: dict[str, Callable[[], Material]] = {"nmc811": nmc811, "lrtmo": lrtmo}
 
 
 def get_material(name: str) -> Material:
@@ -489,7 +642,7 @@ def get_material(name: str) -> Material:
     Parameters
     ----------
     name : str
-        ``"nmc811"`` (case-insensitive).
+        ``"nmc811"`` or ``"lrtmo"`` (case-insensitive).
 
     Returns
     -------
@@ -502,7 +655,7 @@ def get_material(name: str) -> Material:
     >>> get_material("unobtainium")
     Traceback (most recent call last):
     ...
-    lithmap.errors.LithmapError: material='unobtainium' is invalid; expected one of ['nmc811']
+    lithmap.errors.LithmapError: material='unobtainium' is invalid; expected one of ['lrtmo', 'nmc811']
     """
     key = name.strip().lower()
     if key not in PRESETS:

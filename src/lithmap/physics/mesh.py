@@ -97,7 +97,8 @@ def graded_spacings(length: float, surface_spacing: float, max_spacing: float, g
     return out
 
 
-def radial_nodes(radius: float, *, surface_spacing=None, max_spacing=None, growth=1.03, n=None) -> np.ndarray:
+def radial_nodes(radius: float, *, surface_spacing=None, max_spacing=None, growth=1.03, n=None,
+                 inner: float = 0.0) -> np.ndarray:
     """Node radii 0 … R. With ``n`` given: ``n`` uniform nodes; otherwise refined toward r = R.
 
     Defaults: surface spacing min(3 nm, R/300), maximum spacing R/120, growth 1.03 per cell
@@ -106,24 +107,34 @@ def radial_nodes(radius: float, *, surface_spacing=None, max_spacing=None, growt
     within 0.02 % of the converged value
     and the surface θ within 1e-4 (tests/test_convergence.py, tests/test_reference_pybamm.py);
     the core spacing keeps the centre θ within ~2e-4 when a depletion front reaches it.
+
+    ``inner`` > 0 gives a hollow sphere's (or tube's) nodes ``inner`` … R, graded the same way
+    (the default spacings are then also capped at a tenth of the shell thickness).
     """
     if not (np.isfinite(radius) and radius > 0):
         raise LithmapError(f"radius={radius!r} is invalid; expected a positive length in m")
+    inner = float(inner)
+    if not (np.isfinite(inner) and 0 <= inner < radius):
+        raise LithmapError(f"inner={inner!r} is invalid; expected 0 <= inner < radius={radius!r} m")
     if n is not None:
         if n < 3:
             raise LithmapError(f"n={n!r} is invalid; a radial mesh needs at least 3 nodes")
-        return np.linspace(0.0, radius, int(n))
-    hs = min(3e-9, radius / 300) if surface_spacing is None else float(surface_spacing)
-    hm = radius / 120 if max_spacing is None else float(max_spacing)
+        return np.linspace(inner, radius, int(n))
+    length = radius - inner
+    hs = min(3e-9, radius / 300, length / 10) if surface_spacing is None else float(surface_spacing)
+    hm = min(radius / 120, length / 10) if max_spacing is None else float(max_spacing)
     hm = max(hm, hs)
-    h = graded_spacings(radius, hs, hm, growth)
+    h = graded_spacings(length, hs, hm, growth)
     r = radius - np.concatenate([[0.0], np.cumsum(h)])
-    r[-1] = 0.0
+    r[-1] = inner
     return r[::-1].copy()
 
 
 def radial_mesh(nodes: np.ndarray, kind: str) -> Mesh:
-    """Vertex-centred FV on radial ``nodes`` (0 = centre … R = surface) for a sphere or cylinder."""
+    """Vertex-centred FV on radial ``nodes`` (0 = centre … R = surface) for a sphere or cylinder.
+
+    Nodes may start at an inner radius a > 0 (a hollow sphere or tube): the first control volume
+    then starts at a, and no lithium crosses r = a (zero flux at the void surface)."""
     r = np.asarray(nodes, dtype=float)
     if kind == "sphere":
         area = lambda x: 4 * np.pi * x**2  # noqa: E731
@@ -133,7 +144,7 @@ def radial_mesh(nodes: np.ndarray, kind: str) -> Mesh:
         vol = lambda x: np.pi * x**2  # noqa: E731
     else:
         raise LithmapError(f"kind={kind!r} is invalid; expected 'sphere' or 'cylinder'")
-    faces = np.concatenate([[0.0], 0.5 * (r[1:] + r[:-1]), [r[-1]]])
+    faces = np.concatenate([[r[0]], 0.5 * (r[1:] + r[:-1]), [r[-1]]])
     volume = np.diff(vol(faces))
     edges = np.column_stack([np.arange(r.size - 1), np.arange(1, r.size)])
     weight = area(faces[1:-1]) / np.diff(r)

@@ -1,0 +1,84 @@
+"""Commands of chemo-mechanics: stress. Each parses its options, calls one public function of
+``lithmap`` and writes its result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import _all_or_nothing, _outputs, _progress, app, friendly, with_unit
+from .physics import _file_inputs
+
+
+def _stress_shape(shape: str, void: Optional[str]):
+    """The sphere to simulate: ``--shape sphere:R`` (or ``sphere:R:void=a``), with ``--void``."""
+    from ..errors import LithmapError
+    from ..physics.geometry import Cylinder, HollowSphere, Sphere, parse_shape
+
+    geom = parse_shape(shape)
+    if not isinstance(geom, Sphere) or isinstance(geom, Cylinder):
+        raise LithmapError(f"shape={shape!r} is invalid for stress; expected sphere:<R> or sphere:<R>:void=<a>")
+    if void is None:
+        return geom
+    if isinstance(geom, HollowSphere):
+        raise LithmapError(f"--void={void!r} and shape={shape!r} both give a void; give one")
+    return HollowSphere(geom.radius, with_unit(void, "m"))
+
+
+@app.command()
+@friendly
+def stress(
+    shape: str = typer.Option(..., help="sphere:8um | sphere:8um:void=0.5um (a central void, zero flux on it)"),
+    protocol: list[str] = typer.Option(..., help="e.g. 'Charge at 10C for 72 seconds' (repeat or join with 'then')"),
+    out: Path = typer.Option(..., help="output NetCDF file"),
+    void: Optional[str] = typer.Option(None, help="central void radius, e.g. 0.5um"),
+    material: Optional[str] = typer.Option(
+        None, help="material preset: lrtmo (Li-rich oxide of Liu, Zeng et al., Nat. Nanotechnol. 2024) or nmc811"),
+    youngs_modulus: Optional[str] = typer.Option(None, help="Young's modulus, e.g. 100GPa (default: the material's)"),
+    poisson_ratio: Optional[float] = typer.Option(None, help="Poisson's ratio, < 0.5 (default: the material's)"),
+    partial_molar_volume: Optional[str] = typer.Option(
+        None, help="partial molar volume, e.g. 2e-6m^3/mol (linear strain; default: the material's lattice table)"),
+    c_max: Optional[str] = typer.Option(None, help="maximum lithium concentration, e.g. 50000mol/m^3"),
+    lattice: Optional[Path] = typer.Option(None, help="CSV of lattice parameters: columns theta, a, c"),
+    dod: Optional[str] = typer.Option(None, help="depths of discharge for hoop stress along r, e.g. 0.1,0.2"),
+    probe: Optional[str] = typer.Option(None, help="probe points: void|centre, surface, radii (2um); comma-separated"),
+    temperature: Optional[str] = typer.Option(
+        None, help="temperature, e.g. 298.15K; lrtmo's D(T) is Arrhenius within 223.15-393.15 K"),
+    diffusivity: Optional[str] = typer.Option(
+        None, help="constant D with units (1e-14cm^2/s) or CSV table (theta, diffusivity_m2_s)"),
+    alpha: Optional[float] = typer.Option(None, help="scale factor on D (default: the material's, else 1)"),
+    theta0: float = typer.Option(0.97, help="initial lithium fraction"),
+    times: Optional[str] = typer.Option(None, help="output interval (10s) or comma-separated times; default automatic"),
+    surface_spacing: Optional[str] = typer.Option(None, help="mesh spacing at the surface, e.g. 5nm (default refined)"),
+    tol: float = typer.Option(1e-3, help="local error tolerance on theta per time step"),
+    stop_at_limit: bool = typer.Option(False, help="end the run when the surface empties/fills instead of failing"),
+    overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+    plot: bool = typer.Option(False, help="also write the stress figures (PNG) beside OUT"),
+):
+    """Simulate a sphere (solid or with a central void) and write its stresses (Pa) beside theta."""
+    from .. import SolverOptions, protocol_duration, simulate_stress, write_result
+
+    _outputs(out, overwrite=overwrite, inputs=_file_inputs(diffusivity, lattice and str(lattice)), figure=False)
+    geom = _stress_shape(shape, void)
+    mesh_options = None if surface_spacing is None else {"surface_spacing": surface_spacing}
+    with _progress(protocol_duration(protocol)) as callback:
+        ds = simulate_stress(
+            geom, protocol, material=material, temperature=with_unit(temperature, "K"),
+            youngs_modulus=with_unit(youngs_modulus, "Pa"), poisson_ratio=poisson_ratio,
+            partial_molar_volume=with_unit(partial_molar_volume, "m^3/mol"), c_max=with_unit(c_max, "mol/m^3"),
+            lattice=lattice, dod=dod, probe=probe,
+            diffusivity=diffusivity, alpha=alpha, theta0=theta0, times=times, mesh_options=mesh_options,
+            options=SolverOptions(tol=tol), stop_at_limit=stop_at_limit, progress=callback,
+        )
+    write_result(ds, out, overwrite=overwrite)
+    with _all_or_nothing(out):
+        peak = float(abs(ds["hoop_stress"]).max())
+        typer.echo(f"wrote {out}: {ds.time.size} times to {float(ds.time[-1]):.1f} s, DOD "
+                   f"{float(ds.depth_of_discharge[-1]):.3f}, peak |hoop stress| {peak:.3e} Pa")
+        if plot:
+            from .. import plot_stress
+
+            files = plot_stress(ds, out.parent, prefix=out.stem)
+            typer.echo("figures: " + ", ".join(str(f) for f in files))

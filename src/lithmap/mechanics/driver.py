@@ -1,0 +1,329 @@
+"""Stress from an engine result: the lithium field θ(time, r) of a solid or hollow sphere →
+chemical strain → closed-form stresses, with hoop-stress profiles at chosen depths of discharge and
+stress histories at probe points (``lithmap stress``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import LithmapError
+from .strain import mechanical_properties
+from .stress import STRESS_META, sphere_stress
+
+__all__ = ["depth_of_discharge", "particle_stress", "simulate_stress", "stress_at_dod"]
+
+STRESS_NAMES = tuple(STRESS_META)
+
+
+def _as_result(result) -> xr.Dataset:
+    if isinstance(result, (str, Path)):
+        from ..io.results import read_result
+
+        result = read_result(result)
+    if isinstance(result, xr.DataArray):
+        result = result.to_dataset(name="theta")
+    if not isinstance(result, xr.Dataset) or "theta" not in result:
+        raise LithmapError("the result has no 'theta' variable; give a lithmap simulate result (or its theta)")
+    if "r" not in result["theta"].dims:
+        raise LithmapError(
+            f"theta has dims {result['theta'].dims}; the closed-form stress needs a radial field on 'r' (a solid or "
+            "hollow sphere); 2D outlines and pores need the finite elements (lithmap.mechanics.fem)"
+        )
+    if result.attrs.get("geometry", "").startswith("cylinder"):
+        raise LithmapError("the closed-form stress is for spheres; this result is a cylinder")
+    return result
+
+
+def depth_of_discharge(result) -> xr.DataArray:
+    """DOD(t) = |θ_mean(t) − θ_mean(0)| / f: the charge passed as a fraction of the practical
+    capacity (f = the result's ``capacity_fraction``, what 1C moves in one hour; 1 when absent).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> ds = xr.Dataset({"theta_mean": ("time", [1.0, 0.9, 0.8])}, attrs={"capacity_fraction": 0.5})
+    >>> depth_of_discharge(ds).values.round(6).tolist()
+    [0.0, 0.2, 0.4]
+    """
+    ds = result
+    if "theta_mean" in ds:
+        mean = ds["theta_mean"]
+    else:
+        mean = ds["theta"].mean("r")  # pragma: no cover - simulate always writes theta_mean
+    f = float(ds.attrs.get("capacity_fraction", 1.0))
+    dod = abs(mean - mean.isel(time=0)) / f
+    dod.name = "depth_of_discharge"
+    dod.attrs = {"units": "1", "long_name": "depth of discharge: charge passed / practical capacity"}
+    return dod
+
+
+def _dod_values(dod) -> np.ndarray:
+    from ..physics.simulate import _values
+
+    values = _values(dod, float) if not np.isscalar(dod) or isinstance(dod, str) else np.array([float(dod)])
+    values = np.asarray(values, dtype=float)
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise LithmapError(f"dod={dod!r} is invalid; expected depths of discharge >= 0 such as 0.1,0.2")
+    return values
+
+
+def stress_at_dod(stress: xr.Dataset, dod, *, variable: str = "hoop_stress") -> xr.DataArray:
+    """A stress profile along the radius at depths of discharge: ``variable`` on (dod, r).
+
+    Each DOD is located at the first time the run reaches it, linearly interpolated between
+    output times.
+
+    Parameters
+    ----------
+    stress : xarray.Dataset
+        A :func:`particle_stress` result (with ``depth_of_discharge`` on time).
+    dod : float, str or list
+        Fractions of the practical capacity, e.g. ``[0.1, 0.2]`` or ``"0.1,0.2"``.
+    variable : str
+        One of ``radial_stress``, ``hoop_stress``, ``hydrostatic_stress``, ``von_mises_stress``.
+
+    Returns
+    -------
+    xarray.DataArray
+        On (dod, r), Pa, with the interpolated ``time`` as a coordinate on ``dod``.
+
+    Raises
+    ------
+    LithmapError
+        A DOD the run never reaches.
+
+    Examples
+    --------
+    >>> import lithmap as lm
+    >>> st = lm.simulate_stress("sphere:8um", "Charge at 1C for 12 minutes", material="lrtmo", theta0=0.99,
+    ...                         times="72s")
+    >>> prof = stress_at_dod(st, "0.1,0.2")
+    >>> prof.dims, [round(float(t)) for t in prof.dod_time]   # 1C: 20 % of the capacity in 12 minutes
+    (('dod', 'r'), [360, 720])
+    """
+    if variable not in STRESS_NAMES or variable not in stress:
+        raise LithmapError(f"variable={variable!r} is invalid; expected one of {list(STRESS_NAMES)}")
+    values = _dod_values(dod)
+    d = np.asarray((stress["depth_of_discharge"] if "depth_of_discharge" in stress
+                    else depth_of_discharge(stress)).values, dtype=float)
+    t = np.asarray(stress["time"].values, dtype=float)
+    field = stress[variable].transpose("time", "r").values
+    rows, times = [], []
+    running = np.maximum.accumulate(d)
+    for target in values:
+        hit = np.flatnonzero(running >= target - 1e-12)
+        if hit.size == 0:
+            raise LithmapError(f"dod={target:g} is not reached: the run ends at DOD {running[-1]:.4g}")
+        i = int(hit[0])
+        if i == 0 or d[i] == d[i - 1]:
+            w = 1.0
+        else:
+            w = float(np.clip((target - d[i - 1]) / (d[i] - d[i - 1]), 0.0, 1.0))
+        j = max(i - 1, 0)
+        rows.append((1 - w) * field[j] + w * field[i])
+        times.append((1 - w) * t[j] + w * t[i])
+    out = xr.DataArray(
+        np.array(rows), dims=("dod", "r"),
+        coords={"dod": ("dod", values, {"units": "1", "long_name": "depth of discharge"}), "r": stress["r"],
+                "dod_time": ("dod", np.array(times), {"units": "s", "long_name": "time the DOD is reached"})},
+        name=f"{variable}_at_dod",
+        attrs={"units": "Pa", "long_name": f"{STRESS_META[variable]} along the radius at chosen DODs"},
+    )
+    return out
+
+
+def _probe_points(probe, r: np.ndarray) -> dict[str, float]:
+    from ..io.units import parse_quantity
+
+    hollow = r[0] > 0
+    names = ["void" if hollow else "centre", "surface"] if probe is None else probe
+    if isinstance(names, str):
+        names = [p.strip() for p in names.split(",") if p.strip()]
+    if isinstance(names, dict):
+        named = {str(k): parse_quantity(v, "m", name="probe") for k, v in names.items()}
+    else:
+        named = {}
+        for name in names:
+            key = str(name).strip().lower()
+            if key in ("void", "inner") and hollow:
+                named["void"] = float(r[0])
+            elif key in ("centre", "center", "inner") and not hollow:
+                named["centre"] = 0.0
+            elif key == "surface":
+                named["surface"] = float(r[-1])
+            else:
+                try:
+                    named[str(name)] = parse_quantity(name, "m", name="probe")
+                except LithmapError:
+                    raise LithmapError(
+                        f"probe {name!r} is unknown; expected {'void' if hollow else 'centre'}, surface or a radius "
+                        "such as 2um (the bridge point between a void and a pore needs the finite elements)"
+                    ) from None
+    for name, value in named.items():
+        if not (r[0] - 1e-15 <= value <= r[-1] + 1e-15):
+            raise LithmapError(
+                f"probe {name!r} at r={value:.4g} m is outside the material ({r[0]:.4g} to {r[-1]:.4g} m)")
+    return named
+
+
+def _material_for(result, material):
+    """The material whose mechanical preset fills the constants not given (a name, a Material, or
+    the result's own ``material`` attr when it has a mechanical preset)."""
+    from ..physics import materials as mats
+
+    if material is not None:
+        return material
+    name = str(result.attrs.get("material", "")).strip().lower()
+    return name if name in getattr(mats, "MECHANICAL_PRESETS", {}) else None
+
+
+def particle_stress(result, material=None, *, youngs_modulus=None, poisson_ratio=None, partial_molar_volume=None,
+                    c_max=None, lattice=None, theta_ref=None, dod=None, probe=None) -> xr.Dataset:
+    """Stress inside a solid or hollow sphere from the lithium field of a simulation.
+
+    The chemical strain ε*(θ) (:func:`~lithmap.mechanics.strain.chemical_strain`) of θ(time, r) is
+    turned into stresses by the closed forms of :mod:`lithmap.mechanics.stress`.
+
+    Parameters
+    ----------
+    result : xarray.Dataset, DataArray or path
+        A :func:`lithmap.simulate` result of ``sphere:R`` or ``sphere:R:void=a`` (θ on (time, r)),
+        its ``theta``, or the NetCDF file it was written to.
+    material : str, Material or MechanicalProperties, optional
+        Whose mechanical preset fills the constants not given (``"lrtmo"``); default: the
+        result's material when it has one.
+    youngs_modulus, poisson_ratio, partial_molar_volume, c_max, lattice, theta_ref
+        As for :func:`~lithmap.mechanics.strain.mechanical_properties` (SI or quantity strings).
+        ``c_max`` defaults to the result's.
+    dod : float, str or list, optional
+        Depths of discharge for ``hoop_stress_at_dod`` on (dod, r).
+    probe : str, list or dict, optional
+        Points for the histories ``probe_<stress>`` on (time, probe): ``void`` (or ``centre``),
+        ``surface``, radii (``"2um"``) or {name: radius}; default void/centre and surface.
+
+    Returns
+    -------
+    xarray.Dataset
+        The result with ``chemical_strain``, ``radial_stress``, ``hoop_stress``,
+        ``hydrostatic_stress``, ``von_mises_stress`` (Pa, on (time, r)), ``depth_of_discharge`` (on time), the
+        probe histories and, with ``dod``, ``hoop_stress_at_dod``; the constants used (SI:
+        ``youngs_modulus``, ``poisson_ratio``, ``partial_molar_volume`` and/or the lattice table,
+        ``c_max``) as attrs.
+
+    Raises
+    ------
+    LithmapError
+        Bad constants (E ≤ 0, ν ≥ 0.5), a lattice table not covering θ, a DOD never reached, a
+        probe outside the material, a result that is not a sphere.
+
+    Examples
+    --------
+    >>> import lithmap as lm
+    >>> ds = lm.simulate("sphere:8um:void=0.5um", "Charge at 1C for 5 minutes", diffusivity=5e-13, theta0=0.99,
+    ...                  times="60s")
+    >>> st = particle_stress(ds, youngs_modulus="100GPa", poisson_ratio=0.3, partial_molar_volume="2e-6m^3/mol",
+    ...                      c_max="50000mol/m^3")
+    >>> st.hoop_stress.dims, st.hoop_stress.attrs["units"], st.attrs["youngs_modulus"]
+    (('time', 'r'), 'Pa', 100000000000.0)
+    >>> bool(st.probe_hoop_stress.sel(probe="void")[-1] < 0)   # delithiation from the surface: void compressed
+    True
+    """
+    ds = _as_result(result)
+    mat = _material_for(ds, material)
+    if c_max is None and partial_molar_volume is not None and "c_max" in ds.attrs:
+        from .strain import _preset
+
+        if not (isinstance(mat, str) and _preset(mat).get("c_max")):
+            c_max = float(ds.attrs["c_max"])
+    props = mechanical_properties(mat, youngs_modulus=youngs_modulus, poisson_ratio=poisson_ratio,
+                                  partial_molar_volume=partial_molar_volume, c_max=c_max, lattice=lattice,
+                                  theta_ref=theta_ref)
+    theta = ds["theta"].transpose(..., "r")
+    strain = xr.DataArray(props.strain(theta.values), dims=theta.dims, coords=theta.coords, name="chemical_strain",
+                          attrs={"units": "1", "long_name": "isotropic chemical strain", "strain_route": props.route})
+    stress = sphere_stress(strain, youngs_modulus=props.youngs_modulus, poisson_ratio=props.poisson_ratio)
+    out = ds.copy()
+    out["chemical_strain"] = strain
+    for name in STRESS_NAMES:
+        out[name] = stress[name]
+    if "time" in out.dims:
+        out["depth_of_discharge"] = depth_of_discharge(out)
+    out.attrs.update(props.attrs())
+    out.attrs.update({k: stress.attrs[k] for k in ("stress_method", "void_radius", "particle_radius")})
+    out.attrs["attr_units"] = (out.attrs.get("attr_units", "SI") + "; youngs_modulus in Pa, partial_molar_volume in "
+                               "m^3/mol, c_max in mol/m^3, void_radius and particle_radius in m")
+    r = np.asarray(out["r"].values, dtype=float)
+    named = _probe_points(probe, r)
+    if named:
+        pr = np.array(list(named.values()))
+        for name in STRESS_NAMES:
+            out[f"probe_{name}"] = stress[name].interp(r=xr.DataArray(pr, dims="probe"))
+            out[f"probe_{name}"].attrs = {"units": "Pa", "long_name": f"{STRESS_META[name]} at the probe points"}
+        out = out.drop_vars("r_probe", errors="ignore")
+        out = out.assign_coords(probe=("probe", list(named)), probe_r=("probe", pr, {"units": "m"}))
+    if dod is not None:
+        if "time" not in out.dims:
+            raise LithmapError("dod needs a result over time")
+        out["hoop_stress_at_dod"] = stress_at_dod(out, dod)
+    out.attrs["title"] = "lithmap particle stress"
+    return out
+
+
+def simulate_stress(shape, protocol, *, material=None, temperature=None, youngs_modulus=None, poisson_ratio=None,
+                    partial_molar_volume=None, c_max=None, lattice=None, theta_ref=None, dod=None, probe=None,
+                    **simulate_options) -> xr.Dataset:
+    """Simulate a sphere (solid or with a central void) and add its stresses: :func:`lithmap.simulate`
+    then :func:`particle_stress` (the one way to get both in one call).
+
+    Parameters
+    ----------
+    shape : str or geometry
+        ``"sphere:8um"``, ``"sphere:8um:void=0.5um"``, a :class:`~lithmap.physics.geometry.Sphere`
+        or :class:`~lithmap.physics.geometry.HollowSphere`.
+    protocol : str or list
+        As for :func:`lithmap.simulate`.
+    material : str or Material, optional
+        ``"lrtmo"`` gives the Li-rich oxide's D(T), capacity and mechanical preset.
+    temperature : float or str, optional
+        K; for ``lrtmo`` it sets the Arrhenius D(T) (223.15–393.15 K, outside is an error).
+    youngs_modulus, poisson_ratio, partial_molar_volume, c_max, lattice, theta_ref, dod, probe
+        As for :func:`particle_stress`.
+    **simulate_options
+        Passed to :func:`lithmap.simulate` (``theta0``, ``times``, ``diffusivity``, ``alpha``,
+        ``mesh_options``, ``options``, ``stop_at_limit``, ``progress``...).
+
+    Returns
+    -------
+    xarray.Dataset
+        As for :func:`particle_stress`.
+
+    Examples
+    --------
+    >>> st = simulate_stress("sphere:8um:void=0.5um", "Charge at 10C for 72 seconds", material="lrtmo",
+    ...                      theta0=0.99, times="12s", dod="0.1")
+    >>> st.hoop_stress_at_dod.dims, st.attrs["strain_route"]
+    (('dod', 'r'), 'lattice')
+    """
+    from ..physics.geometry import Cylinder, Sphere, parse_shape
+    from ..physics.materials import Material, get_material, lrtmo
+    from ..physics.simulate import simulate
+
+    geom = parse_shape(shape)
+    if not isinstance(geom, Sphere) or isinstance(geom, Cylinder):
+        raise LithmapError(f"shape={shape!r} is invalid for the closed-form stress; expected sphere:<R> or "
+                           "sphere:<R>:void=<a>")
+    mat = material
+    if isinstance(material, str):
+        key = material.strip().lower()
+        mat = lrtmo(298.15 if temperature is None else temperature) if key == "lrtmo" else get_material(key)
+        if temperature is not None and key != "lrtmo":
+            mat = mat.replace(temperature=temperature)
+    elif temperature is not None and isinstance(material, Material):
+        mat = material.replace(temperature=temperature)
+    ds = simulate(geom, protocol, material=mat, **simulate_options)
+    return particle_stress(ds, material=mat if mat is not None else None, youngs_modulus=youngs_modulus,
+                           poisson_ratio=poisson_ratio, partial_molar_volume=partial_molar_volume, c_max=c_max,
+                           lattice=lattice, theta_ref=theta_ref, dod=dod, probe=probe)

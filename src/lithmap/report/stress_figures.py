@@ -1,0 +1,96 @@
+"""Figures of particle stress, the panels of Liu, Zeng et al. (Nat. Nanotechnol. 2024) Fig. 5 d–g:
+hoop stress along the radius at chosen depths of discharge, and the von Mises stress history at
+probe points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import LithmapError
+from .maps import _plt
+from .plots import save_figure
+
+__all__ = ["plot_stress"]
+
+
+def plot_stress(ds, out_dir, *, prefix: str = "stress", dod=None) -> list[Path]:
+    """Write the stress figures of a :func:`lithmap.particle_stress` result as PNG files.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset, str or Path
+        A stress result (from :func:`lithmap.particle_stress`, :func:`lithmap.simulate_stress`
+        or the file ``lithmap stress`` wrote).
+    out_dir : str or Path
+        Folder for the figures (created if needed).
+    prefix : str
+        File name prefix.
+    dod : list of float, optional
+        DODs of the hoop-stress profiles when the result has no ``hoop_stress_at_dod``
+        (default: five evenly spaced up to the run's last DOD).
+
+    Returns
+    -------
+    list of Path
+        ``<prefix>_hoop_vs_r.png`` (hoop stress against r at each DOD, MPa) and
+        ``<prefix>_von_mises.png`` (von Mises stress at the probe points against DOD, MPa).
+
+    Examples
+    --------
+    >>> import tempfile, lithmap as lm
+    >>> st = lm.simulate_stress("sphere:8um:void=0.5um", "Charge at 10C for 72 seconds", material="lrtmo",
+    ...                         theta0=0.99, times="12s", dod="0.1,0.2")
+    >>> [p.name for p in plot_stress(st, tempfile.mkdtemp(), prefix="demo")]
+    ['demo_hoop_vs_r.png', 'demo_von_mises.png']
+    """
+    from ..mechanics.driver import stress_at_dod
+
+    if not isinstance(ds, xr.Dataset):
+        from ..io.results import read_result
+
+        ds = read_result(ds)
+    if "hoop_stress" not in ds or "r" not in ds.dims:
+        raise LithmapError("the result has no radial hoop_stress; give a lithmap stress result")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plt = _plt()
+    if "hoop_stress_at_dod" in ds:
+        prof = ds["hoop_stress_at_dod"]
+    else:
+        last = float(ds["depth_of_discharge"].max())
+        targets = dod if dod is not None else np.linspace(0, last, 6)[1:]
+        prof = stress_at_dod(ds, targets)
+    r_um = ds["r"].values * 1e6
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    colours = plt.cm.viridis(np.linspace(0, 0.9, prof.sizes["dod"]))
+    for k, c in zip(range(prof.sizes["dod"]), colours):
+        ax.plot(r_um, prof.isel(dod=k).values / 1e6, color=c, label=f"DOD {float(prof.dod[k]):.2g}")
+    ax.axhline(0, color="0.6", lw=0.5)
+    ax.set_xlabel("r (µm)")
+    ax.set_ylabel("hoop stress (MPa, tension +)")
+    ax.set_title(_title(ds))
+    ax.legend(fontsize=8)
+    files = [save_figure(fig, out_dir / f"{prefix}_hoop_vs_r.png", dpi=120, bbox_inches="tight")]
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    x = ds["depth_of_discharge"].values
+    if "probe_von_mises_stress" in ds:
+        for p in ds["probe"].values:
+            ax.plot(x, ds["probe_von_mises_stress"].sel(probe=p).values / 1e6,
+                    label=f"{p} (r = {float(ds.probe_r.sel(probe=p)) * 1e6:.3g} µm)")
+    ax.plot(x, ds["von_mises_stress"].max("r").values / 1e6, "k--", lw=1, label="maximum over r")
+    ax.set_xlabel("depth of discharge")
+    ax.set_ylabel("von Mises stress (MPa)")
+    ax.set_title(_title(ds))
+    ax.legend(fontsize=8)
+    files.append(save_figure(fig, out_dir / f"{prefix}_von_mises.png", dpi=120, bbox_inches="tight"))
+    return files
+
+
+def _title(ds) -> str:
+    geom = str(ds.attrs.get("geometry", ""))
+    proto = str(ds.attrs.get("protocol", ""))
+    return f"{geom}\n{proto}"[:160]
