@@ -33,7 +33,8 @@ demo: $(STAMP)
 	@echo "demo figures and NetCDF/CSV results are in demo-output/"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	# both cores: the numerics are single-threaded, so two workers (one BLAS thread each) halve the wall time
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -123,20 +123,26 @@ def test_theta_maps_comparison_with_the_results_calibration():
 
 @pytest.fixture(scope="module")
 def short_movie(tmp_path_factory):
-    """The first 8 frames (14 minutes) of the example's contrast result, as a file."""
+    """The first 6 frames (10 minutes) of the example's contrast result, as a file."""
     path = tmp_path_factory.mktemp("inverse") / "short.nc"
-    lm.write_result(lm.analyse_movie("example", rate="C/3", material="nmc811").isel(time=slice(0, 8)), path)
+    lm.write_result(lm.analyse_movie("example", rate="C/3", material="nmc811").isel(time=slice(0, 6)), path)
     return path
 
 
-def test_cli_equals_function(short_movie, tmp_path):
+@pytest.fixture(scope="module")
+def short_alpha(short_movie):
+    """fit_alpha on the short movie with the defaults (shared by the tests that need one)."""
+    return lm.fit_alpha(short_movie, material="nmc811", psf="177nm")
+
+
+def test_cli_equals_function(short_movie, short_alpha, tmp_path):
     out = tmp_path / "fit.nc"
     res = runner.invoke(app, ["fit", str(short_movie), "--material", "nmc811", "--psf", "177nm", "--no-figures",
                               "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "alpha =" in res.output
     got = lm.read_result(out)
-    want = lm.fit_alpha(short_movie, material="nmc811", psf="177nm")
+    want = short_alpha
     for name in ("alpha", "alpha_low", "alpha_high", "misfit", "theta_simulated", "theta_measured", "misfit_curve",
                  "contrast_simulated"):
         np.testing.assert_allclose(got[name].values, want[name].values, rtol=1e-12, equal_nan=True)
@@ -210,7 +216,9 @@ def bump_fit():
     """One D(θ) fit shared by the two tests below: D made 3x the scaled preset in the middle of the
     range the particle passes and 4x at θ0 itself."""
     ds, knots, true = movie_with_diffusivity([1.0, 3.0, 4.0])
-    return ds, knots, true, lm.fit_diffusivity(ds, material="nmc811", psf="177nm", knots=knots, outline="mask")
+    start = lm.fit_alpha(ds, material="nmc811", psf="177nm", outline="mask", n_scan=3, rtol=0.05)  # sets the prior
+    return ds, knots, true, lm.fit_diffusivity(ds, material="nmc811", psf="177nm", knots=knots, outline="mask",
+                                               alpha_fit=start)
 
 
 @pytest.mark.slow
@@ -257,10 +265,10 @@ def test_non_monotone_calibration_is_refused():
         lm.compare_movie(ds, alpha=2.7, material="nmc811", psf="177nm", calibration="result")
 
 
-def test_fit_that_does_not_converge_says_so(short_movie):
+def test_fit_that_does_not_converge_says_so(short_movie, short_alpha):
     with pytest.raises(LithmapError, match="did not converge: D"):
         lm.fit_diffusivity(short_movie, material="nmc811", psf="177nm", n_knots=3, max_iterations=1,
-                           alpha_fit=lm.fit_alpha(short_movie, material="nmc811", psf="177nm", n_scan=3, rtol=0.05))
+                           alpha_fit=short_alpha)
 
 
 def test_a_bare_psf_number_is_metres_and_refused_when_wider_than_the_frame(short_movie, tmp_path):
