@@ -5,7 +5,7 @@ Xu, Merryweather et al. (Joule 2022; operando optical microscopy of NMC811) and
 Liu, Zeng et al. (Nat. Nanotechnol. 2024; X-ray spectro-tomography of Li-rich oxides).
 
 Every public function of every room (``io``, ``echem``, ``imaging``, ``spectro``, ``tomo``,
-``physics``, ``inverse``, ``report``) is importable from here; each is loaded on first use, so
+``physics``, ``mechanics``, ``inverse``, ``report``) is importable from here; each is loaded on first use, so
 ``import lithmap`` is light.
 
 >>> import lithmap as lm
