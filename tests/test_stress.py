@@ -242,3 +242,16 @@ def test_lrtmo_preset_arrhenius_clamp_and_rate_scaling():
         peaks[rate] = float(np.abs(st.hoop_stress_at_dod).max())
     print(f"lrtmo 8um/0.5um void, 20% DOD: peak |hoop| 10C {peaks['10C']:.3e} Pa, 0.1C {peaks['0.1C']:.3e} Pa")
     assert 50 < peaks["10C"] / peaks["0.1C"] < 110
+
+
+def test_a_stressed_result_is_stressed_afresh_with_new_depths():
+    """particle_stress on its own output with other DODs and probes: no stale coordinates (NaN)."""
+    ds = lm.simulate("sphere:8um:void=0.5um", "Charge at 1C for 5 minutes", diffusivity=5e-13, theta0=0.99,
+                     times="30s")
+    kw = dict(youngs_modulus="100GPa", poisson_ratio=0.3, partial_molar_volume="2e-6m^3/mol", c_max="50000mol/m^3")
+    first = lm.particle_stress(ds, dod=[0.02, 0.04], probe="void", **kw)
+    again = lm.particle_stress(first, dod=[0.03, 0.05, 0.06], probe="surface", **kw)
+    assert again.hoop_stress_at_dod.sizes["dod"] == 3 and np.isfinite(again.hoop_stress_at_dod.values).all()
+    assert list(again.probe.values) == ["surface"]
+    np.testing.assert_allclose(again.hoop_stress.values, first.hoop_stress.values)
+    assert "void surface" in ds.theta_centre.attrs["long_name"]  # a hollow sphere has no centre node

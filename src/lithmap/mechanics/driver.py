@@ -245,7 +245,10 @@ def particle_stress(result, material=None, *, youngs_modulus=None, poisson_ratio
     strain = xr.DataArray(props.strain(theta.values), dims=theta.dims, coords=theta.coords, name="chemical_strain",
                           attrs={"units": "1", "long_name": "isotropic chemical strain", "strain_route": props.route})
     stress = sphere_stress(strain, youngs_modulus=props.youngs_modulus, poisson_ratio=props.poisson_ratio)
-    out = ds.copy()
+    # a result that already carries stresses (its own dod / probe coordinates) is stressed afresh
+    earlier = [v for v in ds.variables if "dod" in ds[v].dims or "probe" in ds[v].dims
+               or v in ("chemical_strain", "depth_of_discharge", *STRESS_NAMES)]
+    out = ds.drop_vars(earlier).copy()
     out["chemical_strain"] = strain
     for name in STRESS_NAMES:
         out[name] = stress[name]

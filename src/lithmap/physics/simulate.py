@@ -304,6 +304,8 @@ def simulate(
         data["voltage"] = ("time", np.asarray(rec.voltage))
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     _annotate(ds)
+    if isinstance(shape, Sphere) and float(mesh.points[0]) > 0:  # a hollow sphere: no centre node
+        ds["theta_centre"].attrs["long_name"] = "lithium fraction at the void surface (the innermost node)"
     return ds
 
 
