@@ -19,7 +19,8 @@ def _stress_shape(shape: str, void: Optional[str]):
 
     geom = parse_shape(shape)
     if not isinstance(geom, Sphere) or isinstance(geom, Cylinder):
-        raise LithmapError(f"shape={shape!r} is invalid for stress; expected sphere:<R> or sphere:<R>:void=<a>")
+        raise LithmapError(f"shape={shape!r} is invalid for stress; expected sphere:<R> or sphere:<R>:void=<a> "
+                           "(2D outlines and pores: lithmap.planar_stress / lithmap.axisymmetric_stress in Python)")
     if void is None:
         return geom
     if isinstance(geom, HollowSphere):

@@ -11,6 +11,7 @@ import numpy as np
 import typer
 
 from ..io.masks import read_mask
+from ..spectro.pores import MIN_VOXELS
 from . import _all_or_nothing, _outputs, app, friendly
 
 
@@ -212,7 +213,8 @@ def pores(
     closing: int = typer.Option(0, help="closing radius (voxels) for the particle envelope: bridges crack mouths"),
     envelope: Optional[Path] = typer.Option(None, help="particle envelope mask (default: solid with holes filled)"),
     voxel_size: Optional[str] = typer.Option(None, help="voxel size, e.g. 50nm (else the file's, else voxels)"),
-    min_voxels: int = typer.Option(8, help="pores of fewer voxels are noise, taken as solid (1: keep every pore)"),
+    min_voxels: int = typer.Option(
+        MIN_VOXELS, help="pores of fewer voxels are noise, taken as solid (1: keep every pore)"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
 ):
     """Porosity, pore sizes and pore connectivity of a particle volume.

@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 import typer
 
+from ..tomo.reconstruct import DEFAULT_ITERATIONS
 from . import _all_or_nothing, _outputs, _progress, app, friendly, with_unit
 
 
@@ -26,7 +27,8 @@ def reconstruct(
     method: str = typer.Option("sirt", help="sirt (non-negative, support-constrained; default), fbp, or mbir "
                                             "(needs svmbir)"),
     align: bool = typer.Option(False, help="first find the tilt axis and each projection's shift"),
-    iterations: Optional[int] = typer.Option(None, help="SIRT sweeps (default 30) or MBIR iterations (default 50)"),
+    iterations: Optional[int] = typer.Option(None, help=f"SIRT sweeps (default {DEFAULT_ITERATIONS['sirt']}) or MBIR "
+                                                       f"iterations (default {DEFAULT_ITERATIONS['mbir']})"),
     transmission: bool = typer.Option(False, help="the projections are transmitted intensity: take -ln(I/I0) first, "
                                                   "I0 the median of each projection's border (empty beam)"),
     i0: Optional[float] = typer.Option(None, "--i0", help="open-beam intensity I0 of transmitted projections (counts; "
@@ -45,7 +47,7 @@ def reconstruct(
 
     figure = _outputs(out, overwrite=overwrite, inputs=[tilts, angles if angles and Path(angles).is_file() else None])
     proj = read_projections(tilts, angles=angles, pixel_size=with_unit(pixel_size, "nm"))
-    total = (iterations or 30) if method == "sirt" else 1
+    total = (iterations or DEFAULT_ITERATIONS["sirt"]) if method == "sirt" else 1
     with _progress(total, label="reconstructing", unit="sweeps") as bar:
         ds = run(proj, method=method, align=align, iterations=iterations, transmission=transmission, i0=i0,
                  progress=None if bar is None else (lambda done, _t: bar(done)))

@@ -265,7 +265,6 @@ def particle_stress(result, material=None, *, youngs_modulus=None, poisson_ratio
         for name in STRESS_NAMES:
             out[f"probe_{name}"] = stress[name].interp(r=xr.DataArray(pr, dims="probe"))
             out[f"probe_{name}"].attrs = {"units": "Pa", "long_name": f"{STRESS_META[name]} at the probe points"}
-        out = out.drop_vars("r_probe", errors="ignore")
         out = out.assign_coords(probe=("probe", list(named)), probe_r=("probe", pr, {"units": "m"}))
     if dod is not None:
         if "time" not in out.dims:
@@ -317,7 +316,7 @@ def simulate_stress(shape, protocol, *, material=None, temperature=None, youngs_
     geom = parse_shape(shape)
     if not isinstance(geom, Sphere) or isinstance(geom, Cylinder):
         raise LithmapError(f"shape={shape!r} is invalid for the closed-form stress; expected sphere:<R> or "
-                           "sphere:<R>:void=<a>")
+                           "sphere:<R>:void=<a> (2D outlines and pores: planar_stress, axisymmetric_stress)")
     mat = material
     if isinstance(material, str):
         key = material.strip().lower()
@@ -327,6 +326,6 @@ def simulate_stress(shape, protocol, *, material=None, temperature=None, youngs_
     elif temperature is not None and isinstance(material, Material):
         mat = material.replace(temperature=temperature)
     ds = simulate(geom, protocol, material=mat, **simulate_options)
-    return particle_stress(ds, material=mat if mat is not None else None, youngs_modulus=youngs_modulus,
+    return particle_stress(ds, material=mat, youngs_modulus=youngs_modulus,
                            poisson_ratio=poisson_ratio, partial_molar_volume=partial_molar_volume, c_max=c_max,
                            lattice=lattice, theta_ref=theta_ref, dod=dod, probe=probe)

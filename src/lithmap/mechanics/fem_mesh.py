@@ -115,13 +115,14 @@ class PorousSphere:
 
 
 def porous_sphere(radius="8um", *, void="0.5um", pores=2, pore_radius="0.2um", pore_distance="1.1um", angles=None):
-    """A sphere with a central void and pores, the geometry of Liu, Zeng et al.'s particle model.
+    """A sphere with a central void and pores: the geometry of the particle model of Liu, Zeng et
+    al. (Nat. Nanotechnol. 2024).
 
     Parameters
     ----------
     radius, void, pore_radius, pore_distance : float or str
         Particle radius, central void radius, pore radius and the distance from the particle
-        centre to each pore centre (m or with units). Liu et al. give 8 µm, 0.5 µm and 0.2 µm;
+        centre to each pore centre (m or with units). Liu, Zeng et al. give 8 µm, 0.5 µm and 0.2 µm;
         the pore distance is not stated in the paper — 1.1 µm (a 0.4 µm void–pore gap) is assumed.
     pores : int
         Number of pores (0, 1 or 2 by default angles: on the axis at +z and −z).
