@@ -241,3 +241,15 @@ def test_clusters_under_one_percent_are_flagged(tmp_path):
     src = _write_map(tmp_path / "odd.nc", odd)
     res = runner.invoke(app, ["clusters", src, "--n", "4", "--no-figure", "--out", str(tmp_path / "c.nc")])
     assert res.exit_code == 0 and "warning: 1 of 4 clusters" in res.output, res.output
+
+
+def test_a_results_own_mask_is_used_first(tmp_path):
+    """A map file that stores a particle `mask` (as lithmap reconstruct and lcf write it): the
+    clusters keep to it without --mask, as lcf does."""
+    da, phase, _ = _map2d()
+    stored = (phase >= 0) & (np.arange(40)[None, :] < 20)  # the left half of the particle only
+    path = tmp_path / "with_mask.nc"
+    xr.Dataset({"absorbance": da, "mask": (("y", "x"), stored.astype(np.int8))}).to_netcdf(path, engine="h5netcdf")
+    ds = lm.spectral_clusters(str(path), 3)
+    assert np.array_equal(ds["cluster"].values >= 0, stored)
+    assert (lm.spectral_clusters(da, 3)["cluster"].values >= 0).sum() > stored.sum()  # without it: the whole particle

@@ -282,6 +282,10 @@ def spectral_clusters(map, n_clusters, *, n_components=None, standards=None, val
     e = np.asarray(da["energy"].values, float)
     flat = np.asarray(da.values, dtype=np.float64).reshape(e.size, npix).T  # (pixel, energy)
     finite = np.isfinite(flat).all(axis=1)
+    if mask is None:  # a result's own particle mask first (lithmap reconstruct, lcf), as lcf does
+        from .lcf import _own_mask
+
+        mask = _own_mask(map, da)
     user = _mask_array(mask, shape).reshape(-1) if mask is not None else None
     sel = finite & (user if user is not None else True)
     if not sel.any():

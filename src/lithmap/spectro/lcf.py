@@ -758,19 +758,20 @@ def _check_energy_units(mu, std_lo, path):
 
 def _own_mask(path, mu):
     """The ``mask`` a lithmap result file stores beside its spectra (``lithmap reconstruct``,
-    ``lithmap lcf``), on the spectra's pixel dims, or None."""
-    if Path(str(path)).suffix.lower() not in (".nc", ".h5", ".hdf5"):
+    ``lithmap lcf``) as a boolean array on the spectra's pixel dims, or None; read by
+    :func:`lithmap.read_mask` (its rule: above half the maximum)."""
+    if not isinstance(path, (str, Path)) or Path(str(path)).suffix.lower() not in (".nc", ".h5", ".hdf5"):
         return None
-    from ..io.results import read_result
+    from ..io.masks import read_mask
 
+    pixel_dims = [d for d in mu.dims if d != "energy"]
     try:
-        ds = read_result(path)
+        m = read_mask(path, ndim=None)
     except LithmapError:
         return None
-    pixel_dims = [d for d in mu.dims if d != "energy"]
-    if "mask" not in ds or set(ds["mask"].dims) != set(pixel_dims):
+    if set(m.dims) != set(pixel_dims):
         return None
-    return np.asarray(ds["mask"].transpose(*pixel_dims).values) > 0
+    return np.asarray(m.transpose(*pixel_dims).values, bool)
 
 
 def _map_mask(mu, mask, auto_mask, win, std_mu, path):
