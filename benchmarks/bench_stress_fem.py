@@ -53,7 +53,7 @@ def lithium_field(rate: float, dod: float = 0.2, n: int = 11):
 
 def stress(theta, mesh_size, min_size, surface_size, grid_spacing=8e-6 / 80):
     from lithmap.mechanics.fem import axisymmetric_stress
-    from lithmap.mechanics.fem_mesh import porous_sphere
+    from lithmap.physics.fem_mesh import porous_sphere
     from lithmap.mechanics.strain import chemical_strain, mechanical_properties
 
     props = mechanical_properties("lrtmo")

@@ -19,7 +19,7 @@ Table 3 and its ΔV/V₀ data were not available to us).
   :mod:`lithmap.mechanics.stress`, at DOD 5, 10 and 20 %.
 - **Panels f, g (the bridge point).** Hoop and von Mises stress at the bridge point A between the
   void and the nearest pore: axisymmetric finite elements
-  (:func:`lithmap.mechanics.fem.axisymmetric_stress`) on :func:`~lithmap.mechanics.fem_mesh.porous_sphere`
+  (:func:`lithmap.mechanics.fem.axisymmetric_stress`) on :func:`~lithmap.physics.fem_mesh.porous_sphere`
   (two 0.2 µm pores on the axis at ±1.1 µm; the paper gives no distance, so it is assumed).
   They take θ(r) from the same hollow-sphere run. **The pores do not block lithium in that
   field**: there is no zero flux at the pore surfaces, only the void's. The pores act on the
@@ -39,7 +39,7 @@ import xarray as xr
 
 import lithmap as lm
 from lithmap.mechanics.fem import axisymmetric_stress
-from lithmap.mechanics.fem_mesh import porous_sphere
+from lithmap.physics.fem_mesh import porous_sphere
 from lithmap.mechanics.strain import mechanical_properties
 from lithmap.physics.materials import lrtmo
 

@@ -9,7 +9,7 @@ import xarray as xr
 
 from lithmap.errors import LithmapError
 from lithmap.mechanics.fem import ElasticFE, axisymmetric_stress, planar_stress
-from lithmap.mechanics.fem_mesh import axisymmetric_mesh, porous_sphere
+from lithmap.physics.fem_mesh import axisymmetric_mesh, porous_sphere
 
 E, NU, R = 100e9, 0.3, 8e-6
 

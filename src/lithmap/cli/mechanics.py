@@ -12,29 +12,49 @@ from . import _all_or_nothing, _outputs, _progress, app, friendly, with_unit
 from .physics import _file_inputs
 
 
-def _stress_shape(shape: str, void: Optional[str]):
-    """The sphere to simulate: ``--shape sphere:R`` (or ``sphere:R:void=a``), with ``--void``."""
+def _stress_shape(shape: str, void: Optional[str], pores: Optional[int], pore_radius: Optional[str],
+                  pore_distance: Optional[str]):
+    """The sphere to simulate: ``--shape sphere:R`` (``sphere:R:void=a``, ``sphere:R:void=a:pores=n``),
+    with ``--void`` and ``--pores`` (``--pore-radius``, ``--pore-distance``)."""
     from ..errors import LithmapError
+    from ..physics.fem_mesh import PorousSphere, porous_sphere
     from ..physics.geometry import Cylinder, HollowSphere, Sphere, parse_shape
 
     geom = parse_shape(shape)
-    if not isinstance(geom, Sphere) or isinstance(geom, Cylinder):
-        raise LithmapError(f"shape={shape!r} is invalid for stress; expected sphere:<R> or sphere:<R>:void=<a> "
-                           "(2D outlines and pores: lithmap.planar_stress / lithmap.axisymmetric_stress in Python)")
-    if void is None:
-        return geom
-    if isinstance(geom, HollowSphere):
+    if not isinstance(geom, (Sphere, PorousSphere)) or isinstance(geom, Cylinder):
+        raise LithmapError(f"shape={shape!r} is invalid for stress; expected sphere:<R>, sphere:<R>:void=<a> or "
+                           "sphere:<R>:void=<a>:pores=<n> (2D outlines: lithmap.planar_stress in Python)")
+    if void is not None and (isinstance(geom, HollowSphere) or getattr(geom, "void", 0) > 0):
         raise LithmapError(f"--void={void!r} and shape={shape!r} both give a void; give one")
-    return HollowSphere(geom.radius, with_unit(void, "m"))
+    if pores is None:
+        if pore_radius is not None or pore_distance is not None:
+            raise LithmapError("--pore-radius and --pore-distance need --pores N")
+        if void is None:
+            return geom
+        if isinstance(geom, PorousSphere):
+            return PorousSphere(geom.radius, with_unit(void, "m"), geom.pores)
+        return HollowSphere(geom.radius, with_unit(void, "m"))
+    if isinstance(geom, PorousSphere):
+        raise LithmapError(f"--pores={pores!r} and shape={shape!r} both give pores; give one")
+    kw = {k: with_unit(v, "m") for k, v in (("pore_radius", pore_radius), ("pore_distance", pore_distance))
+          if v is not None}
+    inner = with_unit(void, "m") if void is not None else getattr(geom, "void", 0.0)
+    return porous_sphere(geom.radius, void=inner, pores=pores, **kw)
 
 
 @app.command()
 @friendly
 def stress(
-    shape: str = typer.Option(..., help="sphere:8um | sphere:8um:void=0.5um (a central void, zero flux on it)"),
+    shape: str = typer.Option(..., help="sphere:8um | sphere:8um:void=0.5um (a central void, zero flux on it) | "
+                                         "sphere:8um:void=0.5um:pores=2 (and pores: axisymmetric finite elements)"),
     protocol: list[str] = typer.Option(..., help="e.g. 'Charge at 10C for 72 seconds' (repeat or join with 'then')"),
     out: Path = typer.Option(..., help="output NetCDF file"),
     void: Optional[str] = typer.Option(None, help="central void radius, e.g. 0.5um"),
+    pores: Optional[int] = typer.Option(
+        None, help="number of pores (1 or 2, on the axis above/below the void; Liu, Zeng et al.'s particle has pores)"),
+    pore_radius: Optional[str] = typer.Option(None, help="pore radius (default 0.2um, the paper's)"),
+    pore_distance: Optional[str] = typer.Option(
+        None, help="distance from the centre to each pore centre (default 1.1um; not given in the paper, assumed)"),
     material: Optional[str] = typer.Option(
         None, help="material preset: lrtmo (Li-rich oxide of Liu, Zeng et al., Nat. Nanotechnol. 2024) or nmc811"),
     youngs_modulus: Optional[str] = typer.Option(None, help="Young's modulus, e.g. 100GPa (default: the material's)"),
@@ -44,7 +64,9 @@ def stress(
     c_max: Optional[str] = typer.Option(None, help="maximum lithium concentration, e.g. 50000mol/m^3"),
     lattice: Optional[Path] = typer.Option(None, help="CSV of lattice parameters: columns theta, a, c"),
     dod: Optional[str] = typer.Option(None, help="depths of discharge for hoop stress along r, e.g. 0.1,0.2"),
-    probe: Optional[str] = typer.Option(None, help="probe points: void|centre, surface, radii (2um); comma-separated"),
+    probe: Optional[str] = typer.Option(
+        None, help="probe points, comma-separated: void|centre, surface, radii (2um); with pores also bridge "
+                   "(between the void and the nearest pore; the default there is bridge,void,surface)"),
     temperature: Optional[str] = typer.Option(
         None, help="temperature, e.g. 298.15K; lrtmo's D(T) is Arrhenius within 223.15-393.15 K"),
     diffusivity: Optional[str] = typer.Option(
@@ -58,11 +80,12 @@ def stress(
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
     plot: bool = typer.Option(False, help="also write the stress figures (PNG) beside OUT"),
 ):
-    """Simulate a sphere (solid or with a central void) and write its stresses (Pa) beside theta."""
+    """Simulate a sphere (solid, with a central void, or with a void and pores) and write its stresses (Pa) beside
+    theta: closed forms on r for solid and hollow spheres, axisymmetric finite elements on (z, r) with pores."""
     from .. import SolverOptions, protocol_duration, simulate_stress, write_result
 
     _outputs(out, overwrite=overwrite, inputs=_file_inputs(diffusivity, lattice and str(lattice)), figure=False)
-    geom = _stress_shape(shape, void)
+    geom = _stress_shape(shape, void, pores, pore_radius, pore_distance)
     mesh_options = None if surface_spacing is None else {"surface_spacing": surface_spacing}
     with _progress(protocol_duration(protocol)) as callback:
         ds = simulate_stress(

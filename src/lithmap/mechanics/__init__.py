@@ -10,7 +10,6 @@ EXPORTS = {
     "sphere_stress": "stress", "goodier_factor": "stress",
     "particle_stress": "driver", "simulate_stress": "driver", "stress_at_dod": "driver",
     "axisymmetric_stress": "fem", "planar_stress": "fem",
-    "porous_sphere": "fem_mesh", "PorousSphere": "fem_mesh",
 }
 
 from .._lazy import attach  # noqa: E402

@@ -1,6 +1,8 @@
-"""Stress from an engine result: the lithium field θ(time, r) of a solid or hollow sphere →
-chemical strain → closed-form stresses, with hoop-stress profiles at chosen depths of discharge and
-stress histories at probe points (``lithmap stress``)."""
+"""Stress from an engine result (``lithmap stress``): the lithium field θ(time, r) of a solid or hollow
+sphere → chemical strain → closed-form stresses; the field of a sphere with a void and pores
+(θ at the vertices of its axisymmetric mesh) → the same strain → finite-element stresses on that
+mesh. Both give hoop-stress profiles at chosen depths of discharge and stress histories at
+probe points."""
 
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ def _as_result(result) -> xr.Dataset:
         raise LithmapError("the result has no 'theta' variable; give a lithmap simulate result (or its theta)")
     if "r" not in result["theta"].dims:
         raise LithmapError(
-            f"theta has dims {result['theta'].dims}; the closed-form stress needs a radial field on 'r' (a solid or "
-            "hollow sphere); 2D outlines and pores need the finite elements (lithmap.mechanics.fem)"
+            f"theta has dims {result['theta'].dims}; the particle stress needs a sphere's field on 'r' or a porous "
+            "sphere's on (z, r) (sphere:<R>:void=<a>:pores=<n>); a 2D outline's stress is lithmap.planar_stress"
         )
     if result.attrs.get("geometry", "").startswith("cylinder"):
         raise LithmapError("the closed-form stress is for spheres; this result is a cylinder")
@@ -110,7 +112,11 @@ def stress_at_dod(stress: xr.Dataset, dod, *, variable: str = "hoop_stress") -> 
     d = np.asarray((stress["depth_of_discharge"] if "depth_of_discharge" in stress
                     else depth_of_discharge(stress)).values, dtype=float)
     t = np.asarray(stress["time"].values, dtype=float)
-    field = stress[variable].transpose("time", "r").values
+    var = variable if "r" in stress[variable].dims and stress[variable].ndim == 2 else f"{variable}_profile"
+    if var not in stress:
+        raise LithmapError(f"{variable} has dims {stress[variable].dims} and no radial profile")  # pragma: no cover
+    space = [d for d in stress[var].dims if d != "time"][0]
+    field = stress[var].transpose("time", space).values
     rows, times = [], []
     running = np.maximum.accumulate(d)
     for target in values:
@@ -126,11 +132,12 @@ def stress_at_dod(stress: xr.Dataset, dod, *, variable: str = "hoop_stress") -> 
         rows.append((1 - w) * field[j] + w * field[i])
         times.append((1 - w) * t[j] + w * t[i])
     out = xr.DataArray(
-        np.array(rows), dims=("dod", "r"),
-        coords={"dod": ("dod", values, {"units": "1", "long_name": "depth of discharge"}), "r": stress["r"],
+        np.array(rows), dims=("dod", space),
+        coords={"dod": ("dod", values, {"units": "1", "long_name": "depth of discharge"}), space: stress[space],
                 "dod_time": ("dod", np.array(times), {"units": "s", "long_name": "time the DOD is reached"})},
         name=f"{variable}_at_dod",
-        attrs={"units": "Pa", "long_name": f"{STRESS_META[variable]} along the radius at chosen DODs"},
+        attrs={"units": "Pa", "long_name": f"{STRESS_META[variable]} along the radius at chosen DODs"
+               + (f" ({stress.attrs['profile_line']})" if space == "distance" else "")},
     )
     return out
 
@@ -160,7 +167,7 @@ def _probe_points(probe, r: np.ndarray) -> dict[str, float]:
                 except LithmapError:
                     raise LithmapError(
                         f"probe {name!r} is unknown; expected {'void' if hollow else 'centre'}, surface or a radius "
-                        "such as 2um (the bridge point between a void and a pore needs the finite elements)"
+                        "such as 2um (the bridge point needs pores: --pores N or sphere:<R>:void=<a>:pores=<n>)"
                     ) from None
     for name, value in named.items():
         if not (r[0] - 1e-15 <= value <= r[-1] + 1e-15):
@@ -232,6 +239,7 @@ def particle_stress(result, material=None, *, youngs_modulus=None, poisson_ratio
     True
     """
     ds = _as_result(result)
+    porous = "theta_node" in ds
     mat = _material_for(ds, material)
     if c_max is None and partial_molar_volume is not None and "c_max" in ds.attrs:
         from .strain import _preset
@@ -241,13 +249,15 @@ def particle_stress(result, material=None, *, youngs_modulus=None, poisson_ratio
     props = mechanical_properties(mat, youngs_modulus=youngs_modulus, poisson_ratio=poisson_ratio,
                                   partial_molar_volume=partial_molar_volume, c_max=c_max, lattice=lattice,
                                   theta_ref=theta_ref)
+    # a result that already carries stresses (its own dod / probe coordinates) is stressed afresh
+    earlier = [v for v in ds.variables if "dod" in ds[v].dims or "probe" in ds[v].dims or "distance" in ds[v].dims
+               or v in ("chemical_strain", "depth_of_discharge", *STRESS_NAMES)]
+    if porous:
+        return _porous_stress(ds.drop_vars(earlier), props, dod, probe)
     theta = ds["theta"].transpose(..., "r")
     strain = xr.DataArray(props.strain(theta.values), dims=theta.dims, coords=theta.coords, name="chemical_strain",
                           attrs={"units": "1", "long_name": "isotropic chemical strain", "strain_route": props.route})
     stress = sphere_stress(strain, youngs_modulus=props.youngs_modulus, poisson_ratio=props.poisson_ratio)
-    # a result that already carries stresses (its own dod / probe coordinates) is stressed afresh
-    earlier = [v for v in ds.variables if "dod" in ds[v].dims or "probe" in ds[v].dims
-               or v in ("chemical_strain", "depth_of_discharge", *STRESS_NAMES)]
     out = ds.drop_vars(earlier).copy()
     out["chemical_strain"] = strain
     for name in STRESS_NAMES:
@@ -269,6 +279,69 @@ def particle_stress(result, material=None, *, youngs_modulus=None, poisson_ratio
     if dod is not None:
         if "time" not in out.dims:
             raise LithmapError("dod needs a result over time")
+        out["hoop_stress_at_dod"] = stress_at_dod(out, dod)
+    out.attrs["title"] = "lithmap particle stress"
+    return out
+
+
+def _porous_geometry(ds):
+    from ..physics.fem_mesh import PorousSphere
+
+    pores = np.column_stack([np.atleast_1d(ds.attrs[k]) for k in ("pore_r", "pore_z", "pore_radius")])
+    return PorousSphere(float(ds.attrs["particle_radius"]), float(ds.attrs["void_radius"]),
+                        tuple(map(tuple, pores.reshape(-1, 3))))
+
+
+def _porous_stress(ds, props, dod, probe):
+    """The axisymmetric FE stress of a porous-sphere result, on the mesh its transport ran on
+    (rebuilt from the same geometry and mesh options), θ taken at the vertices."""
+    import json
+
+    from ..physics.fem_mesh import porous_meshes
+    from .fem import axisymmetric_stress
+
+    geom = _porous_geometry(ds)
+    fe_mesh, _ = porous_meshes(geom, **json.loads(ds.attrs.get("mesh_options", "{}")))
+    theta = ds["theta_node"]
+    strain = xr.DataArray(props.strain(theta.values), dims=theta.dims, coords=theta.coords, name="chemical_strain",
+                          attrs={"units": "1", "long_name": "isotropic chemical strain at the mesh vertices",
+                                 "strain_route": props.route})
+    r = np.asarray(ds["r"].values, dtype=float)
+    if isinstance(probe, str):
+        probe = [p.strip() for p in probe.split(",") if p.strip()]
+    # the paper's radial profile: along the ray from the centre through the bridge point (or the equator)
+    if geom.pores:
+        br, bz = geom.bridge()
+        angle, where = float(np.arctan2(br, bz)), "the ray from the centre through the bridge point (void to pore)"
+    else:
+        angle, where = np.pi / 2, "the equator"
+    st = axisymmetric_stress(strain, geom, youngs_modulus=props.youngs_modulus, poisson_ratio=props.poisson_ratio,
+                             grid_spacing=float(r[1] - r[0]), probes=probe, mesh=fe_mesh, profile=angle)
+    if not (np.allclose(st["r"].values, r, atol=1e-12 * r[-1]) and st.sizes["z"] == ds.sizes["z"]):
+        raise LithmapError("the stress grid does not match the result's (z, r) grid")  # pragma: no cover
+    out = ds.copy()
+    out["chemical_strain_node"] = strain
+    for name in (*STRESS_NAMES, "meridional_stress"):
+        out[name] = (("time", "z", "r"), st[name].transpose("time", "z", "r").values, st[name].attrs)
+    out = out.assign_coords(probe=st["probe"].values, probe_r=("probe", st["probe_r"].values, {"units": "m"}),
+                            probe_z=("probe", st["probe_z"].values, {"units": "m"}))
+    for k in [k for k in st.data_vars if k.startswith("probe_")]:
+        out[k] = (("time", "probe"), st[k].transpose("time", "probe").values,
+                  {"units": "Pa", "long_name": f"{k[6:].replace('_', ' ')} at the probe points"})
+    for name in STRESS_NAMES:
+        out[f"{name}_profile"] = (("time", "distance"), st[f"{name}_profile"].transpose("time", "distance").values,
+                                  {"units": "Pa", "long_name": f"{STRESS_META[name]} along {where}"})
+    out = out.assign_coords(distance=("distance", st["distance"].values,
+                                      {"units": "m", "long_name": f"distance from the particle centre along {where}"}))
+    out["depth_of_discharge"] = depth_of_discharge(out)
+    out.attrs.update(props.attrs())
+    out.attrs.update({k: st.attrs[k] for k in ("model", "method", "n_elements", "n_nodes", "mesh_min_size",
+                                               "mesh_max_size")})
+    out.attrs.update({"stress_method": "axisymmetric finite elements (scikit-fem P2) on the transport's mesh",
+                      "profile_line": where})
+    out.attrs["attr_units"] = (out.attrs.get("attr_units", "SI") + "; youngs_modulus in Pa, partial_molar_volume in "
+                               "m^3/mol, c_max in mol/m^3, mesh sizes in m")
+    if dod is not None:
         out["hoop_stress_at_dod"] = stress_at_dod(out, dod)
     out.attrs["title"] = "lithmap particle stress"
     return out
@@ -309,14 +382,15 @@ def simulate_stress(shape, protocol, *, material=None, temperature=None, youngs_
     >>> st.hoop_stress_at_dod.dims, st.attrs["strain_route"]
     (('dod', 'r'), 'lattice')
     """
+    from ..physics.fem_mesh import PorousSphere
     from ..physics.geometry import Cylinder, Sphere, parse_shape
     from ..physics.materials import Material, get_material, lrtmo
     from ..physics.simulate import simulate
 
     geom = parse_shape(shape)
-    if not isinstance(geom, Sphere) or isinstance(geom, Cylinder):
-        raise LithmapError(f"shape={shape!r} is invalid for the closed-form stress; expected sphere:<R> or "
-                           "sphere:<R>:void=<a> (2D outlines and pores: planar_stress, axisymmetric_stress)")
+    if not (isinstance(geom, (Sphere, PorousSphere)) and not isinstance(geom, Cylinder)):
+        raise LithmapError(f"shape={shape!r} is invalid for the particle stress; expected sphere:<R>, "
+                           "sphere:<R>:void=<a> or sphere:<R>:void=<a>:pores=<n> (2D outlines: planar_stress)")
     mat = material
     if isinstance(material, str):
         key = material.strip().lower()

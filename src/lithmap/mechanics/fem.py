@@ -35,7 +35,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
-from .fem_mesh import PorousSphere, axisymmetric_mesh, outline_mesh, porous_sphere
+from ..physics.fem_mesh import PorousSphere, axisymmetric_mesh, outline_mesh, porous_sphere
 
 __all__ = ["axisymmetric_stress", "planar_stress", "ElasticFE"]
 
@@ -303,6 +303,29 @@ def _directional(s11, s22, s12, c1, c2):
     return along, across
 
 
+def _strain_at_vertices(strain, mesh):
+    """Eigenstrain at the P2 dofs from values at the mesh vertices: exact at the vertices, the
+    mean of its two ends at each mid-side node (P1 along the edge), and the time coordinate."""
+    da = strain.transpose(*[d for d in ("time", "node") if d in strain.dims])
+    if set(da.dims) - {"time", "node"}:
+        raise LithmapError(f"strain has dims {strain.dims}; expected node, optionally with time")
+    nv = mesh.nvertices
+    if da.sizes["node"] != nv:
+        raise LithmapError(f"strain has {da.sizes['node']} nodes; the mesh has {nv} vertices")
+    if "node_r" in da.coords and "node_z" in da.coords:
+        xy = np.vstack([da["node_r"].values, da["node_z"].values])
+        if not np.allclose(xy, mesh.p[:, :nv], rtol=0, atol=1e-9 * float(np.abs(mesh.p).max())):
+            raise LithmapError("strain's node_r/node_z are not the vertices of this mesh (built with other options?)")
+    v = np.asarray(da.values, dtype=float)
+    v = v[None] if v.ndim == 1 else v
+    if not np.isfinite(v).all():
+        raise LithmapError("strain has NaN or infinite values at the mesh vertices")
+    mid = 0.5 * (v[:, mesh.facets[0]] + v[:, mesh.facets[1]])
+    out = np.concatenate([v, mid], axis=1).T  # (ndof, time): vertices, then facet k at nv + k
+    time = da["time"] if "time" in da.dims else None
+    return (out[:, 0] if time is None else out), time
+
+
 def _strain_at(strain, r, z, geometry):
     """Eigenstrain at points (r, z): shape (n,) or (n, n_time), and the time coordinate."""
     if callable(strain) and not isinstance(strain, xr.DataArray):
@@ -358,6 +381,8 @@ def axisymmetric_stress(
     grid_spacing=None,
     probes=None,
     nodes: bool = False,
+    mesh=None,
+    profile=None,
 ):
     """Stress in a sphere with a central void and pores from an eigenstrain field, by
     axisymmetric finite elements.
@@ -367,7 +392,9 @@ def axisymmetric_stress(
     strain : xarray.DataArray, float or callable
         The isotropic chemical strain ε* (dimensionless): on dim ``r`` (m, from the particle
         centre — a spherically symmetric field such as a radial ``simulate`` run, used at
-        ρ = √(r² + z²)), or on dims ``(z, r)``, each optionally with ``time``; or a function
+        ρ = √(r² + z²)), on dims ``(z, r)``, or on dim ``node`` at the vertices of ``mesh`` (with
+        coordinates ``node_r``, ``node_z``: a porous-sphere ``simulate`` run's ``theta_node``
+        strain, taken exactly, P1 along each edge), each optionally with ``time``; or a function
         ``f(r, z)`` of m.
     geometry : PorousSphere, optional
         Default :func:`porous_sphere` (8 µm, 0.5 µm void, two 0.2 µm pores on the axis at
@@ -377,7 +404,7 @@ def axisymmetric_stress(
     poisson_ratio : float
     mesh_size, min_size, surface_size : float, optional
         Largest element, element at the void/pores, element at the outer surface (m); see
-        :func:`lithmap.mechanics.fem_mesh.axisymmetric_mesh`.
+        :func:`lithmap.physics.fem_mesh.axisymmetric_mesh`.
     grid_spacing : float, optional
         Spacing of the output (z, r) grid, m (default radius/80).
     probes : dict or list, optional
@@ -386,6 +413,12 @@ def axisymmetric_stress(
         known. Default: all of those the geometry has.
     nodes : bool
         Also return the stresses at the mesh vertices (dim ``node``).
+    mesh : skfem.MeshTri2, optional
+        A mesh of ``geometry`` already built (:func:`lithmap.physics.fem_mesh.porous_meshes`);
+        the size options are then ignored.
+    profile : float, optional
+        Polar angle (rad from +z) of a ray from the centre: the stresses along it from the void
+        (or the centre) to the surface as ``<stress>_profile`` on (time, distance), NaN in a pore.
 
     Returns
     -------
@@ -411,10 +444,14 @@ def axisymmetric_stress(
     if not isinstance(geometry, PorousSphere):
         raise LithmapError(f"geometry={geometry!r} is invalid; expected a PorousSphere (lithmap.porous_sphere)")
     g = geometry
-    mesh = axisymmetric_mesh(g, size=mesh_size, min_size=min_size, surface_size=surface_size)
+    if mesh is None:
+        mesh = axisymmetric_mesh(g, size=mesh_size, min_size=min_size, surface_size=surface_size)
     fe = ElasticFE(mesh, E, nu, "axisymmetric")
     r, z = fe.points
-    eps, time = _strain_at(strain, r, z, g)
+    if isinstance(strain, xr.DataArray) and "node" in strain.dims:
+        eps, time = _strain_at_vertices(strain, mesh)
+    else:
+        eps, time = _strain_at(strain, r, z, g)
     S = fe.solve(eps)
     R = g.radius
     h = R / 80 if grid_spacing is None else float(grid_spacing)
@@ -477,6 +514,19 @@ def axisymmetric_stress(
                               probe_z=("probe", pp[1], {"units": "m"}))
         for k, v in sample(P_probe, pp[0], pp[1], lambda a: a.T if nt is not None else a).items():
             ds[f"probe_{k}"] = (tdims + ("probe",), v, {"units": "Pa"})
+    if profile is not None:
+        dist = np.linspace(g.void, R, 161)
+        line = np.vstack([dist * np.sin(profile), dist * np.cos(profile)])
+        line[0] = np.maximum(line[0], 0.0)
+        solid = np.ones(dist.size, bool)
+        for rc, zc, rp in g.pores:
+            solid &= np.hypot(line[0] - rc, line[1] - zc) >= rp * (1 - 1e-9)
+        P_line = fe.probe_matrix(line)
+        ds = ds.assign_coords(distance=("distance", dist, {"units": "m", "long_name": "distance from the centre"}))
+        mask = solid[:, None] if nt is not None else solid
+        for k, v in sample(P_line, line[0], line[1], lambda a: a).items():
+            v = np.where(mask, v, np.nan)
+            ds[f"{k}_profile"] = (tdims + ("distance",), v.T if nt is not None else v, {"units": "Pa"})
     if nodes:
         nv = mesh.nvertices
         vr, vz = fe.points[:, :nv]

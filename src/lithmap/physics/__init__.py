@@ -7,6 +7,7 @@ EXPORTS = {
     "SolverOptions": "solver",
     "Cylinder": "geometry", "Disc": "geometry", "Ellipse": "geometry", "Polygon": "geometry", "Sphere": "geometry",
     "HollowSphere": "geometry", "from_mask": "geometry", "parse_shape": "geometry",
+    "porous_sphere": "fem_mesh", "PorousSphere": "fem_mesh",
     "ConstantDiffusivity": "materials", "FunctionDiffusivity": "materials", "Material": "materials",
     "TabulatedDiffusivity": "materials", "get_material": "materials", "nmc811": "materials",
     "lrtmo": "materials", "lrtmo_diffusivity": "materials",

@@ -457,8 +457,38 @@ def from_mask(mask, pixel_size=None, *, source: str | None = None) -> MaskShape:
     return MaskShape(as_mask(mask, source=name), px, source=name)
 
 
-_SHAPE_HELP = ("expected sphere:<R>, sphere:<R>:void=<a>, cylinder:<R>, disc:<R>, ellipse:<a>x<b>, example, "
+_SHAPE_HELP = ("expected sphere:<R>, sphere:<R>:void=<a>, sphere:<R>:void=<a>:pores=<n>, cylinder:<R>, disc:<R>, ellipse:<a>x<b>, example, "
                "a mask image or a contrast result")
+
+
+_CAVITY_KEYS = ("void", "pores", "pore_radius", "pore_distance")
+
+
+def _sphere_with_cavities(text, arg):
+    """``sphere:<R>:void=<a>[:pores=<n>[:pore_radius=<b>][:pore_distance=<d>]]``: a hollow sphere
+    (radial), or with pores the axisymmetric :class:`~lithmap.physics.fem_mesh.PorousSphere`."""
+    from ..io.units import parse_quantity
+    from .fem_mesh import porous_sphere
+
+    radius, *pairs = [p.strip() for p in arg.split(":")]
+    given = {}
+    for pair in pairs:
+        key, sep, value = (v.strip() for v in pair.partition("="))
+        if not sep or key.lower() not in _CAVITY_KEYS or not value:
+            raise LithmapError(f"shape={text!r} is invalid; {pair!r} is not one of "
+                               + ", ".join(f"{k}=<value>" for k in _CAVITY_KEYS))
+        given[key.lower()] = value
+    R = parse_quantity(radius, "m", name="shape")
+    if "pores" not in given:
+        if set(given) - {"void"}:
+            raise LithmapError(f"shape={text!r} is invalid; pore_radius and pore_distance need pores=<n>")
+        return HollowSphere(R, parse_quantity(given["void"], "m", name="void"))
+    try:
+        n = int(given["pores"])
+    except ValueError:
+        raise LithmapError(f"shape={text!r} is invalid; pores={given['pores']!r} is not a whole number") from None
+    kw = {k: given[k] for k in ("pore_radius", "pore_distance") if k in given}
+    return porous_sphere(R, void=given.get("void", 0.0), pores=n, **kw)
 
 
 def parse_shape(shape, *, pixel_size=None):
@@ -467,7 +497,10 @@ def parse_shape(shape, *, pixel_size=None):
     Parameters
     ----------
     shape : str, Path, xarray.DataArray or geometry
-        ``sphere:8um``, ``sphere:8um:void=0.5um`` (a central void), ``cylinder:1um``, ``disc:1um``,
+        ``sphere:8um``, ``sphere:8um:void=0.5um`` (a central void), ``sphere:8um:void=0.5um:pores=2``
+        (and a pore of 0.2 µm on the axis 1.1 µm above and below the centre — change them with
+        ``:pore_radius=<b>:pore_distance=<d>``; axisymmetric, :func:`~lithmap.physics.fem_mesh.porous_sphere`),
+        ``cylinder:1um``, ``disc:1um``,
         ``ellipse:2umx1.2um`` (semi-axes),
         ``example`` (the shipped example particle, 50 nm pixels), a mask image path, a lithmap
         result with a ``mask`` variable (``movie.nc`` from ``lithmap contrast``: θ is then
@@ -479,7 +512,7 @@ def parse_shape(shape, *, pixel_size=None):
 
     Returns
     -------
-    Sphere, HollowSphere, Cylinder, Disc, Ellipse, Polygon or MaskShape
+    Sphere, HollowSphere, PorousSphere, Cylinder, Disc, Ellipse, Polygon or MaskShape
 
     Examples
     --------
@@ -487,6 +520,8 @@ def parse_shape(shape, *, pixel_size=None):
     Sphere(radius=8e-06)
     >>> parse_shape("sphere:8um:void=0.5um")
     HollowSphere(radius=8e-06, void=5e-07)
+    >>> parse_shape("sphere:8um:void=0.5um:pores=2").pores   # (r, z, radius) of each pore, m
+    ((0.0, 1.1e-06, 2e-07), (0.0, -1.1e-06, 2e-07))
     >>> parse_shape("ellipse:2umx1.2um").describe()
     'ellipse semi-axes 2e-06 m x 1.2e-06 m'
     >>> parse_shape("example").inside.shape
@@ -497,8 +532,10 @@ def parse_shape(shape, *, pixel_size=None):
     from ..datasets import EXAMPLE_PIXEL_SIZE, example_file
     from ..io.units import parse_quantity
 
+    from .fem_mesh import PorousSphere
+
     px = _optional_length("pixel_size", pixel_size)
-    if isinstance(shape, (Sphere, Shape2D)):
+    if isinstance(shape, (Sphere, Shape2D, PorousSphere)):
         return shape
     if isinstance(shape, (Path, xr.DataArray)) or (not isinstance(shape, str) and hasattr(shape, "shape")):
         return from_mask(shape, px)
@@ -517,11 +554,8 @@ def parse_shape(shape, *, pixel_size=None):
                 raise LithmapError(f"shape={text!r} is invalid; expected 'ellipse:<a>x<b>' such as 'ellipse:2umx1.2um'")
             a, b = (parse_quantity(p, "m", name="shape") for p in parts)
             return Ellipse(a, b, pixel_size=px)
-        if kind == "sphere":
-            hollow = re.fullmatch(r"(?i)\s*([^:]+?)\s*:\s*void\s*=\s*(.+?)\s*", arg)
-            if hollow:
-                return HollowSphere(parse_quantity(hollow.group(1), "m", name="shape"),
-                                    parse_quantity(hollow.group(2), "m", name="void"))
+        if kind == "sphere" and ":" in arg:
+            return _sphere_with_cavities(text, arg)
         r = parse_quantity(arg, "m", name="shape")
         if kind == "sphere":
             return Sphere(r)

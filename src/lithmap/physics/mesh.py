@@ -9,8 +9,9 @@ which lithium leaves). The discrete operator
 
 conserves lithium exactly: every edge flux leaves one node and enters the other.
 In 2D this is lumped-mass P1 finite elements (cotangent weights, one third of each triangle to
-each vertex); in 1D it is the standard radial finite-volume scheme with r² (sphere) or r
-(cylinder) face areas.
+each vertex); axisymmetric (r, z) meshes are the same with the weight 2πr of the solid of
+revolution (a sphere with a void and pores); in 1D it is the standard radial finite-volume
+scheme with r² (sphere) or r (cylinder) face areas.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ class Mesh:
     """A vertex-centred finite-volume graph (see module docstring). SI units.
 
     ``kind`` is ``"sphere"`` or ``"cylinder"`` (1D radial, ``points`` are radii, nodes ordered
-    centre → surface, edges (i, i+1)), or ``"planar"`` (2D, ``points`` are (x, y), with
-    ``triangles``). Volumes are per unit length for cylinders and per unit thickness in 2D.
+    centre → surface, edges (i, i+1)), ``"planar"`` (2D, ``points`` are (x, y), with
+    ``triangles``) or ``"axisymmetric"`` (``points`` are (r, z) of a meridian half-plane, every
+    measure that of the solid of revolution). Volumes are per unit length for cylinders and per
+    unit thickness in the plane.
     """
 
     kind: str
@@ -39,6 +42,7 @@ class Mesh:
     weight: np.ndarray
     boundary: np.ndarray
     triangles: np.ndarray | None = None
+    source_index: np.ndarray | None = None  # node k is row source_index[k] of the points meshed
 
     @property
     def n(self) -> int:
@@ -259,8 +263,29 @@ def polygon_mesh(boundary: np.ndarray, *, surface_spacing: float, max_spacing: f
     return triangle_mesh(pts, simplices)
 
 
-def triangle_mesh(points: np.ndarray, triangles: np.ndarray) -> Mesh:
-    """Lumped P1 finite-volume graph of a triangulation (drops unused and degenerate pieces)."""
+def triangle_mesh(points: np.ndarray, triangles: np.ndarray, *, axisymmetric: bool = False,
+                  flux_boundary=None) -> Mesh:
+    """Lumped P1 finite-volume graph of a triangulation (drops unused and degenerate pieces).
+
+    Parameters
+    ----------
+    points : array_like, shape (n, 2)
+        Vertices, m: (x, y), or (r, z) of a meridian half-plane (r ≥ 0) with ``axisymmetric``.
+    triangles : array_like, shape (m, 3)
+    axisymmetric : bool
+        Measure everything on the solid of revolution about r = 0 (``kind="axisymmetric"``): the
+        P1 stiffness and lumped mass with the weight 2πr, exactly — per triangle T,
+        weight += ½·cot·2π·r̄_T (∇φ is constant on T), volume_i += 2π·|T|·(2r_i + r_j + r_k)/12 —
+        and boundary measures ∫φ_i·2πr ds, which vanish on the axis by themselves.
+    flux_boundary : callable, optional
+        ``f(a, b) -> bool array`` on the end points (k, 2) of the boundary edges: which of them
+        lithium crosses (default all). The others (a void or a pore surface) are zero-flux.
+
+    Notes
+    -----
+    ``source_index`` of the result maps each node back to its row of ``points`` (nodes are
+    renumbered in a fill-reducing order).
+    """
     p = np.asarray(points, dtype=float)
     t = np.asarray(triangles, dtype=np.int64)
     a, b, c = p[t[:, 0]], p[t[:, 1]], p[t[:, 2]]
@@ -275,24 +300,39 @@ def triangle_mesh(points: np.ndarray, triangles: np.ndarray) -> Mesh:
     p = p[used]
     n = len(p)
     area = 0.5 * np.abs(cross)
-    volume = np.bincount(t.ravel(), weights=np.repeat(area / 3, 3), minlength=n)
-    # cotangent weights: edge opposite vertex k gets 0.5*cot(angle at k)
+    if axisymmetric:
+        rt = p[t, 0]  # (m, 3) radii of the corners
+        ring = 2 * np.pi * rt.mean(axis=1)  # 2π r̄_T
+        corner = 2 * np.pi * area[:, None] * (rt + rt.sum(axis=1, keepdims=True)) / 12
+        volume = np.bincount(t.ravel(), weights=corner.ravel(), minlength=n)
+    else:
+        ring = np.ones(len(t))
+        volume = np.bincount(t.ravel(), weights=np.repeat(area / 3, 3), minlength=n)
+    # cotangent weights: edge opposite vertex k gets 0.5*cot(angle at k) (times 2π r̄ when revolved)
     rows, wts = [], []
     for k in range(3):
         i, j, o = t[:, (k + 1) % 3], t[:, (k + 2) % 3], t[:, k]
         u, v = p[i] - p[o], p[j] - p[o]
         cot = (u * v).sum(axis=1) / np.abs(u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0])
         rows.append(np.sort(np.column_stack([i, j]), axis=1))
-        wts.append(0.5 * cot)
+        wts.append(0.5 * cot * ring)
     allpairs = np.vstack(rows)
     key = allpairs[:, 0] * n + allpairs[:, 1]
     ukey, inv, count = np.unique(key, return_inverse=True, return_counts=True)
     weight = np.bincount(inv, weights=np.concatenate(wts))
     edges = np.column_stack([ukey // n, ukey % n])
     bedges = edges[count == 1]
-    blen = np.hypot(*(p[bedges[:, 1]] - p[bedges[:, 0]]).T)
-    boundary = np.bincount(bedges.ravel(), weights=np.repeat(blen / 2, 2), minlength=n)
-    return _fill_reducing_order(Mesh("planar", p, volume, edges, weight, boundary, triangles=t))
+    if flux_boundary is not None:
+        bedges = bedges[np.asarray(flux_boundary(p[bedges[:, 0]], p[bedges[:, 1]]), dtype=bool)]
+    pa, pb = p[bedges[:, 0]], p[bedges[:, 1]]
+    blen = np.hypot(*(pb - pa).T)
+    if axisymmetric:  # ∫ φ_i 2πr ds on a straight edge = 2π L (2 r_i + r_j) / 6
+        ends = 2 * np.pi * blen[:, None] * np.column_stack([2 * pa[:, 0] + pb[:, 0], pa[:, 0] + 2 * pb[:, 0]]) / 6
+    else:
+        ends = np.repeat(blen[:, None] / 2, 2, axis=1)
+    boundary = np.bincount(bedges.ravel(), weights=ends.ravel(), minlength=n)
+    kind = "axisymmetric" if axisymmetric else "planar"
+    return _fill_reducing_order(Mesh(kind, p, volume, edges, weight, boundary, triangles=t, source_index=used))
 
 
 def _fill_reducing_order(mesh: Mesh) -> Mesh:
@@ -313,8 +353,9 @@ def _fill_reducing_order(mesh: Mesh) -> Mesh:
     new_index[order] = np.arange(n)
     edges = np.sort(new_index[mesh.edges], axis=1)
     return Mesh(
-        "planar", mesh.points[order], mesh.volume[order], edges, mesh.weight, mesh.boundary[order],
+        mesh.kind, mesh.points[order], mesh.volume[order], edges, mesh.weight, mesh.boundary[order],
         triangles=new_index[mesh.triangles],
+        source_index=None if mesh.source_index is None else mesh.source_index[order],
     )
 
 

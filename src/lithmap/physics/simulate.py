@@ -10,6 +10,7 @@ import xarray as xr
 from .. import __version__
 from ..errors import LithmapError
 from .engine import SolverOptions, SurfaceLimits, run_batch
+from .fem_mesh import PorousSphere
 from .geometry import Cylinder, Shape2D, Sphere, parse_shape
 from .materials import Material, as_diffusivity, get_material, plain_material
 from .protocol import parse_c_rate, parse_protocol
@@ -298,15 +299,55 @@ def simulate(
         data["theta_centre"] = ("time", (centre @ fields.T).ravel())
         data["mask"] = (("y", "x"), shape.inside.astype(np.int8))
         attrs["centre_xy"] = shape.centre()
+    elif isinstance(shape, PorousSphere):
+        _axisymmetric_fields(shape, mesh, fields, pixel_size, mesh_options, data, coords, attrs)
     else:  # pragma: no cover - guarded by parse_shape
         raise LithmapError(f"shape={shape!r} is not a lithmap geometry")
     if mat.ocv is not None:
         data["voltage"] = ("time", np.asarray(rec.voltage))
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
     _annotate(ds)
+    if isinstance(shape, PorousSphere):
+        ds["theta_centre"].attrs["long_name"] = ("lithium fraction at the void surface on the equator"
+                                                 if shape.void > 0 else "lithium fraction at the particle centre")
     if isinstance(shape, Sphere) and float(mesh.points[0]) > 0:  # a hollow sphere: no centre node
         ds["theta_centre"].attrs["long_name"] = "lithium fraction at the void surface (the innermost node)"
     return ds
+
+
+def _axisymmetric_fields(shape, mesh, fields, pixel_size, mesh_options, data, coords, attrs):
+    """θ of a porous sphere on the (z, r) grid of its meridian half-plane, and at the mesh vertices
+    (``theta_node``, in the FE mesh's vertex order, so the stress takes them without interpolation)."""
+    import json
+
+    from .mesh import interpolation_matrix
+
+    r, z, inside = shape.grid(pixel_size)
+    Z, Rg = np.meshgrid(z, r, indexing="ij")
+    P = interpolation_matrix(mesh, np.column_stack([Rg[inside], Z[inside]]))
+    grid = np.full((fields.shape[0],) + inside.shape, np.nan)
+    grid[:, inside] = (P @ fields.T).T
+    vertex = np.empty_like(fields)
+    vertex[:, mesh.source_index] = fields
+    coords["z"] = ("z", z, {"units": "m", "long_name": "axial position (the axis of revolution)"})
+    coords["r"] = ("r", r, {"units": "m", "long_name": "distance from the axis (cylindrical radius)"})
+    coords["node_r"] = ("node", mesh.points[np.argsort(mesh.source_index), 0], {"units": "m"})
+    coords["node_z"] = ("node", mesh.points[np.argsort(mesh.source_index), 1], {"units": "m"})
+    data["theta"] = (("time", "z", "r"), grid)
+    data["theta_node"] = (("time", "node"), vertex)
+    centre = interpolation_matrix(mesh, shape.centre()[None, :])
+    data["theta_centre"] = ("time", (centre @ fields.T).ravel())
+    data["mask"] = (("z", "r"), inside.astype(np.int8))
+    pores = np.asarray(shape.pores, dtype=float).reshape(-1, 3)
+    attrs.update({
+        "particle_radius": shape.radius, "void_radius": shape.void,
+        "pore_r": pores[:, 0], "pore_z": pores[:, 1], "pore_radius": pores[:, 2],
+        "mesh_options": json.dumps({k: (v if isinstance(v, (str, int, float)) else float(v))
+                                    for k, v in (mesh_options or {}).items()}),
+        "solver": "TR-BDF2, adaptive, vertex-centred finite volumes (lumped P1 on the solid of revolution)",
+        "zero_flux_surfaces": "void and pores (lithium crosses the outer surface only)",
+    })
+    attrs["attr_units"] += "; particle_radius, void_radius, pore_r, pore_z, pore_radius in m"
 
 
 _META = {
@@ -319,6 +360,7 @@ _META = {
     "voltage": ("V", "particle voltage vs Li/Li+ (OCV at the surface + Butler-Volmer overpotential)"),
     "step": ("1", "protocol step index (0-based)"),
     "mask": ("1", "pixels inside the particle"),
+    "theta_node": ("1", "lithium fraction c/c_max at the mesh vertices"),
 }
 
 

@@ -11,9 +11,15 @@ Every run of the batch keeps its own time, step size, protocol step and events i
 :class:`BatchState` (a dataclass of per-run arrays); every Newton iteration is one vectorised
 assembly plus one linear solve for all of them (tridiagonal for radial meshes, sparse LU in 2D).
 
-Events (:mod:`lithmap.physics.experiment`) are located by bracketing the step size (Illinois
-regula falsi) until the event function is within tolerance, so a stop time is a solver time,
-not an interpolation.
+Steps are chosen by accuracy alone; requested output times are filled in by TR-BDF2's dense
+output (:func:`dense_weights`: the quadratic through the stage values at t, t + γh and t + h,
+as MATLAB's ode23tb does; Hosea & Shampine 1996), so any number of output times costs no extra
+steps. The interpolant is a weighted sum of conservative stage values with weights summing to
+one, and ``q`` is interpolated with the same weights, so ``theta_mean + q`` stays at its initial
+value at output times too. Protocol step ends are still solver times (a step ends exactly at its
+end), and events (:mod:`lithmap.physics.experiment`) are located by bracketing the step size
+(Illinois regula falsi) until the event function is within tolerance, so a stop time is a
+solver time, not an interpolation.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ D_COEF = GAMMA / 2.0  # the implicit coefficient of both stages
 BDF_A = 1.0 / (GAMMA * (2.0 - GAMMA))
 BDF_B = (1.0 - GAMMA) ** 2 / (GAMMA * (2.0 - GAMMA))
 ERR_K = (-3 * GAMMA**2 + 4 * GAMMA - 2) / (12 * (2 - GAMMA))
+BRACKET_MIN = 1e-11  # an event bracket this short (relative to t) is negligible: the event is located
 
 
 @dataclasses.dataclass
@@ -108,6 +115,16 @@ class RunRecord:
     def empty(cls) -> RunRecord:
         return cls([], [], [], [], [], [])
 
+    def append(self, t, theta, voltage, c_rate, q, step):
+        """Append one sample (``theta``: the run's node values, or None to keep no fields)."""
+        self.time.append(t)
+        if theta is not None:
+            self.theta.append(theta)
+        self.voltage.append(voltage)
+        self.c_rate.append(c_rate)
+        self.q.append(q)
+        self.step.append(step)
+
     def sample(self, s: BatchState, r: int, theta: np.ndarray | None):
         """Append run ``r``'s state (``theta``: its node values, or None to keep no fields)."""
         self.time.append(s.t[r])
@@ -143,6 +160,8 @@ class BatchState:
     ev_row: np.ndarray
     stale: np.ndarray  # +1 / −1: the last bracketing step overshot / landed short
     loc_iter: np.ndarray  # bracketing steps so far
+    accepted: np.ndarray  # accepted steps so far
+    attempted: np.ndarray  # step attempts so far (accepted or not)
     g_n: np.ndarray | None = None  # residual g(y)
     parts_n: tuple | None = None  # its flux derivatives and boundary flux
     G_n: np.ndarray | None = None  # event functions (EventKind rows × runs)
@@ -155,44 +174,84 @@ class BatchState:
             q=np.zeros(R), active=np.ones(R, bool), y=y, y_prev=y.copy(), h_prev=np.zeros(R),
             V=np.zeros(R), c_rate=np.zeros(R), out_i=np.zeros(R, dtype=int), bracket=np.full(R, np.inf),
             g_lo=np.zeros(R), g_hi=np.zeros(R), ev_row=np.zeros(R, dtype=int), stale=np.zeros(R),
-            loc_iter=np.zeros(R, dtype=int),
+            loc_iter=np.zeros(R, dtype=int), accepted=np.zeros(R, dtype=int), attempted=np.zeros(R, dtype=int),
         )
+
+
+def dense_weights(x):
+    """Weights of TR-BDF2's dense output on the stage values at t, t + γh and t + h, at the
+    fraction ``x`` = (τ − t)/h of an accepted step: the quadratic through the three (MATLAB's
+    ode23tb interpolant). Its error is O(h³), the order of the step's own local error, so the
+    scheme stays second order at output times; the weights sum to one, so any linear invariant
+    of the stages (lithium: Σ V θ + q) holds at output times too.
+
+    Examples
+    --------
+    >>> [round(float(w), 12) for w in dense_weights(1.0)]  # the end of the step: the step's own value
+    [0.0, 0.0, 1.0]
+    >>> round(float(sum(dense_weights(0.3))), 12)
+    1.0
+    """
+    x = np.asarray(x, dtype=float)
+    return (x - GAMMA) * (x - 1.0) / GAMMA, x * (x - 1.0) / (GAMMA * (GAMMA - 1.0)), x * (x - GAMMA) / (1.0 - GAMMA)
 
 
 class OutputTimes:
     """When samples are due: at ``t_eval`` (s), at every multiple of ``interval`` (s), or at
-    every accepted step when neither is given."""
+    every accepted step when neither is given.
+
+    With ``t_eval`` or ``interval`` the steps do not stop at output times: the samples inside a
+    step are interpolated (:func:`dense_weights`), those at its end (within round-off) are the
+    step's own state. ``s.out_i`` points at each run's next output (an index into ``t_eval``,
+    or the multiple of ``interval``).
+    """
 
     def __init__(self, t_eval=None, interval=None):
         if interval is not None and not interval > 0:
             raise LithmapError(f"output_interval={interval!r} is invalid; expected a positive time in s")
         self.interval = interval
         self.t_eval = None if t_eval is None else np.unique(np.asarray(t_eval, dtype=float))
+        self.dense = interval is not None or t_eval is not None
 
     def start(self, s: BatchState):
-        if self.t_eval is not None:
+        if self.interval is not None:
+            s.out_i[:] = 1  # t = 0 is the initial sample
+        elif self.t_eval is not None:
             s.out_i[:] = np.searchsorted(self.t_eval, 1e-12, side="right")
 
     def next(self, s: BatchState) -> np.ndarray:
         """The next output time of every run (inf when none)."""
         if self.interval is not None:
-            return (np.floor(s.t / self.interval + 1e-9) + 1.0) * self.interval
+            return s.out_i * self.interval
         if self.t_eval is None:
             return np.full(s.t.size, np.inf)
         te = self.t_eval
         return np.where(s.out_i < te.size, te[np.minimum(s.out_i, te.size - 1)], np.inf)
 
-    def due(self, s: BatchState, accept) -> np.ndarray:
-        """Runs whose accepted step landed on an output time (advances the t_eval index)."""
-        t = s.t
+    def inside(self, s: BatchState, t_end) -> np.ndarray:
+        """Per run, the end of the range of outputs lying strictly inside the step from s.t to
+        ``t_end``: they are ``out_i`` up to (not including) the returned index."""
+        cut = t_end - 1e-9 * np.maximum(1.0, np.abs(t_end))
         if self.interval is not None:
-            k = np.round(t / self.interval)
-            return accept & (np.abs(t - k * self.interval) <= 1e-9 * np.maximum(1.0, t))
+            hi = np.ceil(cut / self.interval).astype(int)
+        else:
+            hi = np.searchsorted(self.t_eval, cut, side="left")
+        return np.maximum(hi, s.out_i)
+
+    def times(self, lo: int, hi: int) -> np.ndarray:
+        """Output times number ``lo`` to ``hi`` − 1."""
+        if self.interval is not None:
+            return np.arange(lo, hi) * self.interval
+        return self.t_eval[lo:hi]
+
+    def due(self, s: BatchState, accept) -> np.ndarray:
+        """Runs whose accepted step ended on their next output time (advances their pointer);
+        every accepted run when neither ``t_eval`` nor ``interval`` is given."""
+        if not self.dense:
+            return accept.copy()
         nxt = self.next(s)
-        due = accept & np.isfinite(nxt) & (np.abs(t - nxt) <= 1e-9 * np.maximum(1.0, np.abs(nxt)))
+        due = accept & np.isfinite(nxt) & (np.abs(s.t - nxt) <= 1e-9 * np.maximum(1.0, np.abs(nxt)))
         s.out_i[due] += 1
-        if self.t_eval is None:
-            due = accept.copy()
         return due
 
 
@@ -212,14 +271,17 @@ class LinearSolver:
     def solve(self, fact, rhs):
         if fact[0] == "tri":
             _, dl, d, du = fact
+            x = None
             if _kernels.HAVE_NUMBA:
                 x, good = _kernels.thomas(dl, d, du, rhs)
-                if good:
-                    return x
-            out = lapack.dgtsv(dl, d, du, rhs)
-            if out[-1] != 0:
-                raise SolverError(f"tridiagonal solve failed (LAPACK info={out[-1]})")
-            return out[3]
+                if not good:
+                    x = None
+            if x is None:
+                out = lapack.dgtsv(dl, d, du, rhs)
+                if out[-1] != 0:
+                    raise SolverError(f"tridiagonal solve failed (LAPACK info={out[-1]})")
+                x = out[3]
+            return x
         _, dh_node, parts, colsum = fact
         dh0 = dh_node.max()
         if self._lu is None or self.stale or not (0.75 < dh0 / self._lu_dh < 1.3):
@@ -228,10 +290,34 @@ class LinearSolver:
             self._lu = splu(A.tocsc(), permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
             self.stale, self._lu_dh = False, dh0
             self.factorizations += 1
-        x = self._lu.solve(rhs)
+        return self._conserve(self._lu.solve(rhs), self._run_sum(rhs), colsum)
+
+    def _conserve(self, x, target, colsum):
+        """x shifted per run so that Σ colsum·x = ``target`` (one value per run) exactly."""
         b = self.model.mesh
-        resid = np.add.reduceat(rhs - colsum * x, b.offset[:-1])
+        if b.nrun == 1:
+            return x + (target[0] - colsum @ x) / colsum.sum()
+        resid = target - np.add.reduceat(colsum * x, b.offset[:-1])
         return x + (resid / np.add.reduceat(colsum, b.offset[:-1]))[b.run_of_node]
+
+    def _run_sum(self, x):
+        b = self.model.mesh
+        return np.array([x.sum()]) if b.nrun == 1 else np.add.reduceat(x, b.offset[:-1])
+
+    def balance(self, y, delta, rhs, dh, parts):
+        """A Newton update (y → y − delta) of a stage V·y − dh·g(y) = rhs, shifted per run so
+        that it removes the run's lithium imbalance Σ(V·y − rhs) + dh·Σ b·j(y) exactly, to first
+        order in the boundary flux (radial meshes; the sparse solve is projected already).
+
+        With long steps on a steep D(θ), dh·∂g/∂θ dwarfs V in the tridiagonal matrix, whose
+        column sums (V + dh·b·dj/dθ: the edge terms cancel) then keep only a few digits of V: the
+        solve of that matrix alone misses conservation by up to ~1e-11 per step."""
+        b = self.model.mesh
+        own = self.model._edge_scale_and_own(dh, parts)[1]
+        flux = dh[b.bnodes] * b.bweight * parts[2]
+        imbalance = self._run_sum(b.volume * y - rhs)
+        imbalance += flux.sum() if b.nrun == 1 else np.bincount(b.brun, weights=flux, minlength=b.nrun)
+        return self._conserve(delta, imbalance, own)
 
 
 class Solver:
@@ -303,6 +389,7 @@ class Solver:
         self._refresh(s, self._runs)
         record(s.active)
         outputs.start(s)
+        dense = outputs.dense
         attempts = 0
         while s.active.any():
             attempts += 1
@@ -315,7 +402,8 @@ class Solver:
                 s.bracket[here], s.loc_iter[here], s.h_prev[here], s.dt[here] = np.inf, 0, 0.0, opt.first_dt
                 self._refresh(s, np.flatnonzero(here & s.active))
                 continue
-            h = self._step_size(s, outputs)
+            h = self._step_size(s)
+            s.attempted += h > 0
             y1, y2, ok, g1, g2, parts1, parts2, fact = self._trbdf2(s, h)
             err, accept, dt_new = self._error_control(s, h, ok, g1, g2, fact)
             fire, row, switched = np.zeros(self._runs.size, bool), None, np.zeros(self._runs.size, bool)
@@ -324,7 +412,10 @@ class Solver:
                 G = self._events(s, y2, V2, c_rate2)
                 fire, row, accept = self._crossings(s, h, G, accept, dt_new)
             if accept.any():
-                self._accept(s, h, accept, fire, y2, V2, c_rate2, G, parts1, parts2)
+                q1, q2 = self._stage_q(s, h, parts1, parts2)
+                if dense:  # the outputs inside the accepted steps, before the state moves on
+                    self._dense_output(s, h, accept, y1, y2, q1, q2, V2, c_rate2, outputs, recs, record_fields)
+                self._accept(s, h, accept, fire, y2, q2, V2, c_rate2, G)
                 due = outputs.due(s, accept)
                 step_end = self.experiment.ended(s, accept & ~fire)
                 self.experiment.check_overrun(s, accept)
@@ -358,20 +449,19 @@ class Solver:
         event is here. A shrunk bracket whose event is not at zero is stale (the crossing was
         seen along another step path) and is dropped, to be re-bracketed from here."""
         ar = self._runs
-        tiny = s.active & np.isfinite(s.bracket) & (s.bracket <= 1e-9 * np.maximum(s.t, 1.0))
+        tiny = s.active & np.isfinite(s.bracket) & (s.bracket <= BRACKET_MIN * np.maximum(s.t, 1.0))
         tol_now = self._event_tol[s.ev_row]
         here = tiny & (np.abs(s.G_n[s.ev_row, ar]) <= 10 * tol_now)
         stale_bracket = tiny & ~here
         s.bracket[stale_bracket], s.loc_iter[stale_bracket], s.stale[stale_bracket] = np.inf, 0, 0
         return here
 
-    def _step_size(self, s: BatchState, outputs: OutputTimes) -> np.ndarray:
-        """The step: the controller's, clamped to the step end, the next output and an event bracket."""
+    def _step_size(self, s: BatchState) -> np.ndarray:
+        """The step: the controller's, clamped to the step end and an event bracket (not to
+        output times: those are interpolated)."""
         opt = self.opt
         end = self.experiment.step_end(s)
         h = np.minimum(np.minimum(s.dt, opt.max_dt), end - s.t)
-        nxt = outputs.next(s)
-        h = np.minimum(h, np.where(nxt > s.t, nxt - s.t, np.inf))
         loc = np.isfinite(s.bracket)
         if loc.any():
             gl, gh = s.g_lo[loc], s.g_hi[loc]  # Illinois-scaled (see where they are updated)
@@ -381,7 +471,7 @@ class Solver:
             guess = np.where(s.loc_iter[loc] > 12, 0.5 * s.bracket[loc], guess)
             guess = np.clip(guess, 1e-3 * s.bracket[loc], (1 - 1e-7) * s.bracket[loc])
             # a negligible bracket: step across it (the event is then fired below)
-            guess = np.where(s.bracket[loc] <= 1e-9 * np.maximum(s.t[loc], 1.0), s.bracket[loc], guess)
+            guess = np.where(s.bracket[loc] <= BRACKET_MIN * np.maximum(s.t[loc], 1.0), s.bracket[loc], guess)
             h[loc] = np.minimum(h[loc], guess)
             s.loc_iter[loc] += 1
         return np.where(s.active, np.maximum(h, 0.0), 0.0)
@@ -427,7 +517,7 @@ class Solver:
         row = np.argmin(frac, axis=0)
         first_g = G[row, ar]
         fire = hit & (first_g > -tol_row[row, 0])
-        fire |= hit & (h <= 1e-9 * np.maximum(s.t, 1.0))
+        fire |= hit & (h <= BRACKET_MIN * np.maximum(s.t, 1.0))
         narrow = hit & ~fire
         # a located event is the crossed one that sits at its threshold (a voltage that
         # jumps as the surface empties is not the event; the empty surface is)
@@ -443,14 +533,44 @@ class Solver:
             dt_new[narrow] = s.dt[narrow]
         return fire, row, accept & ~narrow
 
-    def _accept(self, s: BatchState, h, accept, fire, y2, V2, c_rate2, G, parts1, parts2):
+    def _stage_q(self, s: BatchState, h, parts1, parts2):
+        """The flux integral q at both stages, integrated by the same TR and BDF2 formulas as θ."""
+        j1, j2, jn = (self.model.flux_per_volume(p[2]) for p in (parts1, parts2, s.parts_n))
+        q1 = s.q + D_COEF * h * (jn + j1)
+        return q1, BDF_A * q1 - BDF_B * s.q + D_COEF * h * j2
+
+    def _dense_output(self, s: BatchState, h, accept, y1, y2, q1, q2, V2, c_rate2, outputs: OutputTimes, recs,
+                      fields):
+        """Record the output times strictly inside the accepted steps (t, t + h), interpolated
+        from the stage values (:func:`dense_weights`): θ, q, and the voltage and C-rate by the
+        same weights from their values at the stages. Those at t + h are the step's own state."""
+        hi = outputs.inside(s, s.t + h)
+        runs = np.flatnonzero(accept & (hi > s.out_i))
+        if not runs.size:
+            return
+        V1, c_rate1 = self._observe(s, y1)
+        off = self.model.mesh.offset
+        for r in runs:
+            lo = s.out_i[r]
+            t_out = outputs.times(lo, hi[r])
+            w = np.stack(dense_weights((t_out - s.t[r]) / h[r]), axis=1)  # (outputs, stages)
+            rec = recs[r]
+            rec.time.extend(t_out.tolist())
+            if fields:
+                a, b = off[r], off[r + 1]
+                rec.theta.extend(w @ np.stack([s.y[a:b], y1[a:b], y2[a:b]]))
+            rec.voltage.extend((w @ np.array([s.V[r], V1[r], V2[r]])).tolist())
+            rec.c_rate.extend((w @ np.array([s.c_rate[r], c_rate1[r], c_rate2[r]])).tolist())
+            rec.q.extend((w @ np.array([s.q[r], q1[r], q2[r]])).tolist())
+            rec.step.extend([s.step[r]] * t_out.size)
+        s.out_i[runs] = hi[runs]
+
+    def _accept(self, s: BatchState, h, accept, fire, y2, q2, V2, c_rate2, G):
         """Move the accepted runs to t + h: θ, the flux integral q (same stages), observables,
         and the event brackets (a step that landed short of its event keeps bracketing it)."""
         b = self.model.mesh
         ar = self._runs
-        j1, j2, jn = (self.model.flux_per_volume(p[2]) for p in (parts1, parts2, s.parts_n))
-        q1 = s.q + D_COEF * h * (jn + j1)
-        q2 = BDF_A * q1 - BDF_B * s.q + D_COEF * h * j2
+        s.accepted += accept
         node = accept[b.run_of_node]
         s.y_prev = np.where(node, s.y, s.y_prev)
         s.h_prev = np.where(accept, h, s.h_prev)
@@ -488,6 +608,8 @@ class Solver:
         for _ in range(opt.max_newton):
             fact = model.jacobian(dh, parts_y)
             delta = self.linear.solve(fact, F)
+            if b.chain:
+                delta = self.linear.balance(y, delta, rhs, dh, parts_y)
             delta = self._damp(y, delta, ctl)
             if holds:
                 j_old, dj_old, yb_old = parts_y[2], parts_y[3], y[b.bnodes]

@@ -35,8 +35,10 @@ def plot_stress(ds, out_dir, *, prefix: str = "stress", dod=None) -> list[Path]:
     Returns
     -------
     list of Path
-        ``<prefix>_hoop_vs_r.png`` (hoop stress against r at each DOD, MPa) and
-        ``<prefix>_von_mises.png`` (von Mises stress at the probe points against DOD, MPa).
+        ``<prefix>_hoop_vs_r.png`` (hoop stress against r at each DOD, MPa; with pores along the
+        ray through the bridge point), ``<prefix>_von_mises.png`` (von Mises stress at the probe
+        points against DOD, MPa) and, with pores, ``<prefix>_hoop_map.png`` (hoop stress and θ
+        on the meridian section at the last DOD).
 
     Examples
     --------
@@ -53,7 +55,7 @@ def plot_stress(ds, out_dir, *, prefix: str = "stress", dod=None) -> list[Path]:
 
         ds = read_result(ds)
     if "hoop_stress" not in ds or "r" not in ds.dims:
-        raise LithmapError("the result has no radial hoop_stress; give a lithmap stress result")
+        raise LithmapError("the result has no hoop_stress; give a lithmap stress result")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plt = _plt()
@@ -63,13 +65,14 @@ def plot_stress(ds, out_dir, *, prefix: str = "stress", dod=None) -> list[Path]:
         last = float(ds["depth_of_discharge"].max())
         targets = dod if dod is not None else np.linspace(0, last, 6)[1:]
         prof = stress_at_dod(ds, targets)
-    r_um = ds["r"].values * 1e6
+    space = "distance" if "distance" in prof.dims else "r"
+    x_um = prof[space].values * 1e6
     fig, ax = plt.subplots(figsize=(5.5, 4))
     colours = plt.cm.viridis(np.linspace(0, 0.9, prof.sizes["dod"]))
     for k, c in zip(range(prof.sizes["dod"]), colours):
-        ax.plot(r_um, prof.isel(dod=k).values / 1e6, color=c, label=f"DOD {float(prof.dod[k]):.2g}")
+        ax.plot(x_um, prof.isel(dod=k).values / 1e6, color=c, label=f"DOD {float(prof.dod[k]):.2g}")
     ax.axhline(0, color="0.6", lw=0.5)
-    ax.set_xlabel("r (µm)")
+    ax.set_xlabel("r (µm)" if space == "r" else f"distance from the centre (µm), along {ds.attrs['profile_line']}")
     ax.set_ylabel("hoop stress (MPa, tension +)")
     ax.set_title(_title(ds))
     ax.legend(fontsize=8)
@@ -79,15 +82,42 @@ def plot_stress(ds, out_dir, *, prefix: str = "stress", dod=None) -> list[Path]:
     x = ds["depth_of_discharge"].values
     if "probe_von_mises_stress" in ds:
         for p in ds["probe"].values:
-            ax.plot(x, ds["probe_von_mises_stress"].sel(probe=p).values / 1e6,
-                    label=f"{p} (r = {float(ds.probe_r.sel(probe=p)) * 1e6:.3g} µm)")
-    ax.plot(x, ds["von_mises_stress"].max("r").values / 1e6, "k--", lw=1, label="maximum over r")
+            where = f"r = {float(ds.probe_r.sel(probe=p)) * 1e6:.3g} µm"
+            if "probe_z" in ds.coords:
+                where += f", z = {float(ds.probe_z.sel(probe=p)) * 1e6:.3g} µm"
+            ax.plot(x, ds["probe_von_mises_stress"].sel(probe=p).values / 1e6, label=f"{p} ({where})")
+    over = [d for d in ds["von_mises_stress"].dims if d != "time"]
+    ax.plot(x, ds["von_mises_stress"].max(over).values / 1e6, "k--", lw=1, label="maximum over the particle")
     ax.set_xlabel("depth of discharge")
     ax.set_ylabel("von Mises stress (MPa)")
     ax.set_title(_title(ds))
     ax.legend(fontsize=8)
     files.append(save_figure(fig, out_dir / f"{prefix}_von_mises.png", dpi=120, bbox_inches="tight"))
+    if "z" in ds["hoop_stress"].dims:
+        files.append(_hoop_map(ds, prof, out_dir / f"{prefix}_hoop_map.png", plt))
     return files
+
+
+def _hoop_map(ds, prof, path, plt):
+    """The meridian section at the last profile DOD (as Liu, Zeng et al.'s Supplementary Fig. 27):
+    hoop stress and θ, with the probe points."""
+    t = float(prof["dod_time"][-1])
+    near = ds.sel(time=t, method="nearest")
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 5.5), sharey=True)
+    extent = [0, float(ds.r[-1]) * 1e6, float(ds.z[0]) * 1e6, float(ds.z[-1]) * 1e6]
+    hoop = near["hoop_stress"].transpose("z", "r").values / 1e6
+    lim = np.nanmax(np.abs(hoop))
+    im = axes[0].imshow(hoop, origin="lower", extent=extent, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    fig.colorbar(im, ax=axes[0], label="hoop stress (MPa, tension +)", shrink=0.8)
+    im = axes[1].imshow(near["theta"].transpose("z", "r").values, origin="lower", extent=extent, cmap="viridis")
+    fig.colorbar(im, ax=axes[1], label="θ (lithium fraction)", shrink=0.8)
+    for ax in axes:
+        ax.set_xlabel("r (µm, from the axis)")
+        if "probe_z" in ds.coords:
+            ax.plot(ds.probe_r.values * 1e6, ds.probe_z.values * 1e6, "k+", ms=8)
+    axes[0].set_ylabel("z (µm)")
+    fig.suptitle(f"DOD {float(prof.dod[-1]):.2g} (t = {t:.3g} s)\n{_title(ds)}"[:200], fontsize=9)
+    return save_figure(fig, path, dpi=120, bbox_inches="tight")
 
 
 def _title(ds) -> str:

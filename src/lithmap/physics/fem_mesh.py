@@ -1,6 +1,7 @@
-"""Meshes for the finite-element stress solver: a sphere with a central void and pores in the
-axisymmetric (r, z) half-plane, and a particle outline from an image (gmsh for the meshing,
-scikit-fem's quadratic triangles for the curved boundaries).
+"""Meshes of a sphere with a central void and pores in the axisymmetric (r, z) half-plane, shared by
+the lithium transport (the engine's finite volumes on the mesh vertices) and the stress (quadratic
+finite elements on the same triangles), and of a particle outline from an image (gmsh for the
+meshing, scikit-fem's quadratic triangles for the curved boundaries).
 
 The axisymmetric domain is the half-disc r ≥ 0 of the particle's meridian section. A pore
 centred on the axis (``r_c = 0``) is a true sphere; an off-axis pore (``r_c > 0``) is, in an
@@ -14,12 +15,13 @@ on the axis, where the two hoop directions coincide.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from ..errors import LithmapError
 
-__all__ = ["PorousSphere", "porous_sphere", "axisymmetric_mesh", "outline_mesh"]
+__all__ = ["PorousSphere", "porous_sphere", "axisymmetric_mesh", "porous_meshes", "outline_mesh"]
 
 
 def _length(name, value, *, allow_zero=False):
@@ -56,6 +58,7 @@ class PorousSphere:
     radius: float
     void: float = 0.0
     pores: tuple = field(default_factory=tuple)
+    kind: ClassVar[str] = "axisymmetric"
 
     def __post_init__(self):
         R = _length("radius", self.radius)
@@ -108,6 +111,26 @@ class PorousSphere:
             out.append((0.0, 0.0, self.void, "void"))
         out += [(rc, zc, rp, f"pore{i}") for i, (rc, zc, rp) in enumerate(self.pores)]
         return out
+
+    def mesh(self, *, surface_spacing=None, max_spacing=None, cavity_spacing=None, growth=0.15, n=None):
+        """The engine's finite-volume mesh (:func:`porous_meshes`; spacings in m or with units)."""
+        if n is not None:
+            raise LithmapError("n (uniform node count) applies to radial meshes only; give surface_spacing")
+        return porous_meshes(self, surface_spacing=surface_spacing, max_spacing=max_spacing,
+                             cavity_spacing=cavity_spacing, growth=growth)[1]
+
+    def grid(self, spacing=None):
+        """The output grid: r (0..R) and z (−R..R) in m, spacing R/80 by default, and the (z, r)
+        mask of the material."""
+        h = self.radius / 80 if spacing is None else _length("pixel_size", spacing)
+        r = np.linspace(0, self.radius, int(round(self.radius / h)) + 1)
+        z = np.linspace(-self.radius, self.radius, 2 * (len(r) - 1) + 1)
+        Z, Rg = np.meshgrid(z, r, indexing="ij")
+        return r, z, self.inside(Rg, Z)
+
+    def centre(self):
+        """(r, z) of the innermost material point on the equator: the void surface, or the centre."""
+        return np.array([self.void, 0.0])
 
     def describe(self) -> str:
         p = "; ".join(f"pore r={rc:.4g} m z={zc:.4g} m radius {rp:.4g} m" for rc, zc, rp in self.pores)
@@ -295,6 +318,60 @@ def axisymmetric_mesh(geometry: PorousSphere, *, size=None, min_size=None, surfa
     from dataclasses import replace
 
     return replace(m2, doflocs=X)
+
+
+def porous_meshes(geometry: PorousSphere, *, surface_spacing=None, max_spacing=None, cavity_spacing=None,
+                  growth=0.15):
+    """The two meshes of one porous sphere: the quadratic FE mesh of the stress and the engine's
+    finite-volume mesh of the lithium transport on its vertices.
+
+    The finite volumes are the lumped P1 elements of the same triangles measured on the solid of
+    revolution (:func:`lithmap.physics.mesh.triangle_mesh` with ``axisymmetric=True``). Lithium
+    crosses the outer surface only: the void and pore surfaces are zero-flux, as in the particle
+    model of Liu, Zeng et al. (Nat. Nanotechnol. 2024). The engine's node k is the FE vertex
+    ``fv.source_index[k]``, so θ passes to the stress without interpolation.
+
+    Parameters
+    ----------
+    geometry : PorousSphere
+    surface_spacing, max_spacing, cavity_spacing : float or str, optional
+        Element size at the outer surface, largest element, element at the void and pores (m or
+        with units); defaults as for :func:`axisymmetric_mesh` (R/40, R/12, a fifth of the
+        smallest cavity radius).
+    growth : float
+        Size gradient away from the refined surfaces.
+
+    Returns
+    -------
+    (skfem.MeshTri2, lithmap.physics.mesh.Mesh)
+
+    Examples
+    --------
+    >>> fe, fv = porous_meshes(porous_sphere("8um", void="0.5um", pores=2), max_spacing="1um")
+    >>> fv.kind, bool(fv.n == fe.nvertices)
+    ('axisymmetric', True)
+    >>> g = porous_sphere("8um", void="0.5um", pores=2)
+    >>> exact = 4 / 3 * np.pi * (8e-6**3 - 0.5e-6**3 - 2 * 0.2e-6**3)
+    >>> bool(abs(fv.volume.sum() / exact - 1) < 1e-3)   # the volume of revolution
+    True
+    """
+    from .mesh import triangle_mesh
+
+    def opt(name, v):
+        return None if v is None else _length(name, v)
+
+    fe = axisymmetric_mesh(geometry, size=opt("max_spacing", max_spacing), min_size=opt("cavity_spacing", cavity_spacing),
+                           surface_size=opt("surface_spacing", surface_spacing), growth=growth)
+    nv = fe.nvertices
+    R = geometry.radius
+
+    def outer(a, b):
+        return (np.abs(np.hypot(a[:, 0], a[:, 1]) - R) < 1e-6 * R) & (np.abs(np.hypot(b[:, 0], b[:, 1]) - R) < 1e-6 * R)
+
+    fv = triangle_mesh(fe.p[:, :nv].T, fe.t.T, axisymmetric=True, flux_boundary=outer)
+    if fv.n != nv:  # pragma: no cover - gmsh meshes have no unused or degenerate pieces
+        raise LithmapError("the finite-volume mesh lost vertices of the FE mesh")
+    return fe, fv
 
 
 def outline_mesh(boundary, *, size=None, surface_size=None):

@@ -1,0 +1,144 @@
+"""The coupled particle model of Liu, Zeng et al. (Nat. Nanotechnol. 2024) on its axisymmetric domain:
+the engine's transport on a sphere with a central void and pores (finite volumes on the solid of
+revolution, zero flux at the void and pore surfaces), and its stress on the same mesh."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import lithmap as lm
+from lithmap.cli import app
+from lithmap.errors import LithmapError
+from lithmap.physics.fem_mesh import PorousSphere, porous_meshes, porous_sphere
+
+COARSE = {"surface_spacing": "25nm", "max_spacing": "100nm"}  # for a 1 µm particle
+MECH = {"youngs_modulus": "100GPa", "poisson_ratio": 0.3, "partial_molar_volume": "3e-6m^3/mol",
+        "c_max": "50000mol/m^3"}
+
+
+def test_mesh_measures_the_solid_of_revolution():
+    g = porous_sphere("8um", void="0.5um", pores=2)
+    fe, fv = porous_meshes(g)
+    exact = 4 / 3 * np.pi * (8e-6**3 - 0.5e-6**3 - 2 * 0.2e-6**3)
+    assert fv.kind == "axisymmetric" and fv.n == fe.nvertices
+    assert abs(fv.volume.sum() / exact - 1) < 5e-4  # polygonal boundary: O(h²)
+    assert abs(fv.boundary.sum() / (4 * np.pi * 8e-6**2) - 1) < 5e-4
+    # lithium crosses the outer surface only: every node with a flux measure is on it
+    rho = np.hypot(*fv.points[fv.boundary > 0].T)
+    assert np.allclose(rho, 8e-6, rtol=1e-9)
+    # the map back to the FE vertices is exact
+    assert np.array_equal(fe.p[:, fv.source_index].T, fv.points)
+    assert np.all(fv.weight > 0)  # gmsh's triangles are non-obtuse enough for a monotone scheme
+
+
+@pytest.mark.parametrize("void", [0.0, 0.25e-6])
+def test_axisymmetric_transport_equals_the_radial_engine(void):
+    """No pores: the (z, r) model of a (hollow) sphere is the radial model (zero flux on the void)."""
+    proto = "Charge at 2C for 10 minutes then Rest for 2 minutes"
+    kw = {"diffusivity": 1e-15, "theta0": 0.95, "times": "60s"}
+    shape = PorousSphere(1e-6, void)
+    axi = lm.simulate(shape, proto, mesh_options=COARSE, **kw)
+    radial = lm.simulate("sphere:1um" if void == 0 else f"sphere:1um:void={void}m", proto, **kw)
+    assert axi.theta.dims == ("time", "z", "r") and axi.theta_node.dims == ("time", "node")
+    np.testing.assert_allclose(axi.theta_mean, radial.theta_mean, atol=1e-12)  # same charge passed
+    assert float(np.abs(axi.theta_surface - radial.theta_surface).max()) < 2e-3
+    rho = np.hypot(axi.node_r, axi.node_z)
+    ref = np.array([np.interp(rho, radial.r, row) for row in radial.theta.values])
+    assert float(np.abs(axi.theta_node.values - ref).max()) < 3e-3
+    spread = float(radial.theta.isel(time=10).max() - radial.theta.isel(time=10).min())
+    assert spread > 0.05  # the comparison is of a real gradient
+
+
+def test_pores_are_zero_flux_and_lithium_is_conserved():
+    """Charge, rest and a voltage hold (Butler–Volmer) with pores: Σ V θ + the integrated surface
+    flux stays at its start to round-off, and lithium piles up nowhere but where it should."""
+    g = porous_sphere("1um", void="0.1um", pores=2, pore_radius="0.06um", pore_distance="0.25um")
+    ds = lm.simulate(g, "Charge at 5C for 3 minutes then Rest for 1 minute then Hold at 3.9 V for 2 minutes",
+                     material="lrtmo", theta0=0.9, times="20s", mesh_options=COARSE)
+    drift = np.abs(ds.theta_mean + ds.delithiated - ds.theta_mean[0]).max()
+    assert float(drift) < 1e-10 * 0.9  # round-off over a few hundred steps (as tests/test_conservation.py)
+    assert float(ds.delithiated[-1]) > 0.1
+    assert ds.mask.dims == ("z", "r") and int(ds.mask.sum()) < ds.mask.size
+    # the grid is NaN exactly outside the material (in the void, the pores and beyond R)
+    assert bool(np.isnan(ds.theta.isel(time=-1)).equals(ds.mask == 0))
+
+
+def test_coupled_stress_of_a_hollow_sphere_equals_the_closed_form():
+    """No pores: the FE stress on the transport's own mesh equals the hollow-sphere closed form
+    applied to the radial engine's θ (two discretisations of the same problem)."""
+    proto = "Charge at 5C for 4 minutes"
+    kw = {"diffusivity": 1e-15, "theta0": 0.95, "times": "60s"}
+    axi = lm.particle_stress(lm.simulate(PorousSphere(1e-6, 0.2e-6), proto, mesh_options=COARSE, **kw),
+                             probe="void,surface", **MECH)
+    rad = lm.particle_stress(lm.simulate("sphere:1um:void=0.2um", proto, **kw), probe="void,surface", **MECH)
+    for name in ("hoop_stress", "radial_stress", "von_mises_stress"):
+        a = axi[f"probe_{name}"].isel(time=-1)
+        b = rad[f"probe_{name}"].isel(time=-1)
+        scale = float(np.abs(rad[name].isel(time=-1)).max())
+        assert float(np.abs(a - b).max()) < 0.02 * scale, name
+    assert float(abs(rad.probe_hoop_stress.sel(probe="void")[-1])) > 1e6
+    assert axi.attrs["stress_method"].startswith("axisymmetric finite elements")
+    # the profile along the equator, at chosen DODs
+    prof = lm.stress_at_dod(axi, [0.05])
+    assert prof.dims == ("dod", "distance")
+    assert float(prof.distance[0]) == pytest.approx(0.2e-6) and float(prof.distance[-1]) == pytest.approx(1e-6)
+
+
+def test_bridge_probe_and_profile_through_the_pore():
+    g = porous_sphere("1um", void="0.1um", pores=2, pore_radius="0.06um", pore_distance="0.25um")
+    st = lm.simulate_stress(g, "Discharge at 10C for 40 seconds", material="lrtmo", theta0=0.3, times="10s",
+                            dod="0.05,0.1", mesh_options=COARSE)
+    assert list(st.probe.values) == ["bridge", "void", "surface"]
+    assert float(st.probe_z.sel(probe="bridge")) == pytest.approx(0.5 * (0.1e-6 + 0.19e-6))
+    assert st.hoop_stress.dims == ("time", "z", "r") and st.hoop_stress_at_dod.dims == ("dod", "distance")
+    prof = st.hoop_stress_at_dod.sel(dod=0.1)
+    d = st.distance.values
+    in_pore = (d > 0.19e-6 + 1e-9) & (d < 0.31e-6 - 1e-9)
+    assert np.isnan(prof.values[in_pore]).all() and np.isfinite(prof.values[~in_pore]).all()
+    # lithiation from the surface: the surface is in compression, the void in tension
+    assert float(st.probe_hoop_stress.sel(probe="surface")[-1]) < 0 < float(st.probe_hoop_stress.sel(probe="void")[-1])
+    assert json.loads(st.attrs["mesh_options"]) == COARSE
+
+
+def test_cli_stress_with_pores(tmp_path):
+    out = tmp_path / "st.nc"
+    args = ["stress", "--shape", "sphere:1um", "--void", "0.1um", "--pores", "2", "--pore-radius", "0.06um",
+            "--pore-distance", "0.25um", "--material", "lrtmo", "--protocol", "Discharge at 10C for 20 seconds",
+            "--theta0", "0.3", "--times", "10s", "--probe", "bridge", "--surface-spacing", "25nm", "--out", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    ds = lm.read_result(out)
+    assert ds.hoop_stress.dims == ("time", "z", "r") and list(ds.probe.values) == ["bridge"]
+    api = lm.simulate_stress("sphere:1um:void=0.1um:pores=2:pore_radius=0.06um:pore_distance=0.25um",
+                             "Discharge at 10C for 20 seconds", material="lrtmo", theta0=0.3, times="10s",
+                             probe="bridge", mesh_options={"surface_spacing": "25nm"})
+    np.testing.assert_allclose(ds.probe_von_mises_stress, api.probe_von_mises_stress, rtol=1e-9)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--pores", "2", "--pore-distance", "0.15um"], "overlaps the central void"),
+    (["--pores", "2", "--pore-distance", "0.97um"], "reaches outside the particle"),
+    (["--pore-radius", "0.05um"], "need --pores"),
+    (["--pores", "2", "--pore-radius", "0.06um", "--pore-distance", "0.25um", "--poisson-ratio", "0.5"],
+     "poisson_ratio"),
+])
+def test_cli_bad_pores_one_line_nothing_written(tmp_path, extra, message):
+    out = tmp_path / "st.nc"
+    args = ["stress", "--shape", "sphere:1um", "--void", "0.1um", "--material", "lrtmo", "--protocol",
+            "Discharge at 10C for 10 seconds", "--theta0", "0.3", "--out", str(out), *extra]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code != 0 and message in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_shape_text_of_a_porous_sphere():
+    g = lm.parse_shape("sphere:8um:void=0.5um:pores=1:pore_radius=0.3um")
+    assert isinstance(g, PorousSphere) and g.pores == ((0.0, 1.1e-6, 0.3e-6),)
+    for bad, msg in (("sphere:8um:void=0.5um:holes=2", "is not one of"),
+                     ("sphere:8um:void=0.5um:pores=two", "not a whole number"),
+                     ("sphere:8um:pore_radius=0.3um", "need pores")):
+        with pytest.raises(LithmapError, match=msg):
+            lm.parse_shape(bad)
