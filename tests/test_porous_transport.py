@@ -62,7 +62,7 @@ def test_pores_are_zero_flux_and_lithium_is_conserved():
     assert float(ds.delithiated[-1]) > 0.1
     assert ds.mask.dims == ("z", "r") and int(ds.mask.sum()) < ds.mask.size
     # the grid is NaN exactly outside the material (in the void, the pores and beyond R)
-    assert bool(np.isnan(ds.theta.isel(time=-1)).equals(ds.mask == 0))
+    assert np.array_equal(np.isnan(ds.theta.isel(time=-1).values), ds.mask.values == 0)
 
 
 def test_coupled_stress_of_a_hollow_sphere_equals_the_closed_form():
@@ -142,3 +142,43 @@ def test_shape_text_of_a_porous_sphere():
                      ("sphere:8um:pore_radius=0.3um", "need pores")):
         with pytest.raises(LithmapError, match=msg):
             lm.parse_shape(bad)
+
+
+def test_butler_volmer_current_distribution():
+    """Galvanostatic Butler–Volmer at one particle potential: identical to a uniform flux where the
+    surface is uniform (a sphere), evens out the surface where it is not (an ellipse), and
+    conserves lithium to round-off."""
+    lr = lm.lrtmo()
+    proto = "Charge at 2C for 5 minutes"
+    kw = {"theta0": 0.9, "times": "60s"}
+    sph = [lm.simulate("sphere:1um", proto, material=lr.replace(
+        current_distribution=d, diffusivity=lm.ConstantDiffusivity(1e-15)), **kw) for d in ("uniform", "butler-volmer")]
+    np.testing.assert_allclose(sph[0].theta, sph[1].theta, atol=1e-9)
+    np.testing.assert_allclose(sph[0].voltage, sph[1].voltage, atol=1e-9)
+    ell = {d: lm.simulate("ellipse:1umx0.4um", proto, material=lr.replace(
+        current_distribution=d, diffusivity=lm.ConstantDiffusivity(1e-16)),
+        mesh_options={"surface_spacing": "20nm", "max_spacing": "80nm"}, **kw) for d in ("uniform", "butler-volmer")}
+    spread = {d: float(np.nanmax(ds.theta[-1]) - np.nanmin(ds.theta[-1])) for d, ds in ell.items()}
+    assert spread["butler-volmer"] < 0.9 * spread["uniform"], spread
+    bv = ell["butler-volmer"]
+    assert float(np.abs(bv.theta_mean + bv.delithiated - bv.theta_mean[0]).max()) < 1e-12
+    np.testing.assert_allclose(bv.theta_mean, ell["uniform"].theta_mean, atol=1e-12)  # the same charge passed
+
+
+def test_lithium_metal_counter_electrode_adds_its_overpotential():
+    lr = lm.lrtmo().replace(diffusivity=lm.ConstantDiffusivity(1e-15))
+    kw = {"theta0": 0.9, "times": "60s", "material": None}
+    cell = lm.simulate("sphere:1um", "Charge at 2C for 3 minutes then Rest for 1 minute", **{**kw, "material": lr})
+    ref = lm.simulate("sphere:1um", "Charge at 2C for 3 minutes then Rest for 1 minute",
+                      **{**kw, "material": lr.replace(counter_exchange_current=None)})
+    c_max, area = lr.c_max, 4 * np.pi * 1e-12
+    volume = 4 / 3 * np.pi * 1e-18
+    i = 96485.33212 * c_max * 2 * lr.capacity_fraction * volume / 3600 / area  # A/m² on the particle surface
+    kT = 8.314462618 * lr.temperature / 96485.33212
+    charging = cell.c_rate.values > 1
+    np.testing.assert_allclose((cell.voltage - ref.voltage).values[charging], 2 * kT * np.arcsinh(i / 20), rtol=1e-6)
+    assert float(abs(cell.voltage - ref.voltage).isel(time=-1)) < 1e-12  # at rest no current, no overpotential
+    with pytest.raises(LithmapError, match="counter_exchange_current"):
+        lr.replace(counter_exchange_current=-1)
+    with pytest.raises(LithmapError, match="current_distribution"):
+        lr.replace(current_distribution="even")

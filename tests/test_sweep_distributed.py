@@ -51,7 +51,6 @@ def same_as_single_process(ds, **kw):
     for dim in ("radius", "alpha", "rate"):
         np.testing.assert_array_equal(ds[dim].values, ref[dim].values)
     for name in END:
-        # event times (a surface limit) are located in a batch to ~1e-12 relative, not bit for bit
         np.testing.assert_allclose(ds[name].values, ref[name].values, rtol=1e-10, atol=1e-10, err_msg=name)
     assert (ds.termination.values == ref.termination.values).all()
 
@@ -245,7 +244,9 @@ def cluster(tmp_path):
 def test_a_sweep_survives_a_lost_worker_every_case_once_and_a_rerun_computes_nothing(cluster):
     address, procs, tmp = cluster
     out = tmp / "sweep.zarr"
-    kw = dict(radius="1um,2um,3um", alpha="1,2", rate="0.5,1", material="nmc811",
+    # no run reaches the surface limit: a located event (its time known to the event tolerance) would depend on
+    # which cases share a batch, at ~1e-9; complete protocols are the same bit for bit
+    kw = dict(radius="1um,1.5um,2um", alpha="1,2", rate="0.3,0.5", material="nmc811",
               protocol="Charge at {rate} for 1 hour then Rest for 1 hour", theta0=0.97)
     args = ["--radius", kw["radius"], "--alpha", kw["alpha"], "--rate", kw["rate"], "--material", "nmc811",
             "--protocol", kw["protocol"], "--tol", "1e-6", "--cases-per-task", "1", "--out", str(out),

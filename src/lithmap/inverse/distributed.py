@@ -490,8 +490,10 @@ def _failed_block(shape3, exc) -> dict:
 
 def _write_region(path: Path, region, result: dict):
     data = {name: (_DIMS, result[name]) for name in (*_END, *_TEXT, "status")}
+    # the layout (and so the metadata) never changes after _declare: no re-consolidation per block (it would
+    # triple the cost of a write); _finish consolidates once, with the final attrs
     xr.Dataset(data).to_zarr(str(path), region=dict(zip(_DIMS, region)), mode="r+", zarr_format=2,
-                             consolidated=True)
+                             consolidated=False)
 
 
 def _finish(path: Path, computed: int, attrs: dict | None):

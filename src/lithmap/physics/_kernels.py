@@ -98,3 +98,105 @@ def thomas(dl, d, du, rhs):
     for i in range(n - 2, -1, -1):
         x[i] -= c[i] * x[i + 1]
     return x, True
+
+
+@_jit
+def chain_newton(y0, rhs, dh_node, volume, wa, ea, eb, tth, tln, tslope, offset, e_offset, bnodes, b_offset, bflux,
+                 todo, newton_tol, max_newton):
+    """One implicit stage V·y − dh·g(y) = rhs of every run of a radial (chain) batch, solved by
+    Newton's method run by run, under an imposed boundary flux (current steps and rests):
+    the residual, tridiagonal Jacobian, Thomas solve and stopping test fused into one pass.
+
+    The algorithm is :meth:`lithmap.physics.solver.Solver._newton`'s (exact Jacobian, Hairer
+    & Wanner's stopping test), except that each run stops as soon as it has converged instead
+    of iterating until all have. ``bflux`` is b·j at the boundary nodes. Returns ``(y, ok, g,
+    pa, pb, dl, d, du, solved)``: the iterate, converged per run, the residual and edge-flux
+    derivatives at it, the last Jacobian (for the error estimate) and ``solved`` False where a
+    pivot was too small for Thomas (the caller then falls back to the general path).
+    """
+    n = y0.size
+    E = ea.size
+    nrun = offset.size - 1
+    y = y0.copy()
+    g = np.zeros(n)
+    pa = np.zeros(E)
+    pb = np.zeros(E)
+    dl = np.zeros(max(n - 1, 0))
+    du = np.zeros(max(n - 1, 0))
+    d = volume.copy()
+    ok = np.zeros(nrun, np.bool_)
+    solved = np.ones(nrun, np.bool_)
+    F = np.empty(n)
+    c = np.empty(n)
+    x = np.empty(n)
+    for r in range(nrun):
+        if not todo[r]:
+            continue
+        n0, n1 = offset[r], offset[r + 1]
+        e0, e1 = e_offset[r], e_offset[r + 1]
+        prev = -1.0
+        for it in range(max_newton + 1):
+            # residual and flux derivatives at y
+            for i in range(n0, n1):
+                g[i] = 0.0
+            for e in range(e0, e1):
+                a = ea[e]
+                b = eb[e]
+                diff = y[a] - y[b]
+                dd, ddd = _table_d(0.5 * (y[a] + y[b]), tth, tln, tslope)
+                phi = wa[e] * dd * diff
+                g[a] -= phi
+                g[b] += phi
+                pa[e] = wa[e] * (dd + 0.5 * ddd * diff)
+                pb[e] = wa[e] * (-dd + 0.5 * ddd * diff)
+            for k in range(b_offset[r], b_offset[r + 1]):
+                g[bnodes[k]] -= bflux[k]
+            if it == max_newton or ok[r]:
+                break
+            for i in range(n0, n1):
+                F[i] = volume[i] * y[i] - dh_node[i] * g[i] - rhs[i]
+                d[i] = volume[i]
+            # tridiagonal Jacobian V + dh·∂(flux)/∂θ of this run
+            for e in range(e0, e1):
+                a = ea[e]
+                h = dh_node[a]
+                d[a] += h * pa[e]
+                d[a + 1] -= h * pb[e]
+                du[a] = h * pb[e]
+                dl[a] = -h * pa[e]
+            # Thomas
+            piv = d[n0]
+            if not abs(piv) > 1e-300:
+                solved[r] = False
+                break
+            c[n0] = du[n0] / piv if n1 - n0 > 1 else 0.0
+            x[n0] = F[n0] / piv
+            bad = False
+            for i in range(n0 + 1, n1):
+                piv = d[i] - dl[i - 1] * c[i - 1]
+                if not abs(piv) > 1e-14 * abs(d[i]):
+                    bad = True
+                    break
+                if i < n1 - 1:
+                    c[i] = du[i] / piv
+                x[i] = (F[i] - dl[i - 1] * x[i - 1]) / piv
+            if bad:
+                solved[r] = False
+                break
+            for i in range(n1 - 2, n0 - 1, -1):
+                x[i] -= c[i] * x[i + 1]
+            size = 0.0
+            for i in range(n0, n1):
+                y[i] -= x[i]
+                if abs(x[i]) > size:
+                    size = abs(x[i])
+            if not np.isfinite(size):
+                break
+            if prev < 0.0:
+                conv = size <= 0.1 * newton_tol
+            else:
+                rate = size / prev if prev > 0 else 0.0
+                conv = size <= 0.1 * newton_tol or (rate < 0.9 and rate / (1 - min(rate, 0.9)) * size <= newton_tol)
+            ok[r] = conv  # the residual at the new iterate is evaluated at the top of the loop
+            prev = size
+    return y, ok, g, pa, pb, dl, d, du, solved

@@ -360,7 +360,8 @@ def porous_meshes(geometry: PorousSphere, *, surface_spacing=None, max_spacing=N
     def opt(name, v):
         return None if v is None else _length(name, v)
 
-    fe = axisymmetric_mesh(geometry, size=opt("max_spacing", max_spacing), min_size=opt("cavity_spacing", cavity_spacing),
+    fe = axisymmetric_mesh(geometry, size=opt("max_spacing", max_spacing),
+                           min_size=opt("cavity_spacing", cavity_spacing),
                            surface_size=opt("surface_spacing", surface_spacing), growth=growth)
     nv = fe.nvertices
     R = geometry.radius

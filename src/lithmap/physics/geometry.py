@@ -457,8 +457,8 @@ def from_mask(mask, pixel_size=None, *, source: str | None = None) -> MaskShape:
     return MaskShape(as_mask(mask, source=name), px, source=name)
 
 
-_SHAPE_HELP = ("expected sphere:<R>, sphere:<R>:void=<a>, sphere:<R>:void=<a>:pores=<n>, cylinder:<R>, disc:<R>, ellipse:<a>x<b>, example, "
-               "a mask image or a contrast result")
+_SHAPE_HELP = ("expected sphere:<R>, sphere:<R>:void=<a>, sphere:<R>:void=<a>:pores=<n>, cylinder:<R>, disc:<R>, "
+               "ellipse:<a>x<b>, example, a mask image or a contrast result")
 
 
 _CAVITY_KEYS = ("void", "pores", "pore_radius", "pore_distance")
@@ -531,7 +531,6 @@ def parse_shape(shape, *, pixel_size=None):
 
     from ..datasets import EXAMPLE_PIXEL_SIZE, example_file
     from ..io.units import parse_quantity
-
     from .fem_mesh import PorousSphere
 
     px = _optional_length("pixel_size", pixel_size)
