@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from typer.testing import CliRunner
 
 import lithmap as lm
@@ -182,3 +183,45 @@ def test_lithium_metal_counter_electrode_adds_its_overpotential():
         lr.replace(counter_exchange_current=-1)
     with pytest.raises(LithmapError, match="current_distribution"):
         lr.replace(current_distribution="even")
+
+
+def test_ambipolar_migration_doubles_the_diffusivity():
+    """The migration term of Liu, Zeng et al. with the electroneutral, zero-current closure:
+    J = −D∇C − (D/RT)·F·C·∇φ with ∇φ = (RT/F)∇ln C is −2D∇C, so a run is the α = 2 run."""
+    base = lm.get_material("nmc811")
+    proto = "Charge at 1C for 10 minutes"
+    amb = lm.simulate("sphere:1um", proto, material=base.replace(migration="ambipolar"), alpha=1.0, times="60s")
+    two = lm.simulate("sphere:1um", proto, material=base, alpha=2.0, times="60s")
+    one = lm.simulate("sphere:1um", proto, material=base, alpha=1.0, times="60s")
+    np.testing.assert_allclose(amb.theta, two.theta, atol=1e-12)
+    assert float(np.abs(amb.theta - one.theta).max()) > 1e-3
+    assert amb.attrs["migration"] == "ambipolar" and one.attrs["migration"] == "none"
+    with pytest.raises(LithmapError, match="migration='drift'"):
+        base.replace(migration="drift")
+
+
+def test_stress_of_a_2d_particle_through_the_api_and_the_cli(tmp_path):
+    """A movie's particle gets its stress map: θ on the example outline → plane-stress FE."""
+    kw = {"youngs_modulus": "150GPa", "poisson_ratio": 0.3, "partial_molar_volume": "2e-6m^3/mol"}
+    st = lm.simulate_stress("example", "Charge at 1C for 2 minutes", material="nmc811", times="60s", plane="stress",
+                            dod="0.02", **kw)
+    assert st.hoop_stress.dims == ("time", "y", "x") and st.hoop_stress_at_dod.dims == ("dod", "y", "x")
+    inside = st.mask.values > 0
+    assert np.isfinite(st.hoop_stress.isel(time=-1).values[inside]).mean() > 0.98
+    assert np.isnan(st.hoop_stress.isel(time=-1).values[~inside]).all()
+    # delithiation from the edge contracts it: the edge is in hoop tension, the interior in compression
+    edge = inside & ~ndimage.binary_erosion(inside, iterations=2)
+    core = ndimage.binary_erosion(inside, iterations=8)
+    last = st.hoop_stress.isel(time=-1).values
+    assert np.nanmean(last[edge]) > 0 > np.nanmean(last[core])
+    assert "plane stress" in st.attrs["stress_method"]
+    out = tmp_path / "ex.nc"
+    args = ["stress", "--shape", "example", "--material", "nmc811", "--youngs-modulus", "150GPa", "--poisson-ratio",
+            "0.3", "--partial-molar-volume", "2e-6m^3/mol", "--protocol", "Charge at 1C for 2 minutes", "--times",
+            "60s", "--plane", "stress", "--out", str(out), "--plot"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(lm.read_result(out).hoop_stress, st.hoop_stress, rtol=1e-9, equal_nan=True)
+    assert (tmp_path / "ex_stress_map.png").exists()
+    res = CliRunner().invoke(app, [*args[:-3], "--void", "0.1um", "--out", str(tmp_path / "bad.nc")])
+    assert res.exit_code != 0 and "--void and --pores are for spheres" in res.output

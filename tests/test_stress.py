@@ -222,8 +222,8 @@ def test_particle_stress_outputs_dod_probes_and_attrs():
         lm.stress_at_dod(st, 0.3)
     with pytest.raises(LithmapError, match="outside the material"):
         lm.particle_stress(st, probe="0.1um")
-    with pytest.raises(LithmapError, match="planar_stress"):
-        lm.particle_stress(lm.simulate("disc:1um", "Charge at 1C for 1 minute", diffusivity=1e-15), **MECH)
+    with pytest.raises(LithmapError, match="this result is a cylinder"):
+        lm.particle_stress(lm.simulate("cylinder:1um", "Charge at 1C for 1 minute", diffusivity=1e-15), **MECH)
 
 
 def test_lrtmo_preset_arrhenius_clamp_and_rate_scaling():

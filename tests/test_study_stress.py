@@ -11,7 +11,8 @@ from test_examples import load  # examples/<name>.py loaded as a module
 @pytest.fixture(scope="module")
 def study():
     mod = load("study_stress")
-    return mod, mod.fig5(n_times=11, mesh={"mesh_size": 1.2e-6, "min_size": 4e-8, "surface_size": 4e-7})
+    return mod, mod.fig5(n_times=11, mesh={"max_spacing": 1.2e-6, "cavity_spacing": 4e-8,
+                                                "surface_spacing": 4e-7})
 
 
 def test_dod_is_the_practical_capacity_share(study):

@@ -21,9 +21,14 @@ def _stress_shape(shape: str, void: Optional[str], pores: Optional[int], pore_ra
     from ..physics.geometry import Cylinder, HollowSphere, Sphere, parse_shape
 
     geom = parse_shape(shape)
-    if not isinstance(geom, (Sphere, PorousSphere)) or isinstance(geom, Cylinder):
-        raise LithmapError(f"shape={shape!r} is invalid for stress; expected sphere:<R>, sphere:<R>:void=<a> or "
-                           "sphere:<R>:void=<a>:pores=<n> (2D outlines: lithmap.planar_stress in Python)")
+    if isinstance(geom, Cylinder):
+        raise LithmapError(f"shape={shape!r} is invalid for stress; expected sphere:<R>, sphere:<R>:void=<a>, "
+                           "sphere:<R>:void=<a>:pores=<n> or a 2D particle (disc:<R>, example, a mask, a contrast "
+                           "result)")
+    if not isinstance(geom, (Sphere, PorousSphere)):  # a 2D particle
+        if void is not None or pores is not None:
+            raise LithmapError(f"--void and --pores are for spheres; shape={shape!r} is a 2D particle")
+        return geom
     if void is not None and (isinstance(geom, HollowSphere) or getattr(geom, "void", 0) > 0):
         raise LithmapError(f"--void={void!r} and shape={shape!r} both give a void; give one")
     if pores is None:
@@ -46,7 +51,8 @@ def _stress_shape(shape: str, void: Optional[str], pores: Optional[int], pore_ra
 @friendly
 def stress(
     shape: str = typer.Option(..., help="sphere:8um | sphere:8um:void=0.5um (a central void, zero flux on it) | "
-                                         "sphere:8um:void=0.5um:pores=2 (and pores: axisymmetric finite elements)"),
+                                         "sphere:8um:void=0.5um:pores=2 (and pores: axisymmetric finite elements) | "
+                                         "a 2D particle: disc:2um, example, a mask or a contrast result (plane FE)"),
     protocol: list[str] = typer.Option(..., help="e.g. 'Charge at 10C for 72 seconds' (repeat or join with 'then')"),
     out: Path = typer.Option(..., help="output NetCDF file"),
     void: Optional[str] = typer.Option(None, help="central void radius, e.g. 0.5um"),
@@ -69,6 +75,9 @@ def stress(
                    "(between the void and the nearest pore; the default there is bridge,void,surface)"),
     temperature: Optional[str] = typer.Option(
         None, help="temperature, e.g. 298.15K; lrtmo's D(T) is Arrhenius within 223.15-393.15 K"),
+    migration: Optional[str] = typer.Option(
+        None, help="migration term of J = -D grad C - z u F C grad phi: none (one particle potential) or ambipolar "
+                   "(electroneutral, mobile electrons: 2D); default the material's (none)"),
     diffusivity: Optional[str] = typer.Option(
         None, help="constant D with units (1e-14cm^2/s) or CSV table (theta, diffusivity_m2_s)"),
     alpha: Optional[float] = typer.Option(None, help="scale factor on D (default: the material's, else 1)"),
@@ -78,10 +87,11 @@ def stress(
     tol: float = typer.Option(1e-3, help="local error tolerance on theta per time step"),
     stop_at_limit: bool = typer.Option(False, help="end the run when the surface empties/fills instead of failing"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists"),
+    plane: str = typer.Option("strain", help="2D particles: plane strain (a long prism) or stress (a thin platelet)"),
     plot: bool = typer.Option(False, help="also write the stress figures (PNG) beside OUT"),
 ):
-    """Simulate a sphere (solid, with a central void, or with a void and pores) and write its stresses (Pa) beside
-    theta: closed forms on r for solid and hollow spheres, axisymmetric finite elements on (z, r) with pores."""
+    """Simulate a particle and write its stresses (Pa) beside theta: closed forms on r for solid and hollow spheres,
+    axisymmetric finite elements on (z, r) with pores, plane strain/stress finite elements on a 2D outline."""
     from .. import SolverOptions, protocol_duration, simulate_stress, write_result
 
     _outputs(out, overwrite=overwrite, inputs=_file_inputs(diffusivity, lattice and str(lattice)), figure=False)
@@ -89,10 +99,10 @@ def stress(
     mesh_options = None if surface_spacing is None else {"surface_spacing": surface_spacing}
     with _progress(protocol_duration(protocol)) as callback:
         ds = simulate_stress(
-            geom, protocol, material=material, temperature=with_unit(temperature, "K"),
+            geom, protocol, material=material, temperature=with_unit(temperature, "K"), migration=migration,
             youngs_modulus=with_unit(youngs_modulus, "Pa"), poisson_ratio=poisson_ratio,
             partial_molar_volume=with_unit(partial_molar_volume, "m^3/mol"), c_max=with_unit(c_max, "mol/m^3"),
-            lattice=lattice, dod=dod, probe=probe,
+            lattice=lattice, dod=dod, probe=probe, plane=plane,
             diffusivity=diffusivity, alpha=alpha, theta0=theta0, times=times, mesh_options=mesh_options,
             options=SolverOptions(tol=tol), stop_at_limit=stop_at_limit, progress=callback,
         )

@@ -95,7 +95,7 @@ def sweep(
     workers: Optional[int] = typer.Option(None, help="with a .zarr --out: local worker processes "
                                           "(default: one per core)"),
     cases_per_task: Optional[int] = typer.Option(None, help="with a .zarr --out: cases solved in one Dask task "
-                                                 "(default: ~32 tasks, at most 50 cases each)"),
+                                                 "(default: ~4 tasks per worker, at most 100 cases each)"),
     overwrite: bool = typer.Option(False, help="replace OUT if it exists (a .zarr of the same sweep is resumed "
                                    "without it)"),
 ):

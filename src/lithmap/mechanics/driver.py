@@ -29,10 +29,10 @@ def _as_result(result) -> xr.Dataset:
         result = result.to_dataset(name="theta")
     if not isinstance(result, xr.Dataset) or "theta" not in result:
         raise LithmapError("the result has no 'theta' variable; give a lithmap simulate result (or its theta)")
-    if "r" not in result["theta"].dims:
+    if "r" not in result["theta"].dims and not {"y", "x"} <= set(result["theta"].dims):
         raise LithmapError(
-            f"theta has dims {result['theta'].dims}; the particle stress needs a sphere's field on 'r' or a porous "
-            "sphere's on (z, r) (sphere:<R>:void=<a>:pores=<n>); a 2D outline's stress is lithmap.planar_stress"
+            f"theta has dims {result['theta'].dims}; the particle stress needs a sphere's field on 'r', a porous "
+            "sphere's on (z, r) (sphere:<R>:void=<a>:pores=<n>) or a 2D particle's on (y, x)"
         )
     if result.attrs.get("geometry", "").startswith("cylinder"):
         raise LithmapError("the closed-form stress is for spheres; this result is a cylinder")
@@ -73,7 +73,8 @@ def _dod_values(dod) -> np.ndarray:
 
 
 def stress_at_dod(stress: xr.Dataset, dod, *, variable: str = "hoop_stress") -> xr.DataArray:
-    """A stress profile along the radius at depths of discharge: ``variable`` on (dod, r).
+    """A stress profile along the radius at depths of discharge: ``variable`` on (dod, r) (a sphere),
+    on (dod, distance) along the bridge ray (a porous sphere), or the map on (dod, y, x) (2D).
 
     Each DOD is located at the first time the run reaches it, linearly interpolated between
     output times.
@@ -90,7 +91,8 @@ def stress_at_dod(stress: xr.Dataset, dod, *, variable: str = "hoop_stress") -> 
     Returns
     -------
     xarray.DataArray
-        On (dod, r), Pa, with the interpolated ``time`` as a coordinate on ``dod``.
+        On (dod, r), (dod, distance) or (dod, y, x), Pa, with the interpolated ``time`` as a
+        coordinate on ``dod``.
 
     Raises
     ------
@@ -112,11 +114,12 @@ def stress_at_dod(stress: xr.Dataset, dod, *, variable: str = "hoop_stress") -> 
     d = np.asarray((stress["depth_of_discharge"] if "depth_of_discharge" in stress
                     else depth_of_discharge(stress)).values, dtype=float)
     t = np.asarray(stress["time"].values, dtype=float)
-    var = variable if "r" in stress[variable].dims and stress[variable].ndim == 2 else f"{variable}_profile"
-    if var not in stress:
-        raise LithmapError(f"{variable} has dims {stress[variable].dims} and no radial profile")  # pragma: no cover
-    space = [d for d in stress[var].dims if d != "time"][0]
-    field = stress[var].transpose("time", space).values
+    # a sphere's profile on r; a porous sphere's along its bridge ray; else the whole map (2D particles)
+    var = variable
+    if not ("r" in stress[variable].dims and stress[variable].ndim == 2) and f"{variable}_profile" in stress:
+        var = f"{variable}_profile"
+    space = [d for d in stress[var].dims if d != "time"]
+    field = stress[var].transpose("time", *space).values
     rows, times = [], []
     running = np.maximum.accumulate(d)
     for target in values:
@@ -131,13 +134,14 @@ def stress_at_dod(stress: xr.Dataset, dod, *, variable: str = "hoop_stress") -> 
         j = max(i - 1, 0)
         rows.append((1 - w) * field[j] + w * field[i])
         times.append((1 - w) * t[j] + w * t[i])
+    where = {("r",): "along the radius", ("distance",): f"along {stress.attrs.get('profile_line', 'a ray')}"}
     out = xr.DataArray(
-        np.array(rows), dims=("dod", space),
-        coords={"dod": ("dod", values, {"units": "1", "long_name": "depth of discharge"}), space: stress[space],
+        np.array(rows), dims=("dod", *space),
+        coords={"dod": ("dod", values, {"units": "1", "long_name": "depth of discharge"}),
+                **{d: stress[d] for d in space},
                 "dod_time": ("dod", np.array(times), {"units": "s", "long_name": "time the DOD is reached"})},
         name=f"{variable}_at_dod",
-        attrs={"units": "Pa", "long_name": f"{STRESS_META[variable]} along the radius at chosen DODs"
-               + (f" ({stress.attrs['profile_line']})" if space == "distance" else "")},
+        attrs={"units": "Pa", "long_name": f"{STRESS_META[variable]} {where.get(tuple(space), 'map')} at chosen DODs"},
     )
     return out
 
@@ -188,17 +192,23 @@ def _material_for(result, material):
 
 
 def particle_stress(result, material=None, *, youngs_modulus=None, poisson_ratio=None, partial_molar_volume=None,
-                    c_max=None, lattice=None, theta_ref=None, dod=None, probe=None) -> xr.Dataset:
-    """Stress inside a solid or hollow sphere from the lithium field of a simulation.
+                    c_max=None, lattice=None, theta_ref=None, dod=None, probe=None, plane="strain") -> xr.Dataset:
+    """Stress inside a particle from the lithium field of a simulation.
 
-    The chemical strain ε*(θ) (:func:`~lithmap.mechanics.strain.chemical_strain`) of θ(time, r) is
-    turned into stresses by the closed forms of :mod:`lithmap.mechanics.stress`.
+    The chemical strain ε*(θ) (:func:`~lithmap.mechanics.strain.chemical_strain`) of the result's θ
+    is turned into stresses by the model its geometry needs:
+
+    - a solid or hollow sphere (θ on (time, r)): the closed forms of :mod:`lithmap.mechanics.stress`;
+    - a sphere with a void and pores (``sphere:R:void=a:pores=n``, θ at the vertices of its
+      axisymmetric mesh): axisymmetric finite elements on that same mesh
+      (:func:`~lithmap.mechanics.fem.axisymmetric_stress`), maps on (time, z, r);
+    - a 2D particle (θ on (time, y, x), e.g. a movie's outline): plane strain or plane stress
+      finite elements on its outline (:func:`~lithmap.mechanics.fem.planar_stress`).
 
     Parameters
     ----------
     result : xarray.Dataset, DataArray or path
-        A :func:`lithmap.simulate` result of ``sphere:R`` or ``sphere:R:void=a`` (θ on (time, r)),
-        its ``theta``, or the NetCDF file it was written to.
+        A :func:`lithmap.simulate` result, its ``theta``, or the NetCDF file it was written to.
     material : str, Material or MechanicalProperties, optional
         Whose mechanical preset fills the constants not given (``"lrtmo"``); default: the
         result's material when it has one.
@@ -206,10 +216,14 @@ def particle_stress(result, material=None, *, youngs_modulus=None, poisson_ratio
         As for :func:`~lithmap.mechanics.strain.mechanical_properties` (SI or quantity strings).
         ``c_max`` defaults to the result's.
     dod : float, str or list, optional
-        Depths of discharge for ``hoop_stress_at_dod`` on (dod, r).
+        Depths of discharge for ``hoop_stress_at_dod`` (:func:`stress_at_dod`).
     probe : str, list or dict, optional
         Points for the histories ``probe_<stress>`` on (time, probe): ``void`` (or ``centre``),
-        ``surface``, radii (``"2um"``) or {name: radius}; default void/centre and surface.
+        ``surface``, radii (``"2um"``) or {name: radius}; default void/centre and surface. With
+        pores also ``bridge`` (between the void and the nearest pore; the default there is
+        bridge, void, surface) or {name: (r, z)}.
+    plane : {"strain", "stress"}
+        2D particles only: plane strain (a long prism) or plane stress (a thin platelet).
 
     Returns
     -------
@@ -240,6 +254,7 @@ def particle_stress(result, material=None, *, youngs_modulus=None, poisson_ratio
     """
     ds = _as_result(result)
     porous = "theta_node" in ds
+    planar = {"y", "x"} <= set(ds["theta"].dims)
     mat = _material_for(ds, material)
     if c_max is None and partial_molar_volume is not None and "c_max" in ds.attrs:
         from .strain import _preset
@@ -254,6 +269,8 @@ def particle_stress(result, material=None, *, youngs_modulus=None, poisson_ratio
                or v in ("chemical_strain", "depth_of_discharge", *STRESS_NAMES)]
     if porous:
         return _porous_stress(ds.drop_vars(earlier), props, dod, probe)
+    if planar:
+        return _planar_stress(ds.drop_vars(earlier), props, dod, probe, plane)
     theta = ds["theta"].transpose(..., "r")
     strain = xr.DataArray(props.strain(theta.values), dims=theta.dims, coords=theta.coords, name="chemical_strain",
                           attrs={"units": "1", "long_name": "isotropic chemical strain", "strain_route": props.route})
@@ -279,6 +296,35 @@ def particle_stress(result, material=None, *, youngs_modulus=None, poisson_ratio
     if dod is not None:
         if "time" not in out.dims:
             raise LithmapError("dod needs a result over time")
+        out["hoop_stress_at_dod"] = stress_at_dod(out, dod)
+    out.attrs["title"] = "lithmap particle stress"
+    return out
+
+
+def _planar_stress(ds, props, dod, probe, plane):
+    """Plane strain / plane stress FE on a 2D particle's outline (its ``mask``), the strain of its θ map."""
+    from .fem import planar_stress
+
+    if probe is not None:
+        raise LithmapError("probe points are for spheres; a 2D particle's stress is a map (pick points with .sel)")
+    theta = ds["theta"].transpose("time", "y", "x")
+    strain = xr.DataArray(props.strain(theta.values), dims=theta.dims, coords=theta.coords, name="chemical_strain",
+                          attrs={"units": "1", "long_name": "isotropic chemical strain", "strain_route": props.route})
+    shape = ds["mask"] if "mask" in ds else None
+    st = planar_stress(strain, shape, youngs_modulus=props.youngs_modulus, poisson_ratio=props.poisson_ratio,
+                       plane=plane)
+    out = ds.copy()
+    out["chemical_strain"] = strain
+    for k in st.data_vars:
+        out[k] = st[k].transpose("time", "y", "x")
+    out["depth_of_discharge"] = depth_of_discharge(out)
+    out.attrs.update(props.attrs())
+    out.attrs.update({k: st.attrs[k] for k in ("model", "method", "n_elements", "n_nodes", "mesh_min_size",
+                                               "mesh_max_size", "centroid_xy")})
+    out.attrs["stress_method"] = f"plane {plane} finite elements (scikit-fem P2) on the particle outline"
+    out.attrs["attr_units"] = (out.attrs.get("attr_units", "SI") + "; youngs_modulus in Pa, partial_molar_volume in "
+                               "m^3/mol, c_max in mol/m^3, mesh sizes and centroid_xy in m")
+    if dod is not None:
         out["hoop_stress_at_dod"] = stress_at_dod(out, dod)
     out.attrs["title"] = "lithmap particle stress"
     return out
@@ -347,24 +393,27 @@ def _porous_stress(ds, props, dod, probe):
     return out
 
 
-def simulate_stress(shape, protocol, *, material=None, temperature=None, youngs_modulus=None, poisson_ratio=None,
-                    partial_molar_volume=None, c_max=None, lattice=None, theta_ref=None, dod=None, probe=None,
-                    **simulate_options) -> xr.Dataset:
-    """Simulate a sphere (solid or with a central void) and add its stresses: :func:`lithmap.simulate`
-    then :func:`particle_stress` (the one way to get both in one call).
+def simulate_stress(shape, protocol, *, material=None, temperature=None, migration=None, youngs_modulus=None,
+                    poisson_ratio=None, partial_molar_volume=None, c_max=None, lattice=None, theta_ref=None, dod=None,
+                    probe=None, plane="strain", **simulate_options) -> xr.Dataset:
+    """Simulate a particle and add its stresses: :func:`lithmap.simulate` then :func:`particle_stress`
+    (the one way to get both in one call).
 
     Parameters
     ----------
     shape : str or geometry
-        ``"sphere:8um"``, ``"sphere:8um:void=0.5um"``, a :class:`~lithmap.physics.geometry.Sphere`
-        or :class:`~lithmap.physics.geometry.HollowSphere`.
+        ``"sphere:8um"``, ``"sphere:8um:void=0.5um"``, ``"sphere:8um:void=0.5um:pores=2"`` (the
+        coupled model on the axisymmetric mesh), a 2D particle (``"disc:2um"``, ``"example"``, a
+        mask or a contrast result), or a geometry object.
     protocol : str or list
         As for :func:`lithmap.simulate`.
     material : str or Material, optional
         ``"lrtmo"`` gives the Li-rich oxide's D(T), capacity and mechanical preset.
     temperature : float or str, optional
         K; for ``lrtmo`` it sets the Arrhenius D(T) (223.15–393.15 K, outside is an error).
-    youngs_modulus, poisson_ratio, partial_molar_volume, c_max, lattice, theta_ref, dod, probe
+    migration : {"none", "ambipolar"}, optional
+        The closure of the migration term (:class:`~lithmap.physics.materials.Material`); default the material's.
+    youngs_modulus, poisson_ratio, partial_molar_volume, c_max, lattice, theta_ref, dod, probe, plane
         As for :func:`particle_stress`.
     **simulate_options
         Passed to :func:`lithmap.simulate` (``theta0``, ``times``, ``diffusivity``, ``alpha``,
@@ -382,15 +431,15 @@ def simulate_stress(shape, protocol, *, material=None, temperature=None, youngs_
     >>> st.hoop_stress_at_dod.dims, st.attrs["strain_route"]
     (('dod', 'r'), 'lattice')
     """
-    from ..physics.fem_mesh import PorousSphere
-    from ..physics.geometry import Cylinder, Sphere, parse_shape
+    from ..physics.geometry import Cylinder, parse_shape
     from ..physics.materials import Material, get_material, lrtmo
     from ..physics.simulate import simulate
 
-    geom = parse_shape(shape)
-    if not (isinstance(geom, (Sphere, PorousSphere)) and not isinstance(geom, Cylinder)):
+    geom = parse_shape(shape, pixel_size=simulate_options.pop("pixel_size", None))
+    if isinstance(geom, Cylinder):
         raise LithmapError(f"shape={shape!r} is invalid for the particle stress; expected sphere:<R>, "
-                           "sphere:<R>:void=<a> or sphere:<R>:void=<a>:pores=<n> (2D outlines: planar_stress)")
+                           "sphere:<R>:void=<a>, sphere:<R>:void=<a>:pores=<n> or a 2D particle (disc:<R>, example, "
+                           "a mask or a contrast result)")
     mat = material
     if isinstance(material, str):
         key = material.strip().lower()
@@ -399,7 +448,11 @@ def simulate_stress(shape, protocol, *, material=None, temperature=None, youngs_
             mat = mat.replace(temperature=temperature)
     elif temperature is not None and isinstance(material, Material):
         mat = material.replace(temperature=temperature)
+    if migration is not None:
+        from ..physics.simulate import resolve_material
+
+        mat = resolve_material(mat, simulate_options.pop("diffusivity", None)).replace(migration=migration)
     ds = simulate(geom, protocol, material=mat, **simulate_options)
     return particle_stress(ds, material=mat, youngs_modulus=youngs_modulus,
                            poisson_ratio=poisson_ratio, partial_molar_volume=partial_molar_volume, c_max=c_max,
-                           lattice=lattice, theta_ref=theta_ref, dod=dod, probe=probe)
+                           lattice=lattice, theta_ref=theta_ref, dod=dod, probe=probe, plane=plane)

@@ -341,6 +341,13 @@ class Material:
         overpotential is added to the reported voltage in current steps and at rest, so ``voltage``
         is that of the cell. None: the voltage is the particle's vs Li/Li⁺ (a reference electrode).
         A voltage hold always holds the particle vs Li/Li⁺.
+    migration : {"none", "ambipolar"}
+        The migration term of the lithium flux J = −D∇C − z·u·F·C·∇φ (u = D/RT; Liu, Zeng et al.,
+        Nat. Nanotechnol. 2024, Methods) needs the potential φ inside the particle. ``"none"``
+        (default): the particle is an electronic conductor at one potential, ∇φ = 0, so J = −D∇C
+        (a chemical D measured by GITT already holds any internal field). ``"ambipolar"``:
+        electroneutral with electrons far more mobile than Li⁺ and no net current inside, so
+        ∇φ = (RT/F)∇ln C and J = −(1 + z)·D∇C = −2D∇C (Wagner's ambipolar diffusion; z = 1).
     provenance : dict
         Which numbers come from where (paper, assumption) — written into output attrs.
 
@@ -372,11 +379,14 @@ class Material:
     temperature: float | str = 298.15
     current_distribution: str = "uniform"
     counter_exchange_current: float | str | None = None
+    migration: str = "none"
     provenance: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         from ..io.units import parse_quantity
 
+        if self.migration not in ("none", "ambipolar"):
+            raise LithmapError(f"migration={self.migration!r} is invalid; expected 'none' or 'ambipolar'")
         if self.current_distribution not in ("uniform", "butler-volmer"):
             raise LithmapError(f"current_distribution={self.current_distribution!r} is invalid; expected "
                                "'uniform' or 'butler-volmer'")
@@ -400,6 +410,11 @@ class Material:
             if not number > 0:
                 raise LithmapError(f"{field}={value!r} is invalid; expected a positive quantity in {unit}")
             object.__setattr__(self, field, number)
+
+    @property
+    def migration_factor(self) -> float:
+        """What the migration closure multiplies D by: 1 (``"none"``) or 1 + z = 2 (``"ambipolar"``)."""
+        return 2.0 if self.migration == "ambipolar" else 1.0
 
     @property
     def theoretical_capacity(self) -> float | None:

@@ -121,6 +121,7 @@ class ParticleModel:
         if not np.all(np.isfinite(self.alpha) & (self.alpha > 0)):
             bad = self.alpha[~(np.isfinite(self.alpha) & (self.alpha > 0))][0]
             raise LithmapError(f"alpha={float(bad)!r} is invalid; expected a positive finite scale factor")
+        self.alpha = self.alpha * material.migration_factor  # the migration closure scales D
         self.alpha_node = self.alpha[b.run_of_node]
         self.alpha_edge = self.alpha[b.edge_run]
         self.frac = material.capacity_fraction

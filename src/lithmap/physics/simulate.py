@@ -172,6 +172,11 @@ def _attrs(material: Material, alpha, theta0, geometry_text, steps, options: Sol
     }
     if material.c_max is not None:
         attrs["c_max"] = float(material.c_max)
+    attrs["current_distribution"] = material.current_distribution
+    attrs["migration"] = material.migration
+    if material.counter_exchange_current is not None:
+        attrs["counter_exchange_current"] = float(material.counter_exchange_current)
+        attrs["attr_units"] += "; counter_exchange_current in A/m^2 (lithium-metal counter electrode)"
     for k, v in material.provenance.items():
         attrs[f"material_{k}"] = v
     attrs.update(extra or {})

@@ -10,6 +10,9 @@ value to round-off.
 Every run of the batch keeps its own time, step size, protocol step and events in one
 :class:`BatchState` (a dataclass of per-run arrays); every Newton iteration is one vectorised
 assembly plus one linear solve for all of them (tridiagonal for radial meshes, sparse LU in 2D).
+Radial batches with a tabulated D(θ) under an imposed flux (current steps, rests) solve each
+stage in one compiled pass instead (:func:`lithmap.physics._kernels.chain_newton`: residual,
+Jacobian, Thomas and stopping test fused, each run iterating only until it has converged).
 
 Steps are chosen by accuracy alone; requested output times are filled in by TR-BDF2's dense
 output (:func:`dense_weights`: the quadratic through the stage values at t, t + γh and t + h,
@@ -406,12 +409,29 @@ class Solver:
                     self.experiment.advance(step_end, s, recs)
                 switched = fire | step_end
                 s.h_prev[switched] = 0.0
-                self._refresh(s, np.flatnonzero(switched & s.active) if switched.any() else None)
+                if switched.any() or self.controls(s.step).any_hold:
+                    self._refresh(s, np.flatnonzero(switched & s.active) if switched.any() else None)
+                else:  # the residual and events at the new state are those of the last stage
+                    self._carry(s, accept, g2, parts2, G)
             s.dt = np.where(switched, opt.first_dt, np.where(s.active, dt_new, s.dt))
             if progress is not None and s.active.any():
                 progress(float(np.min(s.t[s.active])))
             self._check_stuck(s, h, accept, ok, err)
         return recs, s
+
+    def _carry(self, s: BatchState, accept, g2, parts2, G):
+        """The residual, its parts and the events at the state: those Newton and the event check
+        left at y2 for the accepted runs (no step changed, no hold: y2 is exactly the iterate
+        they were evaluated at), the old ones elsewhere."""
+        if accept.all():
+            s.g_n, s.parts_n, s.G_n = g2, parts2, G
+            return
+        b = self.model.mesh
+        on_edge, on_bnode = accept[b.edge_run], accept[b.brun]
+        s.g_n = np.where(accept[b.run_of_node], g2, s.g_n)
+        s.parts_n = tuple(np.where(m, new, old) for m, new, old in
+                          zip((on_edge, on_edge, on_bnode, on_bnode), parts2, s.parts_n))
+        s.G_n = np.where(accept, G, s.G_n)
 
     def _check_stuck(self, s: BatchState, h, accept, ok, err):
         """A run whose step was refused at a step size below round-off cannot go on: an error."""
@@ -430,6 +450,8 @@ class Solver:
         seen along another step path) and is dropped, to be re-bracketed from here."""
         ar = self._runs
         tiny = s.active & np.isfinite(s.bracket) & (s.bracket <= BRACKET_MIN * np.maximum(s.t, 1.0))
+        if not tiny.any():
+            return tiny
         tol_now = self._event_tol[s.ev_row]
         here = tiny & (np.abs(s.G_n[s.ev_row, ar]) <= 10 * tol_now)
         stale_bracket = tiny & ~here
@@ -489,6 +511,8 @@ class Solver:
         ar = self._runs
         G_n = s.G_n
         crossed = (G <= 0) & (G_n > 0) & accept
+        if not crossed.any():  # the common case: nothing crossed, nothing to do
+            return np.zeros(ar.size, bool), np.zeros(ar.size, int), accept
         tol_row = self._event_tol[:, None]
         hit = crossed.any(axis=0)
         # the earliest of the crossed events (linear interpolation within the step)

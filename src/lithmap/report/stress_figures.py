@@ -38,7 +38,9 @@ def plot_stress(ds, out_dir, *, prefix: str = "stress", dod=None) -> list[Path]:
         ``<prefix>_hoop_vs_r.png`` (hoop stress against r at each DOD, MPa; with pores along the
         ray through the bridge point), ``<prefix>_von_mises.png`` (von Mises stress at the probe
         points against DOD, MPa) and, with pores, ``<prefix>_hoop_map.png`` (hoop stress and θ
-        on the meridian section at the last DOD).
+        on the meridian section at the last DOD); for a 2D particle ``<prefix>_stress_map.png``
+        (hoop and von Mises maps at the last time) and ``<prefix>_von_mises.png`` (its maximum and
+        mean against DOD).
 
     Examples
     --------
@@ -54,11 +56,13 @@ def plot_stress(ds, out_dir, *, prefix: str = "stress", dod=None) -> list[Path]:
         from ..io.results import read_result
 
         ds = read_result(ds)
-    if "hoop_stress" not in ds or "r" not in ds.dims:
+    if "hoop_stress" not in ds or not ({"r"} <= set(ds.dims) or {"y", "x"} <= set(ds.dims)):
         raise LithmapError("the result has no hoop_stress; give a lithmap stress result")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plt = _plt()
+    if {"y", "x"} <= set(ds["hoop_stress"].dims):
+        return _planar_figures(ds, out_dir, prefix, plt)
     if "hoop_stress_at_dod" in ds:
         prof = ds["hoop_stress_at_dod"]
     else:
@@ -95,6 +99,36 @@ def plot_stress(ds, out_dir, *, prefix: str = "stress", dod=None) -> list[Path]:
     files.append(save_figure(fig, out_dir / f"{prefix}_von_mises.png", dpi=120, bbox_inches="tight"))
     if "z" in ds["hoop_stress"].dims:
         files.append(_hoop_map(ds, prof, out_dir / f"{prefix}_hoop_map.png", plt))
+    return files
+
+
+def _planar_figures(ds, out_dir, prefix, plt):
+    """A 2D particle: hoop and von Mises maps at the last time, and the von Mises history."""
+    last = ds.isel(time=-1)
+    extent = [float(ds.x[0]) * 1e6, float(ds.x[-1]) * 1e6, float(ds.y[0]) * 1e6, float(ds.y[-1]) * 1e6]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    hoop = last["hoop_stress"].transpose("y", "x").values / 1e6
+    lim = np.nanmax(np.abs(hoop))
+    im = axes[0].imshow(hoop, origin="lower", extent=extent, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    fig.colorbar(im, ax=axes[0], label="hoop stress (MPa, tension +)", shrink=0.8)
+    im = axes[1].imshow(last["von_mises_stress"].transpose("y", "x").values / 1e6, origin="lower", extent=extent,
+                        cmap="magma")
+    fig.colorbar(im, ax=axes[1], label="von Mises stress (MPa)", shrink=0.8)
+    for ax in axes:
+        ax.set_xlabel("x (µm)")
+    axes[0].set_ylabel("y (µm)")
+    fig.suptitle(f"t = {float(last.time):.4g} s, DOD {float(last.depth_of_discharge):.3g} "
+                 f"({ds.attrs.get('stress_method', '')})\n{_title(ds)}"[:200], fontsize=9)
+    files = [save_figure(fig, out_dir / f"{prefix}_stress_map.png", dpi=120, bbox_inches="tight")]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    x = ds["depth_of_discharge"].values
+    ax.plot(x, ds["von_mises_stress"].max(("y", "x")).values / 1e6, "k-", label="maximum over the particle")
+    ax.plot(x, ds["von_mises_stress"].mean(("y", "x")).values / 1e6, "k--", label="mean over the particle")
+    ax.set_xlabel("depth of discharge")
+    ax.set_ylabel("von Mises stress (MPa)")
+    ax.set_title(_title(ds))
+    ax.legend(fontsize=8)
+    files.append(save_figure(fig, out_dir / f"{prefix}_von_mises.png", dpi=120, bbox_inches="tight"))
     return files
 
 
