@@ -57,3 +57,10 @@ def test_the_papers_magnitude_does_not_reproduce_with_the_assumed_table(study):
     assert ds.slope_for_paper > 10 * ds.slope_table_max
     text = mod.summary(ds)
     assert "3.17e+08" in text and f"{ours:.3e}" in text
+
+
+def test_smaller_diffusivity_raises_the_stress_toward_the_papers(study):
+    mod, _ = study
+    sens = mod.diffusivity_sensitivity(values=(5e-13, 5e-14))
+    peak = sens.peak_hoop.values
+    assert peak[1] > 5 * peak[0]  # a tenth of D: several times the stress (steeper, not quasi-steady, profile)
