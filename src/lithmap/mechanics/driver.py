@@ -452,6 +452,12 @@ def simulate_stress(shape, protocol, *, material=None, temperature=None, migrati
         from ..physics.simulate import resolve_material
 
         mat = resolve_material(mat, simulate_options.pop("diffusivity", None)).replace(migration=migration)
+    # the mechanical constants are checked before the (longer) simulation
+    early_c_max = c_max if c_max is not None or partial_molar_volume is None else getattr(
+        mat if isinstance(mat, Material) else None, "c_max", None)
+    mechanical_properties(mat, youngs_modulus=youngs_modulus, poisson_ratio=poisson_ratio,
+                          partial_molar_volume=partial_molar_volume, c_max=early_c_max, lattice=lattice,
+                          theta_ref=theta_ref)
     ds = simulate(geom, protocol, material=mat, **simulate_options)
     return particle_stress(ds, material=mat, youngs_modulus=youngs_modulus,
                            poisson_ratio=poisson_ratio, partial_molar_volume=partial_molar_volume, c_max=c_max,

@@ -561,7 +561,8 @@ def lrtmo_diffusivity(temperature=298.15) -> float:
     if not np.isfinite(t) or t < lo or t > hi:
         bound = lo if np.isfinite(t) and t < lo else hi
         raise LithmapError(
-            f"temperature={shown!r} K is outside the Arrhenius clamp {lo:g}-{hi:g} K of the lrtmo D(T) "
+            f"temperature={shown!r}{'' if isinstance(shown, str) else ' K'} is outside the Arrhenius clamp "
+            f"{lo:g}-{hi:g} K of the lrtmo D(T) "
             f"(Liu, Zeng et al. clamp T to it, so D would be that of {bound:g} K); give a temperature inside it"
         )
     t2 = min(hi, max(t, lo))
