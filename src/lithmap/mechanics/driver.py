@@ -317,13 +317,20 @@ def _planar_stress(ds, props, dod, probe, plane):
     out["chemical_strain"] = strain
     for k in st.data_vars:
         out[k] = st[k].transpose("time", "y", "x")
+    out.attrs["centroid_xy"] = st.attrs["centroid_xy"]
+    return _finish_fe(out, st, props, dod, f"plane {plane} finite elements (scikit-fem P2) on the particle outline",
+                      units="mesh sizes and centroid_xy in m")
+
+
+def _finish_fe(out, st, props, dod, method, *, units="mesh sizes in m", **attrs):
+    """The attrs, DOD and profiles every finite-element stress result carries."""
     out["depth_of_discharge"] = depth_of_discharge(out)
     out.attrs.update(props.attrs())
     out.attrs.update({k: st.attrs[k] for k in ("model", "method", "n_elements", "n_nodes", "mesh_min_size",
-                                               "mesh_max_size", "centroid_xy")})
-    out.attrs["stress_method"] = f"plane {plane} finite elements (scikit-fem P2) on the particle outline"
+                                               "mesh_max_size")})
+    out.attrs.update(stress_method=method, **attrs)
     out.attrs["attr_units"] = (out.attrs.get("attr_units", "SI") + "; youngs_modulus in Pa, partial_molar_volume in "
-                               "m^3/mol, c_max in mol/m^3, mesh sizes and centroid_xy in m")
+                               f"m^3/mol, c_max in mol/m^3, {units}")
     if dod is not None:
         out["hoop_stress_at_dod"] = stress_at_dod(out, dod)
     out.attrs["title"] = "lithmap particle stress"
@@ -379,18 +386,8 @@ def _porous_stress(ds, props, dod, probe):
                                   {"units": "Pa", "long_name": f"{STRESS_META[name]} along {where}"})
     out = out.assign_coords(distance=("distance", st["distance"].values,
                                       {"units": "m", "long_name": f"distance from the particle centre along {where}"}))
-    out["depth_of_discharge"] = depth_of_discharge(out)
-    out.attrs.update(props.attrs())
-    out.attrs.update({k: st.attrs[k] for k in ("model", "method", "n_elements", "n_nodes", "mesh_min_size",
-                                               "mesh_max_size")})
-    out.attrs.update({"stress_method": "axisymmetric finite elements (scikit-fem P2) on the transport's mesh",
-                      "profile_line": where})
-    out.attrs["attr_units"] = (out.attrs.get("attr_units", "SI") + "; youngs_modulus in Pa, partial_molar_volume in "
-                               "m^3/mol, c_max in mol/m^3, mesh sizes in m")
-    if dod is not None:
-        out["hoop_stress_at_dod"] = stress_at_dod(out, dod)
-    out.attrs["title"] = "lithmap particle stress"
-    return out
+    return _finish_fe(out, st, props, dod, "axisymmetric finite elements (scikit-fem P2) on the transport's mesh",
+                      profile_line=where)
 
 
 def simulate_stress(shape, protocol, *, material=None, temperature=None, migration=None, youngs_modulus=None,

@@ -192,6 +192,16 @@ def _gmsh_session():
     return gmsh
 
 
+def _generate(gmsh):
+    """Mesh the current 2D model with sizes from the background field only (Frontal-Delaunay)."""
+    gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
+    gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
+    gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
+    gmsh.option.setNumber("Mesh.Algorithm", 6)
+    gmsh.model.mesh.generate(2)
+    return _gmsh_triangles(gmsh)
+
+
 def _gmsh_triangles(gmsh):
     """Vertices (2, n) and triangles (3, m) of the current gmsh 2D mesh, unused nodes dropped."""
     tags, coords, _ = gmsh.model.mesh.getNodes()
@@ -289,12 +299,7 @@ def axisymmetric_mesh(geometry: PorousSphere, *, size=None, min_size=None, surfa
             mn = f.add("Min")
             f.setNumbers(mn, "FieldsList", fields)
             f.setAsBackgroundMesh(mn)
-        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
-        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
-        gmsh.option.setNumber("Mesh.MeshSizeFromCurvature", 0)
-        gmsh.option.setNumber("Mesh.Algorithm", 6)
-        gmsh.model.mesh.generate(2)
-        p, t = _gmsh_triangles(gmsh)
+        p, t = _generate(gmsh)
         p = p * R
         p[0] = np.maximum(p[0], 0.0)
     finally:
@@ -429,11 +434,7 @@ def outline_mesh(boundary, *, size=None, surface_size=None):
         f.setNumber(th, "DistMin", surface_size / L)
         f.setNumber(th, "DistMax", 3 * size / L)
         f.setAsBackgroundMesh(th)
-        gmsh.option.setNumber("Mesh.MeshSizeExtendFromBoundary", 0)
-        gmsh.option.setNumber("Mesh.MeshSizeFromPoints", 0)
-        gmsh.option.setNumber("Mesh.Algorithm", 6)
-        gmsh.model.mesh.generate(2)
-        p, t = _gmsh_triangles(gmsh)
+        p, t = _generate(gmsh)
         p = p * L
     except Exception as exc:  # gmsh raises plain Exception for a self-crossing outline
         if isinstance(exc, LithmapError):
