@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Optional
 
@@ -17,8 +18,10 @@ FIT_KINDS = ("alpha", "diffusivity", "kinetics")
 @app.command()
 @friendly
 def fit(
-    result: Path = typer.Argument(..., help="a NetCDF file written by 'lithmap contrast'"),
-    out: Path = typer.Option(..., help="output NetCDF file (the figures are written beside it)"),
+    result: Path = typer.Argument(..., help="a NetCDF file written by 'lithmap contrast' (with --particles: "
+                                            "'lithmap contrast FIELD --particles')"),
+    out: Path = typer.Option(..., help="output NetCDF file (the figures are written beside it); with --particles "
+                                       "also a Zarr store (.zarr: written as particles finish, a rerun resumes)"),
     material: Optional[str] = typer.Option(None, help="material preset (nmc811: Xu, Merryweather et al., Joule 2022)"),
     diffusivity: Optional[str] = typer.Option(
         None, help="constant D with units (1e-14cm^2/s) or CSV table (theta, diffusivity_m2_s)"),
@@ -40,12 +43,29 @@ def fit(
     knots: int = typer.Option(6, help="theta knots of the fitted D(theta) (with --fit diffusivity/kinetics)"),
     figures: bool = typer.Option(True, help="write the model-vs-movie figures beside OUT"),
     overwrite: bool = typer.Option(False, help="replace OUT (and its figures) if they exist"),
+    particles: bool = typer.Option(False, "--particles", help="fit every labelled particle of the field, each on its "
+                                                              "own outline, as Dask tasks: a table on dim particle"),
+    scheduler: Optional[str] = typer.Option(None, help="with --particles: a running Dask scheduler, tcp://HOST:PORT"),
+    workers: Optional[int] = typer.Option(None, help="with --particles: local worker processes (default: one per "
+                                                     "core)"),
+    min_pixels: int = typer.Option(30, help="with --particles: smaller particles are recorded as not fitted"),
 ):
-    """Fit α on D(θ), the whole D(θ), or D(θ) and j0, so the simulated particle matches a contrast result."""
+    """Fit α on D(θ), the whole D(θ), or D(θ) and j0, so the simulated particle matches a contrast result.
+
+    With --particles, every particle of a field (lithmap fit_particles): α (and D(θ)) per particle
+    with 95 % intervals, its size and centroid, which particles lag and whether α follows size
+    (Xu, Merryweather et al., Joule 2022, fig. S7)."""
     from .. import fit_alpha, fit_diffusivity, write_result
 
     if what not in FIT_KINDS:
         raise LithmapError(f"--fit {what!r} is invalid; expected one of {list(FIT_KINDS)}")
+    if particles:
+        return _fit_particles(result, out, material=material, diffusivity=diffusivity, rate=rate, protocol=protocol,
+                              log=log, mass=mass, theta0=theta0, what=what, psf=psf, calibration=calibration,
+                              knots=knots, figures=figures, overwrite=overwrite, scheduler=scheduler, workers=workers,
+                              min_pixels=min_pixels)
+    if scheduler is not None or workers is not None:
+        raise LithmapError("--scheduler and --workers go with --particles (a field of particles fitted as Dask tasks)")
     if material is None and diffusivity is None:
         raise LithmapError("give --material NAME or --diffusivity TABLE.csv|VALUE")
     if mass is not None and log is None:
@@ -92,3 +112,76 @@ def fit(
     typer.echo(text)
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+def _fit_particles(result, out, *, material, diffusivity, rate, protocol, log, mass, theta0, what, psf, calibration,
+                   knots, figures, overwrite, scheduler, workers, min_pixels):
+    """The --particles path of ``fit``: one Dask task per particle; a .zarr OUT resumes, a .nc OUT is written once."""
+    import numpy as np
+
+    from ..inverse.distributed import COMPUTED
+    from ..inverse.particles import PARTICLE_FITS, fit_particles
+    from ..io.results import write_result
+    from ..report.field_figures import FIELD_FIGURES, plot_particle_fits
+
+    if what not in PARTICLE_FITS:
+        raise LithmapError(f"--fit {what!r} is invalid with --particles; expected one of {list(PARTICLE_FITS)}")
+    if log is not None or mass is not None:
+        raise LithmapError("--log and --mass do not go with --particles: synchronise the log with 'lithmap contrast "
+                           "FIELD --particles --log ...' (its current is then the protocol of every particle)")
+    if calibration != "fit":
+        raise LithmapError("--calibration result does not go with --particles: the optical law is fitted on each "
+                           "particle")
+    if material is None and diffusivity is None:
+        raise LithmapError("give --material NAME or --diffusivity TABLE.csv|VALUE")
+    suffix = out.suffix.lower()
+    if suffix not in (".zarr", ".nc"):
+        raise LithmapError(f"--out {str(out)!r} is invalid with --particles; expected a .zarr store or a .nc file")
+    inputs = [result] + ([diffusivity] if diffusivity is not None and Path(diffusivity).is_file() else [])
+    if suffix == ".nc":
+        _outputs(out, overwrite=overwrite, inputs=inputs, figure=False)
+    elif out.resolve() in {Path(str(i)).resolve() for i in inputs}:
+        raise LithmapError(f"output {str(out)!r} would overwrite an input; choose another --out")
+    # a store's figures are its products: redrawn on every run of the same store; a .nc's are new files
+    replace_figures = overwrite or suffix == ".zarr"
+    if figures and not replace_figures:
+        for key in FIELD_FIGURES:
+            _outputs(out.with_name(f"{out.stem}_{key}.png"), overwrite=False, inputs=inputs, figure=False)
+    common = dict(what=what, material=material, diffusivity=diffusivity, rate=rate, protocol=protocol, theta0=theta0,
+                  psf=None if psf in ("0", "none") else psf, n_knots=knots, min_pixels=min_pixels,
+                  scheduler=scheduler, workers=workers, log=typer.echo)
+    count = None
+    if result.exists():
+        from ..io.results import read_result
+
+        try:
+            labels = np.asarray(read_result(result)["particle"].values)
+            count = int(np.sum(np.unique(labels) > 0))
+        except Exception:  # noqa: BLE001 - fit_particles says what is wrong with the result
+            count = None
+    with _progress(count, label="fitting particles", unit="particles", absolute=False) as bar:
+        if suffix == ".zarr":
+            ds = fit_particles(result, out, overwrite=overwrite, progress=bar, **common)
+        else:
+            ds = fit_particles(result, progress=bar, **common)
+            write_result(ds, out, overwrite=overwrite)
+    written = []
+    with _all_or_nothing(out) if suffix == ".nc" else contextlib.nullcontext():
+        if figures:
+            written = plot_particle_fits(ds, out, overwrite=replace_figures)
+    ok = ds["status"].values == COMPUTED
+    for i, k in enumerate(ds["particle"].values):
+        radius = float(ds["equivalent_radius"][i]) * 1e6
+        if ok[i]:
+            lag = ", lags" if int(ds["lagging"][i]) else ""
+            typer.echo(f"particle {int(k)}: alpha = {float(ds.alpha[i]):.4g} (95 % {float(ds.alpha_low[i]):.4g} to "
+                       f"{float(ds.alpha_high[i]):.4g}), radius {radius:.3g} um{lag}")
+        else:
+            typer.echo(f"particle {int(k)}: not fitted ({ds['failure'].values[i]})", err=True)
+    stats = ds.attrs
+    typer.echo(f"wrote {out}: {int(ok.sum())} of {ok.size} particles fitted; median alpha "
+               f"{stats.get('alpha_median', float('nan')):.4g}; {stats.get('interpretation', '')}")
+    for path in written:
+        typer.echo(f"wrote {path}")
+    if not ok.any():
+        raise typer.Exit(1)

@@ -9,7 +9,7 @@ EXPORTS = {
     "law_basis": "compare", "MovieProblem": "compare", "refine_outline": "outline",
     "estimate_psf": "optics", "movie_protocol": "protocol", "piecewise_steps": "protocol",
     "fit_alpha": "fit", "fit_diffusivity": "fit", "correlation_area": "fit", "correlation_time": "fit",
-    "distributed_sweep": "distributed", "sweep_cases": "distributed",
+    "distributed_sweep": "distributed", "sweep_cases": "distributed", "fit_particles": "particles",
 }
 
 from .._lazy import attach  # noqa: E402

@@ -131,10 +131,7 @@ stop_at_limit
     path = Path(store)
     spec, definition = _definition(shape, radius, alpha, rate, protocol, material, diffusivity, theta0,
                                    mesh_options, options, surface_limits, stop_at_limit)
-    if scheduler is not None and workers is not None:
-        raise LithmapError("give a scheduler address or a number of local workers, not both")
-    if workers is not None and (int(workers) != workers or workers < 1):
-        raise LithmapError(f"workers={workers!r} is invalid; expected a positive whole number")
+    _check_cluster(scheduler, workers)
     if cases_per_task is not None and (int(cases_per_task) != cases_per_task or cases_per_task < 1):
         raise LithmapError(f"cases_per_task={cases_per_task!r} is invalid; expected a positive whole number")
     if not path.parent.exists():
@@ -246,22 +243,24 @@ def _fingerprint(definition: dict) -> str:
     return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
 
 
-def _check_store(path: Path, definition: dict):
-    """Refuse a store that is not this sweep's, naming the first field that differs."""
+def _check_store(path: Path, definition: dict, *, attr: str = "sweep_definition", what: str = "sweep",
+                 lists=_DIMS):
+    """Refuse a store that is not this run's (its ``attr`` holds the definition, JSON), naming the first
+    field that differs; the fields in ``lists`` are shown shortened."""
     import zarr
 
     hint = "choose another --out or pass --overwrite to start again"
     try:
         attrs = dict(zarr.open_group(str(path), mode="r").attrs)
-        old = json.loads(attrs["sweep_definition"])
+        old = json.loads(attrs[attr])
     except Exception:
-        raise LithmapError(f"{str(path)!r} exists and is not a lithmap sweep store; {hint}") from None
+        raise LithmapError(f"{str(path)!r} exists and is not a lithmap {what} store; {hint}") from None
     for key in definition:
         if old.get(key) != definition[key]:
             have, want = old.get(key), definition[key]
-            if key in _DIMS:
+            if key in lists:
                 have, want = _short(have), _short(want)
-            raise LithmapError(f"{str(path)!r} holds a different sweep: its {key} is {have!r}, this sweep's is "
+            raise LithmapError(f"{str(path)!r} holds a different {what}: its {key} is {have!r}, this {what}'s is "
                                f"{want!r}; {hint}")
 
 
@@ -273,6 +272,14 @@ def _short(values):
 
 
 # ---------------------------------------------------------------- the cluster
+
+
+def _check_cluster(scheduler, workers):
+    """A scheduler address or a number of local workers (or neither), checked before any work."""
+    if scheduler is not None and workers is not None:
+        raise LithmapError("give a scheduler address or a number of local workers, not both")
+    if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
+        raise LithmapError(f"workers={workers!r} is invalid; expected a positive whole number")
 
 
 class _connect:
@@ -370,17 +377,23 @@ def _declare(path: Path, spec, definition, cases_per_task):
         "sweep_cases_written": 0,
     }
     ds = xr.Dataset(data, coords=coords, attrs=attrs)
-    encoding = {name: {"chunks": chunks} for name in ds.data_vars}
+    _write_layout(path, ds, {name: {"chunks": chunks} for name in ds.data_vars})
+
+
+def _write_layout(path: Path, ds: xr.Dataset, encoding: dict):
+    """Write a declared layout as a Zarr (format 2, consolidated) store, atomically: a half-declared layout
+    never carries the store's name."""
     tmp = path.with_name(path.name + ".declaring")
     if tmp.exists():
         shutil.rmtree(tmp)
     ds.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True, encoding=encoding)
-    os.replace(tmp, path)  # a half-declared layout never carries the store's name
+    os.replace(tmp, path)
 
 
-def _read(path: Path) -> xr.Dataset:
-    ds = xr.open_zarr(str(path), consolidated=True, chunks=None).load()  # numpy: no Dask client needed
-    for name in _TEXT:
+def _read(path: Path, text=tuple(_TEXT)) -> xr.Dataset:
+    """The store in memory (numpy: no Dask client needed), its ``text`` variables as str arrays."""
+    ds = xr.open_zarr(str(path), consolidated=True, chunks=None).load()
+    for name in text:
         ds[name] = ds[name].copy(data=np.array(ds[name].values.tolist(), dtype=str).reshape(ds[name].shape))
     return ds
 
@@ -398,7 +411,6 @@ def _task_key(definition: dict, spec, region) -> str:
 
 def _run(client, path: Path, spec, definition, say, progress):
     import zarr
-    from distributed import as_completed
 
     group = zarr.open_group(str(path), mode="r")
     status = np.asarray(group["status"][...])
@@ -423,25 +435,42 @@ def _run(client, path: Path, spec, definition, say, progress):
         task.update({d: spec[d][s] for d, s in zip(_DIMS, region)})
         fut = client.submit(_solve_block, task, key=_task_key(definition, spec, region), pure=False)
         blocks[fut.key] = (fut, region)
-    computed, first_attrs = 0, None
+    state = {"computed": 0, "attrs": None}
     arrays = {name: zarr.open_array(str(path / name), mode="r+", zarr_format=2) for name in (*_END, *_TEXT, "status")}
+
+    def arrived(region, result):
+        _write_region(arrays, region, result)
+        cases = int(np.prod(result["status"].shape))
+        state["computed"] += cases
+        if state["attrs"] is None and result.get("attrs"):
+            state["attrs"] = result["attrs"]
+        if progress is not None:
+            progress(cases)
+
     try:
-        for fut in as_completed([f for f, _ in blocks.values()], loop=client.loop):
-            region = blocks[fut.key][1]
+        _gather(client, blocks, arrived,
+                lambda region, exc: _failed_block(tuple(s.stop - s.start for s in region), exc))
+    finally:
+        _finish(path, state["computed"], state["attrs"])
+
+
+def _gather(client, submitted: dict, arrived, failed):
+    """Hand each finished task's result to ``arrived(payload, result)`` as it finishes (``submitted``: task key →
+    (future, payload)); a task that could not run at all (e.g. KilledWorker: its workers kept dying) arrives as
+    ``failed(payload, exception)``. Whatever is left is cancelled on the way out (an interrupt, an error)."""
+    from distributed import as_completed
+
+    try:
+        for fut in as_completed([f for f, _ in submitted.values()], loop=client.loop):
+            payload = submitted[fut.key][1]
             try:
                 result = fut.result()
-            except Exception as exc:  # the task itself could not run (e.g. KilledWorker: its workers kept dying)
-                result = _failed_block(tuple(s.stop - s.start for s in region), exc)
-            _write_region(arrays, region, result)
-            computed += int(np.prod(result["status"].shape))
-            if first_attrs is None and result.get("attrs"):
-                first_attrs = result["attrs"]
-            if progress is not None:
-                progress(int(np.prod(result["status"].shape)))
+            except Exception as exc:  # noqa: BLE001 - recorded as the task's failure
+                result = failed(payload, exc)
+            arrived(payload, result)
     finally:
-        for fut, _ in blocks.values():
+        for fut, _ in submitted.values():
             fut.cancel()
-        _finish(path, computed, first_attrs)
 
 
 def _solve_block(task: dict) -> dict:
