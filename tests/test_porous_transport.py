@@ -225,3 +225,21 @@ def test_stress_of_a_2d_particle_through_the_api_and_the_cli(tmp_path):
     assert (tmp_path / "ex_stress_map.png").exists()
     res = CliRunner().invoke(app, [*args[:-3], "--void", "0.1um", "--out", str(tmp_path / "bad.nc")])
     assert res.exit_code != 0 and "--void and --pores are for spheres" in res.output
+
+
+def test_new_user_trial_mends(tmp_path):
+    """What a first trial of lithmap stress tripped over: DOD in percent, DOD given as percent
+    numbers, two strain routes at once, a unitless modulus, charge labelled as discharge."""
+    st = lm.simulate_stress("sphere:2um", "Charge at 2C for 3 minutes", material="lrtmo", theta0=0.99, times="30s",
+                            dod="5%,10%")
+    np.testing.assert_allclose(st.dod, [0.05, 0.1])
+    assert st.depth_of_discharge.attrs["long_name"].startswith("depth of charge")
+    assert st.attrs["temperature"] == pytest.approx(298.15)
+    with pytest.raises(LithmapError, match=r"fractions of the practical capacity in \[0, 1\]"):
+        lm.stress_at_dod(st, "5,10")
+    with pytest.raises(LithmapError, match="not both"):
+        lm.particle_stress(st, partial_molar_volume="2e-6m^3/mol", lattice=lm.mechanical_properties("lrtmo").lattice)
+    res = CliRunner().invoke(app, ["stress", "--shape", "sphere:2um", "--material", "lrtmo", "--protocol",
+                                   "Charge at 2C for 1 minute", "--theta0", "0.99", "--youngs-modulus", "150",
+                                   "--out", str(tmp_path / "s.nc")])
+    assert res.exit_code != 0 and "has no unit" in res.output and not (tmp_path / "s.nc").exists()

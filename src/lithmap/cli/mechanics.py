@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from ..errors import LithmapError
 from . import _all_or_nothing, _outputs, _progress, app, friendly, with_unit
 from .physics import _file_inputs
 
@@ -16,7 +17,6 @@ def _stress_shape(shape: str, void: Optional[str], pores: Optional[int], pore_ra
                   pore_distance: Optional[str]):
     """The sphere to simulate: ``--shape sphere:R`` (``sphere:R:void=a``, ``sphere:R:void=a:pores=n``),
     with ``--void`` and ``--pores`` (``--pore-radius``, ``--pore-distance``)."""
-    from ..errors import LithmapError
     from ..physics.fem_mesh import PorousSphere, porous_sphere
     from ..physics.geometry import Cylinder, HollowSphere, Sphere, parse_shape
 
@@ -47,12 +47,20 @@ def _stress_shape(shape: str, void: Optional[str], pores: Optional[int], pore_ra
     return porous_sphere(geom.radius, void=inner, pores=pores, **kw)
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 @app.command()
 @friendly
 def stress(
-    shape: str = typer.Option(..., help="sphere:8um | sphere:8um:void=0.5um (a central void, zero flux on it) | "
-                                         "sphere:8um:void=0.5um:pores=2 (and pores: axisymmetric finite elements) | "
-                                         "a 2D particle: disc:2um, example, a mask or a contrast result (plane FE)"),
+    shape: str = typer.Option(..., help="sphere:8um, then optionally :void=0.5um (a central void, zero flux on it) "
+                                         "and :pores=2 (two 0.2 um pores: axisymmetric finite elements); or a 2D "
+                                         "particle: disc:2um, example, a mask or a contrast result (plane FE)"),
     protocol: list[str] = typer.Option(..., help="e.g. 'Charge at 10C for 72 seconds' (repeat or join with 'then')"),
     out: Path = typer.Option(..., help="output NetCDF file"),
     void: Optional[str] = typer.Option(None, help="central void radius, e.g. 0.5um"),
@@ -63,7 +71,8 @@ def stress(
         None, help="distance from the centre to each pore centre (default 1.1um; not given in the paper, assumed)"),
     material: Optional[str] = typer.Option(
         None, help="material preset: lrtmo (Li-rich oxide of Liu, Zeng et al., Nat. Nanotechnol. 2024) or nmc811"),
-    youngs_modulus: Optional[str] = typer.Option(None, help="Young's modulus, e.g. 100GPa (default: the material's)"),
+    youngs_modulus: Optional[str] = typer.Option(
+        None, help="Young's modulus with its unit, e.g. 100GPa (default: the material's)"),
     poisson_ratio: Optional[float] = typer.Option(None, help="Poisson's ratio, < 0.5 (default: the material's)"),
     partial_molar_volume: Optional[str] = typer.Option(
         None, help="partial molar volume, e.g. 2e-6m^3/mol (linear strain; default: the material's lattice table)"),
@@ -71,13 +80,13 @@ def stress(
     lattice: Optional[Path] = typer.Option(None, help="CSV of lattice parameters: columns theta, a, c"),
     dod: Optional[str] = typer.Option(None, help="depths of discharge for hoop stress along r, e.g. 0.1,0.2"),
     probe: Optional[str] = typer.Option(
-        None, help="probe points, comma-separated: void|centre, surface, radii (2um); with pores also bridge "
-                   "(between the void and the nearest pore; the default there is bridge,void,surface)"),
+        None, help="probe points, comma-separated: void or centre, surface, radii (2um); with pores also bridge "
+                   "(between the void and the nearest pore; the default there: bridge, void, surface)"),
     temperature: Optional[str] = typer.Option(
         None, help="temperature, e.g. 298.15K; lrtmo's D(T) is Arrhenius within 223.15-393.15 K"),
     migration: Optional[str] = typer.Option(
-        None, help="migration term of J = -D grad C - z u F C grad phi: none (one particle potential) or ambipolar "
-                   "(electroneutral, mobile electrons: 2D); default the material's (none)"),
+        None, help="migration term of J = -D grad C - z u F C grad phi: none (one particle potential, the default) or "
+                   "ambipolar (electroneutral with mobile electrons: D doubled)"),
     diffusivity: Optional[str] = typer.Option(
         None, help="constant D with units (1e-14cm^2/s) or CSV table (theta, diffusivity_m2_s)"),
     alpha: Optional[float] = typer.Option(None, help="scale factor on D (default: the material's, else 1)"),
@@ -95,6 +104,8 @@ def stress(
     from .. import SolverOptions, protocol_duration, simulate_stress, write_result
 
     _outputs(out, overwrite=overwrite, inputs=_file_inputs(diffusivity, lattice and str(lattice)), figure=False)
+    if youngs_modulus is not None and _is_number(youngs_modulus):
+        raise LithmapError(f"youngs_modulus={youngs_modulus!r} has no unit; give one, e.g. 150GPa (not read as Pa)")
     geom = _stress_shape(shape, void, pores, pore_radius, pore_distance)
     mesh_options = None if surface_spacing is None else {"surface_spacing": surface_spacing}
     with _progress(protocol_duration(protocol)) as callback:

@@ -56,19 +56,32 @@ def depth_of_discharge(result) -> xr.DataArray:
     else:
         mean = ds["theta"].mean("r")  # pragma: no cover - simulate always writes theta_mean
     f = float(ds.attrs.get("capacity_fraction", 1.0))
-    dod = abs(mean - mean.isel(time=0)) / f
+    change = mean - mean.isel(time=0)
+    dod = abs(change) / f
     dod.name = "depth_of_discharge"
-    dod.attrs = {"units": "1", "long_name": "depth of discharge: charge passed / practical capacity"}
+    charging = float(change.isel(time=-1)) < 0  # lithium left: a charge (delithiation)
+    dod.attrs = {"units": "1", "long_name": ("depth of charge" if charging else "depth of discharge")
+                 + ": charge passed / practical capacity"}
     return dod
 
 
+def _dod_value(text) -> float:
+    t = str(text).strip()
+    return float(t[:-1]) / 100.0 if t.endswith("%") else float(t)
+
+
 def _dod_values(dod) -> np.ndarray:
+    """DODs as fractions of the practical capacity: numbers, ``"0.1,0.2"`` or ``"10%,20%"``."""
     from ..physics.simulate import _values
 
-    values = _values(dod, float) if not np.isscalar(dod) or isinstance(dod, str) else np.array([float(dod)])
-    values = np.asarray(values, dtype=float)
-    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise LithmapError(f"dod={dod!r} is invalid; expected depths of discharge >= 0 such as 0.1,0.2")
+    try:
+        values = _values(dod, _dod_value) if not np.isscalar(dod) or isinstance(dod, str) else np.array([float(dod)])
+        values = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        values = np.array([np.nan])
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > 1):
+        raise LithmapError(f"dod={dod!r} is invalid; expected fractions of the practical capacity in [0, 1] such as "
+                           "0.1,0.2 (or 10%,20%)")
     return values
 
 

@@ -120,7 +120,7 @@ class LatticeTable:
     def range(self) -> tuple[float, float]:
         return float(self.theta[0]), float(self.theta[-1])
 
-    def check_covers(self, theta) -> None:
+    def check_covers(self, theta, what: str = "theta") -> None:
         """Raise :class:`LithmapError` unless every finite θ lies inside the table's θ range."""
         th = np.asarray(theta, dtype=float)
         th = th[np.isfinite(th)]
@@ -131,7 +131,7 @@ class LatticeTable:
         if tmin < lo - _COVER_TOL or tmax > hi + _COVER_TOL:
             bad = tmin if tmin < lo - _COVER_TOL else tmax
             raise LithmapError(
-                f"lattice table {self.source!r} covers theta {lo:g} to {hi:g} but theta reaches {bad:.6g}; "
+                f"lattice table {self.source!r} covers theta {lo:g} to {hi:g} but {what} reaches {bad:.6g}; "
                 "give a table covering the range"
             )
 
@@ -334,6 +334,8 @@ def _strain_route(material, partial_molar_volume, c_max, lattice, theta_ref):
         c_max = _quantity(c_max, "mol/m^3", "c_max")
         if not (np.isfinite(c_max) and c_max > 0):
             raise LithmapError(f"c_max={shown!r} is invalid; expected a positive concentration such as 50000mol/m^3")
+    if partial_molar_volume is not None and lattice is not None:
+        raise LithmapError("give partial_molar_volume (a linear strain) or a lattice table, not both")
     if partial_molar_volume is not None:
         given.append("partial_molar_volume")
         shown = partial_molar_volume
@@ -359,7 +361,7 @@ def _strain_route(material, partial_molar_volume, c_max, lattice, theta_ref):
     if not (np.isfinite(tref) and 0 <= tref <= 1):
         raise LithmapError(f"theta_ref={theta_ref!r} is invalid; expected a lithium fraction in [0, 1]")
     if table is not None:
-        table.check_covers(tref)
+        table.check_covers(tref, what="the reference state theta_ref (where the strain is zero; theta_ref= in Python)")
     prov = dict(preset.get("provenance", {}))
     if given:
         prov["given"] = ", ".join(given)

@@ -95,7 +95,8 @@ class PorousSphere:
 
     def bridge(self):
         """The bridge point (r, z), m: midway between the void surface and the nearest pore
-        surface, on the line joining their centres."""
+        surface, on the line joining their centres (without a void: between the centre and the
+        nearest pore)."""
         if not self.pores:
             raise LithmapError("probe 'bridge' needs a pore; this particle has none")
         gaps = [np.hypot(rc, zc) - rp - self.void for rc, zc, rp in self.pores]
@@ -133,8 +134,10 @@ class PorousSphere:
         return np.array([self.void, 0.0])
 
     def describe(self) -> str:
-        p = "; ".join(f"pore r={rc:.4g} m z={zc:.4g} m radius {rp:.4g} m" for rc, zc, rp in self.pores)
-        return f"sphere radius {self.radius:.4g} m, central void {self.void:.4g} m" + (f"; {p}" if p else "")
+        p = "; ".join(f"pore of radius {rp * 1e6:.4g} µm at r={rc * 1e6:.4g} µm, z={zc * 1e6:.4g} µm"
+                      for rc, zc, rp in self.pores)
+        return (f"sphere of radius {self.radius * 1e6:.4g} µm, central void {self.void * 1e6:.4g} µm"
+                + (f"; {p}" if p else ""))
 
 
 def porous_sphere(radius="8um", *, void="0.5um", pores=2, pore_radius="0.2um", pore_distance="1.1um", angles=None):
@@ -168,7 +171,8 @@ def porous_sphere(radius="8um", *, void="0.5um", pores=2, pore_radius="0.2um", p
     n = int(pores)
     if angles is None:
         if n > 2:
-            raise LithmapError(f"pores={pores!r}: more than 2 pores need their polar angles (angles=...)")
+            raise LithmapError(f"pores={pores!r}: more than 2 pores need their polar angles, "
+                               "lithmap.porous_sphere(..., angles=[...]) in Python (a pore off the axis is a ring)")
         angles = [0.0, np.pi][:n]
     if n and len(angles) != n:
         raise LithmapError(f"angles has {len(angles)} values for {n} pores")

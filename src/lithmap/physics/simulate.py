@@ -162,7 +162,9 @@ def _attrs(material: Material, alpha, theta0, geometry_text, steps, options: Sol
         "protocol": " then ".join(s.text for s in steps),
         "c_rate_convention": material.c_rate_convention,
         "capacity_fraction": float(material.capacity_fraction),
-        "flux_convention": "uniform outward lithium flux over the particle surface; + = charge = delithiation",
+        "flux_convention": ("uniform outward lithium flux over the particle surface" if material.current_distribution
+                            == "uniform" else "outward lithium flux spread over the surface by Butler-Volmer at one "
+                            "particle potential (the imposed total)") + "; + = charge = delithiation",
         "mesh_nodes": int(mesh.n),
         "mesh_min_spacing": float(mesh.min_spacing()),
         "solver": "TR-BDF2, adaptive, vertex-centred finite volumes (lumped P1 in 2D)",
@@ -172,6 +174,8 @@ def _attrs(material: Material, alpha, theta0, geometry_text, steps, options: Sol
     }
     if material.c_max is not None:
         attrs["c_max"] = float(material.c_max)
+    attrs["temperature"] = float(material.temperature)
+    attrs["attr_units"] += "; temperature in K"
     attrs["current_distribution"] = material.current_distribution
     attrs["migration"] = material.migration
     if material.counter_exchange_current is not None:

@@ -74,7 +74,7 @@ def plot_stress(ds, out_dir, *, prefix: str = "stress", dod=None) -> list[Path]:
     fig, ax = plt.subplots(figsize=(5.5, 4))
     colours = plt.cm.viridis(np.linspace(0, 0.9, prof.sizes["dod"]))
     for k, c in zip(range(prof.sizes["dod"]), colours):
-        ax.plot(x_um, prof.isel(dod=k).values / 1e6, color=c, label=f"DOD {float(prof.dod[k]):.2g}")
+        ax.plot(x_um, prof.isel(dod=k).values / 1e6, color=c, label=f"{_dod_short(ds)} {float(prof.dod[k]):.2g}")
     ax.axhline(0, color="0.6", lw=0.5)
     ax.set_xlabel("r (µm)" if space == "r" else f"distance from the centre (µm), along {ds.attrs['profile_line']}")
     ax.set_ylabel("hoop stress (MPa, tension +)")
@@ -92,7 +92,7 @@ def plot_stress(ds, out_dir, *, prefix: str = "stress", dod=None) -> list[Path]:
             ax.plot(x, ds["probe_von_mises_stress"].sel(probe=p).values / 1e6, label=f"{p} ({where})")
     over = [d for d in ds["von_mises_stress"].dims if d != "time"]
     ax.plot(x, ds["von_mises_stress"].max(over).values / 1e6, "k--", lw=1, label="maximum over the particle")
-    ax.set_xlabel("depth of discharge")
+    ax.set_xlabel(_dod_label(ds))
     ax.set_ylabel("von Mises stress (MPa)")
     ax.set_title(_title(ds))
     ax.legend(fontsize=8)
@@ -124,7 +124,7 @@ def _planar_figures(ds, out_dir, prefix, plt):
     x = ds["depth_of_discharge"].values
     ax.plot(x, ds["von_mises_stress"].max(("y", "x")).values / 1e6, "k-", label="maximum over the particle")
     ax.plot(x, ds["von_mises_stress"].mean(("y", "x")).values / 1e6, "k--", label="mean over the particle")
-    ax.set_xlabel("depth of discharge")
+    ax.set_xlabel(_dod_label(ds))
     ax.set_ylabel("von Mises stress (MPa)")
     ax.set_title(_title(ds))
     ax.legend(fontsize=8)
@@ -148,10 +148,22 @@ def _hoop_map(ds, prof, path, plt):
     for ax in axes:
         ax.set_xlabel("r (µm, from the axis)")
         if "probe_z" in ds.coords:
-            ax.plot(ds.probe_r.values * 1e6, ds.probe_z.values * 1e6, "k+", ms=8)
+            ax.plot(ds.probe_r.values * 1e6, ds.probe_z.values * 1e6, "o", ms=7, mfc="none", mec="lime", mew=1.5)
+            for name, pr, pz in zip(ds.probe.values, ds.probe_r.values, ds.probe_z.values):
+                ax.annotate(str(name), (pr * 1e6, pz * 1e6), xytext=(6, 4), textcoords="offset points", fontsize=7,
+                            color="lime")
     axes[0].set_ylabel("z (µm)")
     fig.suptitle(f"DOD {float(prof.dod[-1]):.2g} (t = {t:.3g} s)\n{_title(ds)}"[:200], fontsize=9)
     return save_figure(fig, path, dpi=120, bbox_inches="tight")
+
+
+def _dod_short(ds) -> str:
+    return "DOC" if str(ds["depth_of_discharge"].attrs.get("long_name", "")).startswith("depth of charge") else "DOD"
+
+
+def _dod_label(ds) -> str:
+    name = str(ds["depth_of_discharge"].attrs.get("long_name", "depth of discharge"))
+    return name.split(":")[0] + " (charge passed / practical capacity)"
 
 
 def _title(ds) -> str:
