@@ -235,7 +235,7 @@ def test_new_user_trial_mends(tmp_path):
     np.testing.assert_allclose(st.dod, [0.05, 0.1])
     assert st.depth_of_discharge.attrs["long_name"].startswith("depth of charge")
     assert st.attrs["temperature"] == pytest.approx(298.15)
-    with pytest.raises(LithmapError, match=r"fractions of the practical capacity in \[0, 1\]"):
+    with pytest.raises(LithmapError, match=r"dod=5 is not reached.*20 % is 0.2"):
         lm.stress_at_dod(st, "5,10")
     with pytest.raises(LithmapError, match="not both"):
         lm.particle_stress(st, partial_molar_volume="2e-6m^3/mol", lattice=lm.mechanical_properties("lrtmo").lattice)
@@ -243,3 +243,25 @@ def test_new_user_trial_mends(tmp_path):
                                    "Charge at 2C for 1 minute", "--theta0", "0.99", "--youngs-modulus", "150",
                                    "--out", str(tmp_path / "s.nc")])
     assert res.exit_code != 0 and "has no unit" in res.output and not (tmp_path / "s.nc").exists()
+
+
+def test_counter_electrode_in_a_hold_and_on_discharge():
+    """A hold holds the cell voltage: at the switch from constant current the current does not
+    jump up (the particle potential is solved with the lithium-metal overpotential); on a
+    discharge the overpotential lowers the cell voltage."""
+    lr = lm.lrtmo().replace(diffusivity=lm.ConstantDiffusivity(1e-15), counter_exchange_current=0.5)
+    ds = lm.simulate("sphere:1um", "Charge at 5C until 4.3 V then Hold at 4.3 V for 2 minutes", material=lr,
+                     theta0=0.9, times="5s")
+    hold = ds.step.values == 1
+    assert hold.any() and np.allclose(ds.voltage.values[hold], 4.3, atol=1e-9)
+    cc_end = float(ds.c_rate.values[~hold][-1])
+    assert cc_end == pytest.approx(5.0, rel=1e-6)
+    assert np.all(ds.c_rate.values[hold] <= 5.0 * (1 + 1e-3))  # decays from the CC value, no jump
+    assert float(np.abs(ds.theta_mean + ds.delithiated - ds.theta_mean[0]).max()) < 1e-10
+    ref = lr.replace(counter_exchange_current=None)
+    proto = "Discharge at 2C for 2 minutes"
+    cell = lm.simulate("sphere:1um", proto, material=lr, theta0=0.5, times="30s")
+    bare = lm.simulate("sphere:1um", proto, material=ref, theta0=0.5, times="30s")
+    assert np.all((cell.voltage - bare.voltage).values[1:] < -1e-3)
+    with pytest.raises(LithmapError, match="counter_exchange_current needs"):
+        lr.replace(exchange_current=None, current_distribution="uniform")

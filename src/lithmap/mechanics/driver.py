@@ -59,7 +59,8 @@ def depth_of_discharge(result) -> xr.DataArray:
     change = mean - mean.isel(time=0)
     dod = abs(change) / f
     dod.name = "depth_of_discharge"
-    charging = float(change.isel(time=-1)) < 0  # lithium left: a charge (delithiation)
+    moved = change.values[np.abs(change.values) > 1e-12]
+    charging = moved.size > 0 and moved[0] < 0  # the run starts by removing lithium: a charge (delithiation)
     dod.attrs = {"units": "1", "long_name": ("depth of charge" if charging else "depth of discharge")
                  + ": charge passed / practical capacity"}
     return dod
@@ -79,8 +80,8 @@ def _dod_values(dod) -> np.ndarray:
         values = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
         values = np.array([np.nan])
-    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > 1):
-        raise LithmapError(f"dod={dod!r} is invalid; expected fractions of the practical capacity in [0, 1] such as "
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise LithmapError(f"dod={dod!r} is invalid; expected fractions of the practical capacity (>= 0) such as "
                            "0.1,0.2 (or 10%,20%)")
     return values
 
@@ -138,7 +139,8 @@ def stress_at_dod(stress: xr.Dataset, dod, *, variable: str = "hoop_stress") -> 
     for target in values:
         hit = np.flatnonzero(running >= target - 1e-12)
         if hit.size == 0:
-            raise LithmapError(f"dod={target:g} is not reached: the run ends at DOD {running[-1]:.4g}")
+            raise LithmapError(f"dod={target:g} is not reached: the run ends at DOD {running[-1]:.4g} (a fraction of "
+                               "the practical capacity: 20 % is 0.2)")
         i = int(hit[0])
         if i == 0 or d[i] == d[i - 1]:
             w = 1.0
@@ -285,8 +287,7 @@ def particle_stress(result, material=None, *, youngs_modulus=None, poisson_ratio
     if planar:
         return _planar_stress(ds.drop_vars(earlier), props, dod, probe, plane)
     theta = ds["theta"].transpose(..., "r")
-    strain = xr.DataArray(props.strain(theta.values), dims=theta.dims, coords=theta.coords, name="chemical_strain",
-                          attrs={"units": "1", "long_name": "isotropic chemical strain", "strain_route": props.route})
+    strain = _strain_of(theta, props)
     stress = sphere_stress(strain, youngs_modulus=props.youngs_modulus, poisson_ratio=props.poisson_ratio)
     out = ds.drop_vars(earlier).copy()
     out["chemical_strain"] = strain
@@ -314,6 +315,13 @@ def particle_stress(result, material=None, *, youngs_modulus=None, poisson_ratio
     return out
 
 
+def _strain_of(theta: xr.DataArray, props, where: str = "") -> xr.DataArray:
+    """The chemical strain of a θ field as a labelled DataArray (strain.chemical_strain's values)."""
+    return xr.DataArray(props.strain(theta.values), dims=theta.dims, coords=theta.coords, name="chemical_strain",
+                        attrs={"units": "1", "long_name": "isotropic chemical strain" + where,
+                               "strain_route": props.route})
+
+
 def _planar_stress(ds, props, dod, probe, plane):
     """Plane strain / plane stress FE on a 2D particle's outline (its ``mask``), the strain of its θ map."""
     from .fem import planar_stress
@@ -321,8 +329,7 @@ def _planar_stress(ds, props, dod, probe, plane):
     if probe is not None:
         raise LithmapError("probe points are for spheres; a 2D particle's stress is a map (pick points with .sel)")
     theta = ds["theta"].transpose("time", "y", "x")
-    strain = xr.DataArray(props.strain(theta.values), dims=theta.dims, coords=theta.coords, name="chemical_strain",
-                          attrs={"units": "1", "long_name": "isotropic chemical strain", "strain_route": props.route})
+    strain = _strain_of(theta, props)
     shape = ds["mask"] if "mask" in ds else None
     st = planar_stress(strain, shape, youngs_modulus=props.youngs_modulus, poisson_ratio=props.poisson_ratio,
                        plane=plane)
@@ -369,16 +376,17 @@ def _porous_stress(ds, props, dod, probe):
     geom = _porous_geometry(ds)
     fe_mesh, _ = porous_meshes(geom, **json.loads(ds.attrs.get("mesh_options", "{}")))
     theta = ds["theta_node"]
-    strain = xr.DataArray(props.strain(theta.values), dims=theta.dims, coords=theta.coords, name="chemical_strain",
-                          attrs={"units": "1", "long_name": "isotropic chemical strain at the mesh vertices",
-                                 "strain_route": props.route})
+    strain = _strain_of(theta, props, " at the mesh vertices")
     r = np.asarray(ds["r"].values, dtype=float)
     if isinstance(probe, str):
         probe = [p.strip() for p in probe.split(",") if p.strip()]
     # the paper's radial profile: along the ray from the centre through the bridge point (or the equator)
     if geom.pores:
         br, bz = geom.bridge()
-        angle, where = float(np.arctan2(br, bz)), "the ray from the centre through the bridge point (void to pore)"
+        angle = float(np.arctan2(br, bz))
+        where = ("the ray from the centre through the bridge point (void to pore"
+                 + ("; the axis z > 0" if abs(angle) < 1e-12 else "; the axis z < 0" if abs(angle - np.pi) < 1e-12
+                    else "") + ")")
     else:
         angle, where = np.pi / 2, "the equator"
     st = axisymmetric_stress(strain, geom, youngs_modulus=props.youngs_modulus, poisson_ratio=props.poisson_ratio,

@@ -306,9 +306,9 @@ def _directional(s11, s22, s12, c1, c2):
 def _strain_at_vertices(strain, mesh):
     """Eigenstrain at the P2 dofs from values at the mesh vertices: exact at the vertices, the
     mean of its two ends at each mid-side node (P1 along the edge), and the time coordinate."""
-    da = strain.transpose(*[d for d in ("time", "node") if d in strain.dims])
-    if set(da.dims) - {"time", "node"}:
+    if set(strain.dims) - {"time", "node"}:
         raise LithmapError(f"strain has dims {strain.dims}; expected node, optionally with time")
+    da = strain.transpose(*[d for d in ("time", "node") if d in strain.dims])
     nv = mesh.nvertices
     if da.sizes["node"] != nv:
         raise LithmapError(f"strain has {da.sizes['node']} nodes; the mesh has {nv} vertices")
@@ -471,8 +471,16 @@ def axisymmetric_stress(
                 named[name] = g.bridge()
             elif name in known and (name != "void" or g.void > 0):
                 named[name] = known[name]
+            elif name in ("centre", "center") and g.void == 0:
+                named["centre"] = (0.0, 0.0)
             else:
-                raise LithmapError(f"probe {name!r} is unknown; expected bridge, void, surface or a dict name: (r, z)")
+                try:  # a radius: the point on the equator
+                    from ..io.units import parse_quantity
+
+                    named[str(name)] = (parse_quantity(str(name), "m", name="probe"), 0.0)
+                except LithmapError:
+                    raise LithmapError(f"probe {name!r} is unknown; expected bridge, void, surface, a radius on the "
+                                       "equator (2um) or, in Python, a dict name: (r, z)") from None
     else:
         named = {k: tuple(float(c) for c in v) for k, v in probes.items()}
     for name, (pr, pz) in named.items():
@@ -617,9 +625,9 @@ def planar_stress(
         raise LithmapError(f"plane={plane!r} is invalid; expected 'strain' or 'stress'")
     if not isinstance(strain, xr.DataArray) or not {"y", "x"} <= set(strain.dims):
         raise LithmapError("strain must be a DataArray on (y, x) or (time, y, x) with coordinates in m")
-    da = strain.transpose(*[d for d in ("time", "y", "x") if d in strain.dims])
-    if len(da.dims) != (3 if "time" in da.dims else 2):
+    if set(strain.dims) - {"time", "y", "x"}:
         raise LithmapError(f"strain has dims {strain.dims}; expected (y, x) or (time, y, x)")
+    da = strain.transpose(*[d for d in ("time", "y", "x") if d in strain.dims])
     v = np.asarray(da.values, dtype=float)
     v3 = v if "time" in da.dims else v[None]
     x, y = np.asarray(da["x"].values, float), np.asarray(da["y"].values, float)

@@ -169,6 +169,8 @@ def porous_sphere(radius="8um", *, void="0.5um", pores=2, pore_radius="0.2um", p
     R = _length("radius", radius)
     a = _length("void", void, allow_zero=True)
     n = int(pores)
+    if n < 0:
+        raise LithmapError(f"pores={pores!r} is invalid; expected a number of pores >= 0")
     if angles is None:
         if n > 2:
             raise LithmapError(f"pores={pores!r}: more than 2 pores need their polar angles, "

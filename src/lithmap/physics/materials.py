@@ -338,9 +338,10 @@ class Material:
         Exchange current density (A/m², referred to the particle's surface area) of a lithium-metal
         counter electrode, i = i0·(C/C_ref)^α_a·(exp(α_a F η/RT) − exp(−α_c F η/RT)) with the
         electrolyte at its reference concentration and α_a = α_c = 0.5 (Liu, Zeng et al.): its
-        overpotential is added to the reported voltage in current steps and at rest, so ``voltage``
-        is that of the cell. None: the voltage is the particle's vs Li/Li⁺ (a reference electrode).
-        A voltage hold always holds the particle vs Li/Li⁺.
+        overpotential is added to the reported voltage, so ``voltage`` is that of the cell, and a
+        voltage hold holds the cell voltage (the particle potential is solved with it). None: the
+        voltage is the particle's vs Li/Li⁺ (a reference electrode). Needs ``exchange_current``
+        and ``c_max``.
     migration : {"none", "ambipolar"}
         The migration term of the lithium flux J = −D∇C − z·u·F·C·∇φ (u = D/RT; Liu, Zeng et al.,
         Nat. Nanotechnol. 2024, Methods) needs the potential φ inside the particle. ``"none"``
@@ -395,6 +396,9 @@ class Material:
             raise LithmapError(f"current_distribution='butler-volmer' needs an OCV, an exchange current density and "
                                f"c_max; material {self.name!r} lacks one")
         if self.counter_exchange_current is not None:
+            if self.ocv is None or self.exchange_current is None or self.c_max is None:
+                raise LithmapError(f"counter_exchange_current needs an OCV, an exchange current density and c_max; "
+                                   f"material {self.name!r} lacks one")
             i0 = self.counter_exchange_current
             i0 = parse_quantity(i0 if isinstance(i0, str) else float(i0), "A/m^2", name="counter_exchange_current")
             if not (np.isfinite(i0) and i0 > 0):
@@ -653,7 +657,9 @@ def lrtmo(temperature=298.15) -> Material:
         provenance={
             "paper": "Liu, Zeng et al., Nat. Nanotechnol. 2024 (Li1.2Mn0.56Ni0.16Co0.08O2): D = 5e-13 m^2/s "
             "exp(1200 K (1/298 K - 1/T2)), T2 clamped to 223.15-393.15 K; 2.0-4.8 V; V = a^2 c sin(pi/3) strain; "
-            "Butler-Volmer current distribution at the particle surface against lithium-metal kinetics",
+            "Butler-Volmer current distribution at the particle surface against lithium-metal kinetics; the "
+            "migration term needs the potential inside the particle: 'none' (one particle potential) by default, "
+            "'ambipolar' (electroneutral, D doubled) as an option",
             "assumed": "1C = 250 mA h / g; density 4.25 g/cm^3; j0 = 2 A/m^2 sqrt(theta(1-theta)); OCV curve; "
             "lithium-metal i0 = 10 A/m^2 (1 mA/cm^2) on the particle's surface area, electrolyte at C_ref; "
             "lattice table a(theta), c(theta); E = 150 GPa, nu = 0.3 (Supplementary Table 3 not available)",

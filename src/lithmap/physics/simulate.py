@@ -340,8 +340,9 @@ def _axisymmetric_fields(shape, mesh, fields, pixel_size, mesh_options, data, co
     vertex[:, mesh.source_index] = fields
     coords["z"] = ("z", z, {"units": "m", "long_name": "axial position (the axis of revolution)"})
     coords["r"] = ("r", r, {"units": "m", "long_name": "distance from the axis (cylindrical radius)"})
-    coords["node_r"] = ("node", mesh.points[np.argsort(mesh.source_index), 0], {"units": "m"})
-    coords["node_z"] = ("node", mesh.points[np.argsort(mesh.source_index), 1], {"units": "m"})
+    vertex_points = mesh.points[np.argsort(mesh.source_index)]  # in the FE mesh's vertex order
+    coords["node_r"] = ("node", vertex_points[:, 0], {"units": "m"})
+    coords["node_z"] = ("node", vertex_points[:, 1], {"units": "m"})
     data["theta"] = (("time", "z", "r"), grid)
     data["theta_node"] = (("time", "node"), vertex)
     centre = interpolation_matrix(mesh, shape.centre()[None, :])
