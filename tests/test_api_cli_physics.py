@@ -3,6 +3,7 @@ mask and shape readers fail cleanly (one line, exit != 0, no file) on bad input.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -354,7 +355,10 @@ def test_a_surface_that_empties_says_how_to_stop_at_the_limit(runner, tmp_path):
     out = tmp_path / "run.nc"
     result = invoke(runner, "simulate", "--shape", "sphere:8um", "--material", "nmc811", "--protocol",
                     "Charge at C/3 for 1 hour", "--out", out)
-    one_line_failure(result, out, "empties the particle surface", "--stop-at-limit", "t=1770.97 s")
+    one_line_failure(result, out, "empties the particle surface", "--stop-at-limit")
+    # the event time converges to 1770.975 s (tol 1e-4 runs); the default tolerance places it within 0.05 s
+    t_event = float(re.search(r"t=([0-9.]+) s", result.output).group(1))
+    assert abs(t_event - 1770.975) < 0.05
     ok(invoke(runner, "simulate", "--shape", "sphere:8um", "--material", "nmc811", "--protocol",
               "Charge at C/3 for 1 hour", "--stop-at-limit", "--out", out))
     assert "surface theta reached 0" in open_nc(out).attrs["termination"]

@@ -156,6 +156,16 @@ def sweep_cases(radius, alpha, rate) -> int | None:
     """How many cases a sweep has (for a progress bar), or None when its values are not valid
     (the sweep itself then says why).
 
+    Parameters
+    ----------
+    radius, alpha, rate : array_like or str
+        The sweep's values, as for :func:`lithmap.sweep` (``"0.5um,1um"``, ``"C/3,1C"``...).
+
+    Returns
+    -------
+    int or None
+        The number of (radius, alpha, rate) cases.
+
     Examples
     --------
     >>> sweep_cases("0.5um,1um,2um", "1,2", "C/3,1C")
