@@ -50,8 +50,11 @@ def same_as_single_process(ds, **kw):
     ref = lm.sweep(**kw)
     for dim in ("radius", "alpha", "rate"):
         np.testing.assert_array_equal(ds[dim].values, ref[dim].values)
+    # the blocks are batches of other compositions than the one-process batch: a batch's Newton iterates until
+    # all its runs converge (newton_tol 1e-7 on theta), so a case's value may move within that; a mixed-up or
+    # lost case would differ by orders of magnitude more
     for name in END:
-        np.testing.assert_allclose(ds[name].values, ref[name].values, rtol=1e-10, atol=1e-10, err_msg=name)
+        np.testing.assert_allclose(ds[name].values, ref[name].values, rtol=1e-8, atol=1e-8, err_msg=name)
     assert (ds.termination.values == ref.termination.values).all()
 
 

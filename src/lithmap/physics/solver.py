@@ -10,19 +10,10 @@ value to round-off.
 Every run of the batch keeps its own time, step size, protocol step and events in one
 :class:`BatchState` (a dataclass of per-run arrays); every Newton iteration is one vectorised
 assembly plus one linear solve for all of them (tridiagonal for radial meshes, sparse LU in 2D).
-Radial batches with a tabulated D(θ) under an imposed flux (current steps, rests) solve each
-stage in one compiled pass instead (:func:`lithmap.physics._kernels.chain_newton`: residual,
-Jacobian, Thomas and stopping test fused, each run iterating only until it has converged).
 
-Steps are chosen by accuracy alone; requested output times are filled in by TR-BDF2's dense
-output (:func:`dense_weights`: the quadratic through the stage values at t, t + γh and t + h,
-as MATLAB's ode23tb does; Hosea & Shampine 1996), so any number of output times costs no extra
-steps. The interpolant is a weighted sum of conservative stage values with weights summing to
-one, and ``q`` is interpolated with the same weights, so ``theta_mean + q`` stays at its initial
-value at output times too. Protocol step ends are still solver times (a step ends exactly at its
-end), and events (:mod:`lithmap.physics.experiment`) are located by bracketing the step size
-(Illinois regula falsi) until the event function is within tolerance, so a stop time is a
-solver time, not an interpolation.
+Events (:mod:`lithmap.physics.experiment`) are located by bracketing the step size (Illinois
+regula falsi) until the event function is within tolerance, so a stop time is a solver time,
+not an interpolation.
 """
 
 from __future__ import annotations
@@ -43,7 +34,6 @@ D_COEF = GAMMA / 2.0  # the implicit coefficient of both stages
 BDF_A = 1.0 / (GAMMA * (2.0 - GAMMA))
 BDF_B = (1.0 - GAMMA) ** 2 / (GAMMA * (2.0 - GAMMA))
 ERR_K = (-3 * GAMMA**2 + 4 * GAMMA - 2) / (12 * (2 - GAMMA))
-BRACKET_MIN = 1e-11  # an event bracket this short (relative to t) is negligible: the event is located
 
 
 @dataclasses.dataclass
@@ -118,16 +108,6 @@ class RunRecord:
     def empty(cls) -> RunRecord:
         return cls([], [], [], [], [], [])
 
-    def append(self, t, theta, voltage, c_rate, q, step):
-        """Append one sample (``theta``: the run's node values, or None to keep no fields)."""
-        self.time.append(t)
-        if theta is not None:
-            self.theta.append(theta)
-        self.voltage.append(voltage)
-        self.c_rate.append(c_rate)
-        self.q.append(q)
-        self.step.append(step)
-
     def sample(self, s: BatchState, r: int, theta: np.ndarray | None):
         """Append run ``r``'s state (``theta``: its node values, or None to keep no fields)."""
         self.time.append(s.t[r])
@@ -163,8 +143,6 @@ class BatchState:
     ev_row: np.ndarray
     stale: np.ndarray  # +1 / −1: the last bracketing step overshot / landed short
     loc_iter: np.ndarray  # bracketing steps so far
-    accepted: np.ndarray  # accepted steps so far
-    attempted: np.ndarray  # step attempts so far (accepted or not)
     g_n: np.ndarray | None = None  # residual g(y)
     parts_n: tuple | None = None  # its flux derivatives and boundary flux
     G_n: np.ndarray | None = None  # event functions (EventKind rows × runs)
@@ -177,84 +155,44 @@ class BatchState:
             q=np.zeros(R), active=np.ones(R, bool), y=y, y_prev=y.copy(), h_prev=np.zeros(R),
             V=np.zeros(R), c_rate=np.zeros(R), out_i=np.zeros(R, dtype=int), bracket=np.full(R, np.inf),
             g_lo=np.zeros(R), g_hi=np.zeros(R), ev_row=np.zeros(R, dtype=int), stale=np.zeros(R),
-            loc_iter=np.zeros(R, dtype=int), accepted=np.zeros(R, dtype=int), attempted=np.zeros(R, dtype=int),
+            loc_iter=np.zeros(R, dtype=int),
         )
-
-
-def dense_weights(x):
-    """Weights of TR-BDF2's dense output on the stage values at t, t + γh and t + h, at the
-    fraction ``x`` = (τ − t)/h of an accepted step: the quadratic through the three (MATLAB's
-    ode23tb interpolant). Its error is O(h³), the order of the step's own local error, so the
-    scheme stays second order at output times; the weights sum to one, so any linear invariant
-    of the stages (lithium: Σ V θ + q) holds at output times too.
-
-    Examples
-    --------
-    >>> [abs(round(float(w), 12)) for w in dense_weights(1.0)]  # the end of the step: the step's own value
-    [0.0, 0.0, 1.0]
-    >>> round(float(sum(dense_weights(0.3))), 12)
-    1.0
-    """
-    x = np.asarray(x, dtype=float)
-    return (x - GAMMA) * (x - 1.0) / GAMMA, x * (x - 1.0) / (GAMMA * (GAMMA - 1.0)), x * (x - GAMMA) / (1.0 - GAMMA)
 
 
 class OutputTimes:
     """When samples are due: at ``t_eval`` (s), at every multiple of ``interval`` (s), or at
-    every accepted step when neither is given.
-
-    With ``t_eval`` or ``interval`` the steps do not stop at output times: the samples inside a
-    step are interpolated (:func:`dense_weights`), those at its end (within round-off) are the
-    step's own state. ``s.out_i`` points at each run's next output (an index into ``t_eval``,
-    or the multiple of ``interval``).
-    """
+    every accepted step when neither is given."""
 
     def __init__(self, t_eval=None, interval=None):
         if interval is not None and not interval > 0:
             raise LithmapError(f"output_interval={interval!r} is invalid; expected a positive time in s")
         self.interval = interval
         self.t_eval = None if t_eval is None else np.unique(np.asarray(t_eval, dtype=float))
-        self.dense = interval is not None or t_eval is not None
 
     def start(self, s: BatchState):
-        if self.interval is not None:
-            s.out_i[:] = 1  # t = 0 is the initial sample
-        elif self.t_eval is not None:
+        if self.t_eval is not None:
             s.out_i[:] = np.searchsorted(self.t_eval, 1e-12, side="right")
 
     def next(self, s: BatchState) -> np.ndarray:
         """The next output time of every run (inf when none)."""
         if self.interval is not None:
-            return s.out_i * self.interval
+            return (np.floor(s.t / self.interval + 1e-9) + 1.0) * self.interval
         if self.t_eval is None:
             return np.full(s.t.size, np.inf)
         te = self.t_eval
         return np.where(s.out_i < te.size, te[np.minimum(s.out_i, te.size - 1)], np.inf)
 
-    def inside(self, s: BatchState, t_end) -> np.ndarray:
-        """Per run, the end of the range of outputs lying strictly inside the step from s.t to
-        ``t_end``: they are ``out_i`` up to (not including) the returned index."""
-        cut = t_end - 1e-9 * np.maximum(1.0, np.abs(t_end))
-        if self.interval is not None:
-            hi = np.ceil(cut / self.interval).astype(int)
-        else:
-            hi = np.searchsorted(self.t_eval, cut, side="left")
-        return np.maximum(hi, s.out_i)
-
-    def times(self, lo: int, hi: int) -> np.ndarray:
-        """Output times number ``lo`` to ``hi`` − 1."""
-        if self.interval is not None:
-            return np.arange(lo, hi) * self.interval
-        return self.t_eval[lo:hi]
-
     def due(self, s: BatchState, accept) -> np.ndarray:
-        """Runs whose accepted step ended on their next output time (advances their pointer);
-        every accepted run when neither ``t_eval`` nor ``interval`` is given."""
-        if not self.dense:
-            return accept.copy()
+        """Runs whose accepted step landed on an output time (advances the t_eval index)."""
+        t = s.t
+        if self.interval is not None:
+            k = np.round(t / self.interval)
+            return accept & (np.abs(t - k * self.interval) <= 1e-9 * np.maximum(1.0, t))
         nxt = self.next(s)
-        due = accept & np.isfinite(nxt) & (np.abs(s.t - nxt) <= 1e-9 * np.maximum(1.0, np.abs(nxt)))
+        due = accept & np.isfinite(nxt) & (np.abs(t - nxt) <= 1e-9 * np.maximum(1.0, np.abs(nxt)))
         s.out_i[due] += 1
+        if self.t_eval is None:
+            due = accept.copy()
         return due
 
 
@@ -312,13 +250,6 @@ class Solver:
         tol = options.event_tolerances()
         self._event_tol = np.array([tol[e] for e in EventKind])  # by EventKind row
         self._ctl_key, self._ctl = None, None
-        # radial batches with a tabulated D(θ): each stage's Newton iteration in one compiled pass
-        b = model.mesh
-        self._fused = bool(b.chain and _kernels.HAVE_NUMBA and model._table is not None
-                           and np.all(np.diff(b.edge_run) >= 0))
-        if self._fused:
-            self._e_offset = np.searchsorted(b.edge_run, np.arange(b.nrun + 1))
-            self._b_offset = np.append(b.b_offset, b.bnodes.size)
 
     # ------------------------------------------------------------------ the pieces of one state
     def controls(self, step) -> BoundaryControl:
@@ -372,7 +303,6 @@ class Solver:
         self._refresh(s, self._runs)
         record(s.active)
         outputs.start(s)
-        dense = outputs.dense
         attempts = 0
         while s.active.any():
             attempts += 1
@@ -385,8 +315,7 @@ class Solver:
                 s.bracket[here], s.loc_iter[here], s.h_prev[here], s.dt[here] = np.inf, 0, 0.0, opt.first_dt
                 self._refresh(s, np.flatnonzero(here & s.active))
                 continue
-            h = self._step_size(s)
-            s.attempted += h > 0
+            h = self._step_size(s, outputs)
             y1, y2, ok, g1, g2, parts1, parts2, fact = self._trbdf2(s, h)
             err, accept, dt_new = self._error_control(s, h, ok, g1, g2, fact)
             fire, row, switched = np.zeros(self._runs.size, bool), None, np.zeros(self._runs.size, bool)
@@ -395,10 +324,7 @@ class Solver:
                 G = self._events(s, y2, V2, c_rate2)
                 fire, row, accept = self._crossings(s, h, G, accept, dt_new)
             if accept.any():
-                q1, q2 = self._stage_q(s, h, parts1, parts2)
-                if dense:  # the outputs inside the accepted steps, before the state moves on
-                    self._dense_output(s, h, accept, y1, y2, q1, q2, V2, c_rate2, outputs, recs, record_fields)
-                self._accept(s, h, accept, fire, y2, q2, V2, c_rate2, G)
+                self._accept(s, h, accept, fire, y2, V2, c_rate2, G, parts1, parts2)
                 due = outputs.due(s, accept)
                 step_end = self.experiment.ended(s, accept & ~fire)
                 self.experiment.check_overrun(s, accept)
@@ -409,29 +335,12 @@ class Solver:
                     self.experiment.advance(step_end, s, recs)
                 switched = fire | step_end
                 s.h_prev[switched] = 0.0
-                if switched.any() or self.controls(s.step).any_hold:
-                    self._refresh(s, np.flatnonzero(switched & s.active) if switched.any() else None)
-                else:  # the residual and events at the new state are those of the last stage
-                    self._carry(s, accept, g2, parts2, G)
+                self._refresh(s, np.flatnonzero(switched & s.active) if switched.any() else None)
             s.dt = np.where(switched, opt.first_dt, np.where(s.active, dt_new, s.dt))
             if progress is not None and s.active.any():
                 progress(float(np.min(s.t[s.active])))
             self._check_stuck(s, h, accept, ok, err)
         return recs, s
-
-    def _carry(self, s: BatchState, accept, g2, parts2, G):
-        """The residual, its parts and the events at the state: those Newton and the event check
-        left at y2 for the accepted runs (no step changed, no hold: y2 is exactly the iterate
-        they were evaluated at), the old ones elsewhere."""
-        if accept.all():
-            s.g_n, s.parts_n, s.G_n = g2, parts2, G
-            return
-        b = self.model.mesh
-        on_edge, on_bnode = accept[b.edge_run], accept[b.brun]
-        s.g_n = np.where(accept[b.run_of_node], g2, s.g_n)
-        s.parts_n = tuple(np.where(m, new, old) for m, new, old in
-                          zip((on_edge, on_edge, on_bnode, on_bnode), parts2, s.parts_n))
-        s.G_n = np.where(accept, G, s.G_n)
 
     def _check_stuck(self, s: BatchState, h, accept, ok, err):
         """A run whose step was refused at a step size below round-off cannot go on: an error."""
@@ -449,21 +358,20 @@ class Solver:
         event is here. A shrunk bracket whose event is not at zero is stale (the crossing was
         seen along another step path) and is dropped, to be re-bracketed from here."""
         ar = self._runs
-        tiny = s.active & np.isfinite(s.bracket) & (s.bracket <= BRACKET_MIN * np.maximum(s.t, 1.0))
-        if not tiny.any():
-            return tiny
+        tiny = s.active & np.isfinite(s.bracket) & (s.bracket <= 1e-9 * np.maximum(s.t, 1.0))
         tol_now = self._event_tol[s.ev_row]
         here = tiny & (np.abs(s.G_n[s.ev_row, ar]) <= 10 * tol_now)
         stale_bracket = tiny & ~here
         s.bracket[stale_bracket], s.loc_iter[stale_bracket], s.stale[stale_bracket] = np.inf, 0, 0
         return here
 
-    def _step_size(self, s: BatchState) -> np.ndarray:
-        """The step: the controller's, clamped to the step end and an event bracket (not to
-        output times: those are interpolated)."""
+    def _step_size(self, s: BatchState, outputs: OutputTimes) -> np.ndarray:
+        """The step: the controller's, clamped to the step end, the next output and an event bracket."""
         opt = self.opt
         end = self.experiment.step_end(s)
         h = np.minimum(np.minimum(s.dt, opt.max_dt), end - s.t)
+        nxt = outputs.next(s)
+        h = np.minimum(h, np.where(nxt > s.t, nxt - s.t, np.inf))
         loc = np.isfinite(s.bracket)
         if loc.any():
             gl, gh = s.g_lo[loc], s.g_hi[loc]  # Illinois-scaled (see where they are updated)
@@ -473,7 +381,7 @@ class Solver:
             guess = np.where(s.loc_iter[loc] > 12, 0.5 * s.bracket[loc], guess)
             guess = np.clip(guess, 1e-3 * s.bracket[loc], (1 - 1e-7) * s.bracket[loc])
             # a negligible bracket: step across it (the event is then fired below)
-            guess = np.where(s.bracket[loc] <= BRACKET_MIN * np.maximum(s.t[loc], 1.0), s.bracket[loc], guess)
+            guess = np.where(s.bracket[loc] <= 1e-9 * np.maximum(s.t[loc], 1.0), s.bracket[loc], guess)
             h[loc] = np.minimum(h[loc], guess)
             s.loc_iter[loc] += 1
         return np.where(s.active, np.maximum(h, 0.0), 0.0)
@@ -511,8 +419,6 @@ class Solver:
         ar = self._runs
         G_n = s.G_n
         crossed = (G <= 0) & (G_n > 0) & accept
-        if not crossed.any():  # the common case: nothing crossed, nothing to do
-            return np.zeros(ar.size, bool), np.zeros(ar.size, int), accept
         tol_row = self._event_tol[:, None]
         hit = crossed.any(axis=0)
         # the earliest of the crossed events (linear interpolation within the step)
@@ -521,7 +427,7 @@ class Solver:
         row = np.argmin(frac, axis=0)
         first_g = G[row, ar]
         fire = hit & (first_g > -tol_row[row, 0])
-        fire |= hit & (h <= BRACKET_MIN * np.maximum(s.t, 1.0))
+        fire |= hit & (h <= 1e-9 * np.maximum(s.t, 1.0))
         narrow = hit & ~fire
         # a located event is the crossed one that sits at its threshold (a voltage that
         # jumps as the surface empties is not the event; the empty surface is)
@@ -537,44 +443,14 @@ class Solver:
             dt_new[narrow] = s.dt[narrow]
         return fire, row, accept & ~narrow
 
-    def _stage_q(self, s: BatchState, h, parts1, parts2):
-        """The flux integral q at both stages, integrated by the same TR and BDF2 formulas as θ."""
-        j1, j2, jn = (self.model.flux_per_volume(p[2]) for p in (parts1, parts2, s.parts_n))
-        q1 = s.q + D_COEF * h * (jn + j1)
-        return q1, BDF_A * q1 - BDF_B * s.q + D_COEF * h * j2
-
-    def _dense_output(self, s: BatchState, h, accept, y1, y2, q1, q2, V2, c_rate2, outputs: OutputTimes, recs,
-                      fields):
-        """Record the output times strictly inside the accepted steps (t, t + h), interpolated
-        from the stage values (:func:`dense_weights`): θ, q, and the voltage and C-rate by the
-        same weights from their values at the stages. Those at t + h are the step's own state."""
-        hi = outputs.inside(s, s.t + h)
-        runs = np.flatnonzero(accept & (hi > s.out_i))
-        if not runs.size:
-            return
-        V1, c_rate1 = self._observe(s, y1)
-        off = self.model.mesh.offset
-        for r in runs:
-            lo = s.out_i[r]
-            t_out = outputs.times(lo, hi[r])
-            w = np.stack(dense_weights((t_out - s.t[r]) / h[r]), axis=1)  # (outputs, stages)
-            rec = recs[r]
-            rec.time.extend(t_out.tolist())
-            if fields:
-                a, b = off[r], off[r + 1]
-                rec.theta.extend(w @ np.stack([s.y[a:b], y1[a:b], y2[a:b]]))
-            rec.voltage.extend((w @ np.array([s.V[r], V1[r], V2[r]])).tolist())
-            rec.c_rate.extend((w @ np.array([s.c_rate[r], c_rate1[r], c_rate2[r]])).tolist())
-            rec.q.extend((w @ np.array([s.q[r], q1[r], q2[r]])).tolist())
-            rec.step.extend([s.step[r]] * t_out.size)
-        s.out_i[runs] = hi[runs]
-
-    def _accept(self, s: BatchState, h, accept, fire, y2, q2, V2, c_rate2, G):
+    def _accept(self, s: BatchState, h, accept, fire, y2, V2, c_rate2, G, parts1, parts2):
         """Move the accepted runs to t + h: θ, the flux integral q (same stages), observables,
         and the event brackets (a step that landed short of its event keeps bracketing it)."""
         b = self.model.mesh
         ar = self._runs
-        s.accepted += accept
+        j1, j2, jn = (self.model.flux_per_volume(p[2]) for p in (parts1, parts2, s.parts_n))
+        q1 = s.q + D_COEF * h * (jn + j1)
+        q2 = BDF_A * q1 - BDF_B * s.q + D_COEF * h * j2
         node = accept[b.run_of_node]
         s.y_prev = np.where(node, s.y, s.y_prev)
         s.h_prev = np.where(accept, h, s.h_prev)
@@ -604,14 +480,6 @@ class Solver:
         b, opt, model = self.model.mesh, self.opt, self.model
         active = s.active
         ctl = self.controls(s.step)
-        if self._fused and not ctl.any_hold:
-            out = _kernels.chain_newton(
-                y, rhs, dh, b.volume, model._wa, model._ea, model._eb, *model._table, b.offset, self._e_offset,
-                b.bnodes, self._b_offset, b.bweight * ctl.flux, active, opt.newton_tol, opt.max_newton,
-            )
-            y1, ok, g, pa, pb, dl, d, du, solved = out
-            if solved.all():
-                return y1, ok, g, (pa, pb, ctl.flux, np.zeros_like(ctl.flux)), ("tri", dl, d, du)
         holds = self.experiment.has_holds
         ok = np.zeros(b.nrun, bool)
         g, parts_y = model.residual(y, ctl)
@@ -652,27 +520,7 @@ class Solver:
         ok &= np.isfinite(y).all()
         if not ok[active].all() and not b.chain:
             self.linear.stale = True
-        if holds and ctl.any_hold:
-            y = self._rebalance(y, rhs, dh, parts_y)
         return y, ok, g, parts_y, fact
-
-    def _rebalance(self, y, rhs, dh, parts):
-        """Remove a run's remaining lithium imbalance Σ(V·y − rhs) + dh·Σ b·j(y) of a stage by
-        shifting its interior nodes (never its surface) uniformly.
-
-        In a hold near a full or empty surface, dj/dθ of Butler–Volmer is so large against the
-        tiny surface cell that one unit of round-off in the surface θ (1e-16) moves the balance
-        by up to ~1e-11 of θ per stage; Newton cannot do better than that, however well it
-        converges. The shift is of that size (far below ``newton_tol``) and leaves the surface
-        flux j unchanged, so the stage then conserves lithium to round-off in θ's sum."""
-        b = self.model.mesh
-        flux = dh[b.bnodes] * b.bweight * parts[2]
-        imbalance = np.add.reduceat(b.volume * y - rhs, b.offset[:-1])
-        imbalance += np.bincount(b.brun, weights=flux, minlength=b.nrun)
-        inner = b.boundary == 0
-        v_inner = np.add.reduceat(np.where(inner, b.volume, 0.0), b.offset[:-1])
-        shift = np.where(v_inner > 0, imbalance / np.maximum(v_inner, 1e-300), 0.0)
-        return np.where(inner, y - shift[b.run_of_node], y)
 
     def _damp(self, y, delta, ctl: BoundaryControl):
         """In voltage holds, shorten a run's Newton step so its surface θ stays inside (0, 1).
