@@ -18,10 +18,12 @@ FIT_KINDS = ("alpha", "diffusivity", "kinetics")
 @app.command()
 @friendly
 def fit(
-    result: Path = typer.Argument(..., help="a NetCDF file written by 'lithmap contrast' (with --particles: "
-                                            "'lithmap contrast FIELD --particles')"),
+    results: list[Path] = typer.Argument(..., help=(
+        "a NetCDF file written by 'lithmap contrast' (with --particles: 'lithmap contrast FIELD --particles'); "
+        "several: each movie fitted as a Dask task, a table on dim movie")),
     out: Path = typer.Option(..., help="output NetCDF file (the figures are written beside it); with --particles "
-                                       "also a Zarr store (.zarr: written as particles finish, a rerun resumes)"),
+                                       "or several results also a Zarr store (.zarr: written as tasks finish, a "
+                                       "rerun resumes)"),
     material: Optional[str] = typer.Option(None, help="material preset (nmc811: Xu, Merryweather et al., Joule 2022)"),
     diffusivity: Optional[str] = typer.Option(
         None, help="constant D with units (1e-14cm^2/s) or CSV table (theta, diffusivity_m2_s)"),
@@ -45,27 +47,40 @@ def fit(
     overwrite: bool = typer.Option(False, help="replace OUT (and its figures) if they exist"),
     particles: bool = typer.Option(False, "--particles", help="fit every labelled particle of the field, each on its "
                                                               "own outline, as Dask tasks: a table on dim particle"),
-    scheduler: Optional[str] = typer.Option(None, help="with --particles: a running Dask scheduler, tcp://HOST:PORT"),
-    workers: Optional[int] = typer.Option(None, help="with --particles: local worker processes (default: one per "
-                                                     "core)"),
+    scheduler: Optional[str] = typer.Option(None, help="with --particles or several results: a running Dask "
+                                                       "scheduler, tcp://HOST:PORT"),
+    workers: Optional[int] = typer.Option(None, help="with --particles or several results: local worker processes "
+                                                     "(default: one per core)"),
     min_pixels: int = typer.Option(30, help="with --particles: smaller particles are recorded as not fitted"),
 ):
     """Fit α on D(θ), the whole D(θ), or D(θ) and j0, so the simulated particle matches a contrast result.
 
     With --particles, every particle of a field (lithmap fit_particles): α (and D(θ)) per particle
     with 95 % intervals, its size and centroid, which particles lag and whether α follows size
-    (Xu, Merryweather et al., Joule 2022, fig. S7)."""
+    (Xu, Merryweather et al., Joule 2022, fig. S7).
+
+    With several results, every movie (lithmap fit_movies), each one Dask task: the same table on
+    dim movie."""
     from .. import fit_alpha, fit_diffusivity, write_result
 
     if what not in FIT_KINDS:
         raise LithmapError(f"--fit {what!r} is invalid; expected one of {list(FIT_KINDS)}")
+    if len(results) > 1:
+        if particles:
+            raise LithmapError("--particles fits the particles of one field; give one FIELD result, or leave out "
+                               "--particles to fit several movies")
+        return _fit_movies(results, out, material=material, diffusivity=diffusivity, rate=rate, protocol=protocol,
+                           log=log, mass=mass, theta0=theta0, what=what, psf=psf, calibration=calibration,
+                           knots=knots, overwrite=overwrite, scheduler=scheduler, workers=workers)
+    (result,) = results
     if particles:
         return _fit_particles(result, out, material=material, diffusivity=diffusivity, rate=rate, protocol=protocol,
                               log=log, mass=mass, theta0=theta0, what=what, psf=psf, calibration=calibration,
                               knots=knots, figures=figures, overwrite=overwrite, scheduler=scheduler, workers=workers,
                               min_pixels=min_pixels)
     if scheduler is not None or workers is not None:
-        raise LithmapError("--scheduler and --workers go with --particles (a field of particles fitted as Dask tasks)")
+        raise LithmapError("--scheduler and --workers go with --particles (a field of particles fitted as Dask tasks) "
+                           "or several results (movies fitted as Dask tasks)")
     if material is None and diffusivity is None:
         raise LithmapError("give --material NAME or --diffusivity TABLE.csv|VALUE")
     if mass is not None and log is None:
@@ -183,5 +198,51 @@ def _fit_particles(result, out, *, material, diffusivity, rate, protocol, log, m
                f"{stats.get('alpha_median', float('nan')):.4g}; {stats.get('interpretation', '')}")
     for path in written:
         typer.echo(f"wrote {path}")
+    if not ok.any():
+        raise typer.Exit(1)
+
+
+def _fit_movies(results, out, *, material, diffusivity, rate, protocol, log, mass, theta0, what, psf, calibration,
+                knots, overwrite, scheduler, workers):
+    """``fit`` of several results: one Dask task per movie; a .zarr OUT resumes, a .nc OUT is written once."""
+    from ..inverse.distributed import COMPUTED
+    from ..inverse.particles import PARTICLE_FITS, fit_movies
+    from ..io.results import write_result
+
+    if what not in PARTICLE_FITS:
+        raise LithmapError(f"--fit {what!r} is invalid with several results; expected one of {list(PARTICLE_FITS)}")
+    if log is not None or mass is not None:
+        raise LithmapError("--log and --mass do not go with several results: synchronise each log with 'lithmap "
+                           "contrast MOVIE --log ...' (its current is then the movie's protocol)")
+    if material is None and diffusivity is None:
+        raise LithmapError("give --material NAME or --diffusivity TABLE.csv|VALUE")
+    suffix = out.suffix.lower()
+    if suffix not in (".zarr", ".nc"):
+        raise LithmapError(f"--out {str(out)!r} is invalid with several results; expected a .zarr store or a .nc file")
+    inputs = list(results) + ([diffusivity] if diffusivity is not None and Path(diffusivity).is_file() else [])
+    if suffix == ".nc":
+        _outputs(out, overwrite=overwrite, inputs=inputs, figure=False)
+    elif out.resolve() in {Path(str(i)).resolve() for i in inputs}:
+        raise LithmapError(f"output {str(out)!r} would overwrite an input; choose another --out")
+    common = dict(what=what, material=material, diffusivity=diffusivity, rate=rate, protocol=protocol, theta0=theta0,
+                  psf=None if psf in ("0", "none") else psf, calibration=calibration, n_knots=knots,
+                  scheduler=scheduler, workers=workers, log=typer.echo)
+    with _progress(len(results), label="fitting movies", unit="movies", absolute=False) as bar:
+        if suffix == ".zarr":
+            ds = fit_movies(results, out, overwrite=overwrite, progress=bar, **common)
+        else:
+            ds = fit_movies(results, progress=bar, **common)
+            write_result(ds, out, overwrite=overwrite)
+    ok = ds["status"].values == COMPUTED
+    for i, name in enumerate(ds["movie"].values):
+        if ok[i]:
+            lag = ", lags" if int(ds["lagging"][i]) else ""
+            typer.echo(f"{name}: alpha = {float(ds.alpha[i]):.4g} (95 % {float(ds.alpha_low[i]):.4g} to "
+                       f"{float(ds.alpha_high[i]):.4g}), radius {float(ds.equivalent_radius[i]) * 1e6:.3g} um{lag}")
+        else:
+            typer.echo(f"{name}: not fitted ({ds['failure'].values[i]})", err=True)
+    stats = ds.attrs
+    typer.echo(f"wrote {out}: {int(ok.sum())} of {ok.size} movies fitted; median alpha "
+               f"{stats.get('alpha_median', float('nan')):.4g}; {stats.get('interpretation', '')}")
     if not ok.any():
         raise typer.Exit(1)

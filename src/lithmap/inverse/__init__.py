@@ -10,6 +10,7 @@ EXPORTS = {
     "estimate_psf": "optics", "movie_protocol": "protocol", "piecewise_steps": "protocol",
     "fit_alpha": "fit", "fit_diffusivity": "fit", "correlation_area": "fit", "correlation_time": "fit",
     "distributed_sweep": "distributed", "sweep_cases": "distributed", "fit_particles": "particles",
+    "fit_movies": "particles",
 }
 
 from .._lazy import attach  # noqa: E402

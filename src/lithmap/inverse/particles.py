@@ -253,14 +253,29 @@ def _digest(*arrays) -> str:
 def _definition(ds, labels, chosen, *, what, material, diffusivity, rate, protocol, theta0, psf, calibration,
                 n_knots, bounds, n_scan, rtol, min_pixels, margin):
     """Check on the client what every task needs; return the task spec and the definition the store records."""
+    if calibration != "fit":
+        raise LithmapError(f"calibration={calibration!r} is invalid for a field of particles; expected 'fit' (the "
+                           "optical law fitted on each particle)")
+    spec, common = _options([ds], what=what, material=material, diffusivity=diffusivity, rate=rate,
+                            protocol=protocol, theta0=theta0, psf=psf, calibration=calibration, n_knots=n_knots,
+                            bounds=bounds, n_scan=n_scan, rtol=rtol)
+    ref = int(ds.attrs.get("reference_frame", 0))
+    intensity = np.asarray(ds["intensity"].values)
+    definition = {"field": _digest(labels, ds["time"].values, intensity[ref], intensity[-1]), "fit": what, **common,
+                  "min_pixels": min_pixels, "margin": margin, "lithmap_version": __version__, "particles": chosen}
+    spec.update(min_pixels=min_pixels, margin=margin)
+    return spec, definition
+
+
+def _options(datasets, *, what, material, diffusivity, rate, protocol, theta0, psf, calibration, n_knots, bounds,
+             n_scan, rtol):
+    """The options every task shares, checked on the client against each of ``datasets`` (the task spec, and
+    their part of the definition a store records)."""
     from ..io.units import parse_quantity
     from ..physics.protocol import parse_protocol
     from ..physics.simulate import resolve_material
     from .protocol import movie_protocol
 
-    if calibration != "fit":
-        raise LithmapError(f"calibration={calibration!r} is invalid for a field of particles; expected 'fit' (the "
-                           "optical law fitted on each particle)")
     mat = resolve_material(material, diffusivity)  # on the client: a CSV table need not exist on the workers
     lo, hi = (float(b) for b in bounds)
     if not (0 < lo < hi and np.isfinite(hi)):
@@ -272,25 +287,22 @@ def _definition(ds, labels, chosen, *, what, material, diffusivity, rate, protoc
         raise LithmapError("give one of rate or protocol, not both")
     if protocol is not None:
         parse_protocol(protocol)
-    elif rate is not None or not ("charge_passed" in ds or "current" in ds):
-        use = rate if rate is not None else ds.attrs.get("c_rate")
-        if use is None:
-            raise LithmapError("give the movie's protocol: rate='C/3' (--rate C/3) or a protocol")
-        steps, _ = movie_protocol(ds, rate=use)
-        if steps[0].kind == "rest":
-            raise LithmapError(f"rate={rate!r} is invalid; expected a non-zero C-rate such as C/3")
+    for ds in datasets if protocol is None else ():
+        if rate is not None or not ("charge_passed" in ds or "current" in ds):
+            use = rate if rate is not None else ds.attrs.get("c_rate")
+            if use is None:
+                raise LithmapError("give the movie's protocol: rate='C/3' (--rate C/3) or a protocol")
+            steps, _ = movie_protocol(ds, rate=use)
+            if steps[0].kind == "rest":
+                raise LithmapError(f"rate={rate!r} is invalid; expected a non-zero C-rate such as C/3")
     if theta0 is not None and not (np.isfinite(float(theta0)) and 0 <= float(theta0) <= 1):
         raise LithmapError(f"theta0={theta0!r} is invalid; expected a lithium fraction in [0, 1]")
     psf_text = None if psf is None else str(psf).strip()
     if psf_text is not None and psf_text.lower() != "auto":
         if not parse_quantity(psf, "m", name="psf") >= 0:
             raise LithmapError(f"psf={psf!r} is invalid; expected a FWHM such as '150nm', 'auto' or None")
-    ref = int(ds.attrs.get("reference_frame", 0))
-    intensity = np.asarray(ds["intensity"].values)
     grid = np.linspace(0.0, 1.0, 201)
-    definition = {
-        "field": _digest(labels, ds["time"].values, intensity[ref], intensity[-1]),
-        "fit": what,
+    common = {
         "material": mat.name,
         "diffusivity": repr(mat.diffusivity),
         "diffusivity_values": _digest(np.asarray(mat.diffusivity(grid), float) * float(mat.alpha)),
@@ -300,15 +312,12 @@ def _definition(ds, labels, chosen, *, what, material, diffusivity, rate, protoc
         "psf": psf_text,
         "n_knots": n_knots if what == "diffusivity" else None,
         "bounds": [lo, hi], "n_scan": int(n_scan), "rtol": float(rtol),
-        "min_pixels": min_pixels, "margin": margin,
-        "lithmap_version": __version__,
-        "particles": chosen,
     }
-    spec = {"what": what, "n_knots": n_knots, "min_pixels": min_pixels, "margin": margin,
+    spec = {"what": what, "n_knots": n_knots, "min_pixels": 0, "margin": 0,
             "fit": {"material": mat, "rate": rate, "protocol": protocol, "theta0": theta0, "psf": psf,
-                    "calibration": "fit"},
+                    "calibration": calibration},
             "search": {"bounds": (lo, hi), "n_scan": int(n_scan), "rtol": float(rtol)}}
-    return spec, definition
+    return spec, common
 
 
 def _geometry(ds, labels, chosen):
@@ -342,23 +351,12 @@ def _layout(ds, labels, chosen, spec, definition) -> xr.Dataset:
              "centroid_y": ("m", "centroid of the particle, y"), "centroid_x": ("m", "centroid of the particle, x"),
              "touches_edge": ("1", "1 where the particle touches the frame's border")}
     data = {k: (("particle",), geo[k], {"units": u, "long_name": ln}) for k, (u, ln) in units.items()}
-    for k, (u, ln) in _ALPHA.items():
-        data[k] = (("particle",), np.full(n, np.nan), {"units": u, "long_name": ln})
-    if spec["what"] == "diffusivity":
-        for k, (u, ln) in _KNOTS.items():
-            data[k] = (("particle", "knot"), np.full((n, spec["n_knots"]), np.nan), {"units": u, "long_name": ln})
-    data["status"] = (("particle",), np.full(n, PENDING, np.int8), {
-        "long_name": "state of the particle's fit", "flag_values": np.array([PENDING, COMPUTED, FAILED], np.int8),
-        "flag_meanings": "not_computed computed failed"})
-    data["failure"] = (("particle",), np.full(n, "", dtype=object), {"long_name": "why the fit failed (empty when "
-                                                                                   "it did not)"})
+    data.update(_result_vars("particle", n, spec))
     for i, (k, count) in enumerate(zip(chosen, geo["pixel_count"])):  # certain before any work: never submitted
         if count < spec["min_pixels"]:
             data["status"][1][i] = FAILED
             data["failure"][1][i] = (f"LithmapError: particle {k} has {count} pixels, fewer than min_pixels="
                                      f"{spec['min_pixels']}: too small to fit")
-    data["lagging"] = (("particle",), np.zeros(n, np.int8), {
-        "long_name": "1 where the whole alpha interval lies below the field's median alpha (the particle lags)"})
     ref = int(ds.attrs.get("reference_frame", 0))
     data["labels"] = (("y", "x"), labels.astype(np.int32), {"long_name": "particle label (0 = matrix)"})
     data["reference_intensity"] = (("y", "x"), np.asarray(ds["intensity"].values[ref], np.float32),
@@ -381,13 +379,29 @@ def _layout(ds, labels, chosen, spec, definition) -> xr.Dataset:
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
-def _zarr_status(path: Path):
-    """Status of each particle in the store, and which are too small to fit (never submitted)."""
+def _result_vars(dim: str, n: int, spec) -> dict:
+    """The fitted variables of a table on ``dim`` before any fit: NaN, status 0, no failure, not lagging."""
+    data = {k: ((dim,), np.full(n, np.nan), {"units": u, "long_name": ln}) for k, (u, ln) in _ALPHA.items()}
+    if spec["what"] == "diffusivity":
+        for k, (u, ln) in _KNOTS.items():
+            data[k] = ((dim, "knot"), np.full((n, spec["n_knots"]), np.nan), {"units": u, "long_name": ln})
+    data["status"] = ((dim,), np.full(n, PENDING, np.int8), {
+        "long_name": f"state of the {dim}'s fit", "flag_values": np.array([PENDING, COMPUTED, FAILED], np.int8),
+        "flag_meanings": "not_computed computed failed"})
+    data["failure"] = ((dim,), np.full(n, "", dtype=object), {"long_name": "why the fit failed (empty when it did "
+                                                                           "not)"})
+    data["lagging"] = ((dim,), np.zeros(n, np.int8), {
+        "long_name": f"1 where the whole alpha interval lies below the median alpha of the {dim}s (it lags)"})
+    return data
+
+
+def _zarr_status(path: Path, attr: str = "particle_fit_definition"):
+    """Status of each row in the store, and which are too small to fit (never submitted)."""
     import zarr
 
     group = zarr.open_group(str(path), mode="r")
     return np.asarray(group["status"][...]), np.asarray(group["pixel_count"][...]) < int(
-        json.loads(group.attrs["particle_fit_definition"])["min_pixels"])
+        json.loads(group.attrs[attr]).get("min_pixels", 0))
 
 
 def _todo(status, small) -> list[int]:
@@ -417,10 +431,7 @@ def _fit_one(task: dict) -> dict:
     from .fit import fit_alpha, fit_diffusivity
 
     n_knots = task["n_knots"]
-    row = {k: np.full(1, np.nan) for k in _ALPHA}
-    if task["what"] == "diffusivity":
-        row.update({k: np.full((1, n_knots), np.nan) for k in _KNOTS})
-    row["status"], row["failure"] = np.full(1, COMPUTED, np.int8), np.full(1, "", dtype=object)
+    row = _empty_row(task["what"], n_knots)
     pixels = int(task["result"]["mask"].values.sum())
     try:
         if pixels < task["min_pixels"]:
@@ -442,12 +453,16 @@ def _fit_one(task: dict) -> dict:
     return row
 
 
-def _failed_row(spec, exc) -> dict:
+def _empty_row(what: str, n_knots: int, status=COMPUTED, failure: str = "") -> dict:
     row = {k: np.full(1, np.nan) for k in _ALPHA}
-    if spec["what"] == "diffusivity":
-        row.update({k: np.full((1, spec["n_knots"]), np.nan) for k in _KNOTS})
-    row["status"], row["failure"] = np.full(1, FAILED, np.int8), np.full(1, _reason(exc), dtype=object)
+    if what == "diffusivity":
+        row.update({k: np.full((1, n_knots), np.nan) for k in _KNOTS})
+    row["status"], row["failure"] = np.full(1, status, np.int8), np.full(1, failure, dtype=object)
     return row
+
+
+def _failed_row(spec, exc) -> dict:
+    return _empty_row(spec["what"], spec["n_knots"], FAILED, _reason(exc))
 
 
 def _task_key(definition: dict, label: int) -> str:
@@ -470,13 +485,18 @@ def _run(client, status, small, spec, definition, arrays, where, say, progress):
     nworkers = _n_workers(client)
     say(f"fitting {len(todo)} particle{'s' * (len(todo) != 1)}{' (' + '; '.join(notes) + ')' if notes else ''} on "
         f"{nworkers} worker{'s' * (nworkers != 1)}")
+    _submit(client, {i: ({"label": chosen[i], "result": _particle_result(ds, labels, chosen[i], spec["margin"])},
+                         _task_key(definition, chosen[i])) for i in todo}, spec, arrays, progress)
+
+
+def _submit(client, tasks: dict, spec, arrays, progress):
+    """Run ``tasks`` (row → (its result and label, task key)) as :func:`_fit_one` tasks and write each row into
+    ``arrays`` as it arrives (a task that could not run at all is its row's failure)."""
     submitted = {}
-    for i in todo:
-        k = chosen[i]
-        task = {"label": k, "result": _particle_result(ds, labels, k, spec["margin"]), "what": spec["what"],
-                "n_knots": spec["n_knots"], "min_pixels": spec["min_pixels"], "fit": spec["fit"],
-                "search": spec["search"]}
-        fut = client.submit(_fit_one, task, key=_task_key(definition, k), pure=False)
+    for i, (task, key) in tasks.items():
+        task = {**task, "what": spec["what"], "n_knots": spec["n_knots"], "min_pixels": spec["min_pixels"],
+                "fit": spec["fit"], "search": spec["search"]}
+        fut = client.submit(_fit_one, task, key=key, pure=False)
         submitted[fut.key] = (fut, i)
 
     def arrived(i, row):
@@ -491,8 +511,8 @@ def _run(client, status, small, spec, definition, arrays, where, say, progress):
 # ---------------------------------------------------------------- statistics
 
 
-def _statistics(alpha, low, high, radius, ok) -> dict:
-    """Inter-particle statistics over the computed particles (see :func:`fit_particles`)."""
+def _statistics(alpha, low, high, radius, ok, noun: str = "particle") -> dict:
+    """Inter-particle statistics over the computed particles (or movies: ``noun``; see :func:`fit_particles`)."""
     from scipy import stats
 
     a, lo, hi, r = alpha[ok], low[ok], high[ok], radius[ok]
@@ -510,12 +530,12 @@ def _statistics(alpha, low, high, radius, ok) -> dict:
         out["spearman_rho_alpha_radius"], out["spearman_p_alpha_radius"] = float(rho), float(p)
     lag = ok & (high < out["alpha_median"])
     if n < 4:
-        text = f"{n} particle{'s' * (n != 1)} fitted: too few to tell size from wiring"
+        text = f"{n} {noun}{'s' * (n != 1)} fitted: too few to tell size from wiring"
     else:
         size = out["spearman_p_alpha_radius"] < 0.05
         text = (f"alpha {'follows' if size else 'does not follow'} particle size (Spearman rho "
                 f"{out['spearman_rho_alpha_radius']:.2f}, p {out['spearman_p_alpha_radius']:.2g}); "
-                f"{int(lag.sum())} of {n} particles lag beyond their intervals"
+                f"{int(lag.sum())} of {n} {noun}s lag beyond their intervals"
                 + ("" if size or not lag.any() else ": not explained by size, look at their wiring "
                    "(Xu, Merryweather et al., Joule 2022, fig. S7)"))
     out["interpretation"] = text
@@ -524,13 +544,14 @@ def _statistics(alpha, low, high, radius, ok) -> dict:
 
 def _summarise(ds: xr.Dataset) -> xr.Dataset:
     """The statistics into the attrs and ``lagging`` of a table (in memory)."""
+    noun = "movie" if "movie" in ds.dims else "particle"
     ok = (ds["status"].values == COMPUTED) & np.isfinite(ds["alpha"].values)
     stats, lag = _statistics(ds["alpha"].values, ds["alpha_low"].values, ds["alpha_high"].values,
-                             ds["equivalent_radius"].values, ok)
+                             ds["equivalent_radius"].values, ok, noun)
     ds["lagging"].values[:] = lag.astype(np.int8)
     ds.attrs.update(stats)
     ds.attrs["statistics_method"] = (
-        "over the computed particles: alpha_median; alpha_spread = sd of ln alpha; alpha_heterogeneity_p = "
+        f"over the computed {noun}s: alpha_median; alpha_spread = sd of ln alpha; alpha_heterogeneity_p = "
         "chi2 test that all share one alpha, sd of ln alpha from each 95 % interval / 3.92; Spearman rank "
         "correlation of alpha with equivalent_radius (scipy.stats.spearmanr, n >= 3)")
     ds["failure"] = ds["failure"].copy(data=np.array(ds["failure"].values.tolist(), dtype=str))
@@ -548,3 +569,172 @@ def _finish_store(path: Path):
         "n_computed", "alpha_median", "alpha_spread", "alpha_heterogeneity_p", "spearman_rho_alpha_radius",
         "spearman_p_alpha_radius", "interpretation", "statistics_method")})
     zarr.consolidate_metadata(str(path))
+
+
+# ---------------------------------------------------------------- many movies
+
+
+def fit_movies(results, store=None, *, what: str = "alpha", material=None, diffusivity=None, rate=None,
+               protocol=None, theta0=None, psf="auto", calibration: str = "fit", n_knots: int = 6,
+               bounds=(0.2, 20.0), n_scan: int = 7, rtol: float = 0.01, scheduler: str | None = None,
+               workers: int | None = None, overwrite: bool = False, connect_timeout: float = 5.0, progress=None,
+               log=None) -> xr.Dataset:
+    """Fit α (and D(θ)) of several single-particle movies, each movie one Dask task.
+
+    Each ``lithmap contrast`` result (one particle, its ``mask``) is fitted by
+    :func:`lithmap.fit_alpha` (with ``what="diffusivity"`` then :func:`lithmap.fit_diffusivity`)
+    as one task, on the cluster, with the resumable Zarr store and the status/failure convention
+    of :func:`fit_particles`; the table is that of :func:`fit_particles` on dim ``movie``, so the
+    particles of many movies (Xu, Merryweather et al., Joule 2022: more than 50 particles in seven
+    electrodes) are compared as the particles of one field are. Every result is read and checked
+    before any work: a bad one stops the run, naming it, before anything is written.
+
+    Parameters
+    ----------
+    results : sequence of xarray.Dataset or path
+        ``lithmap contrast`` results (:func:`lithmap.analyse_movie`): ``mask`` on (y, x),
+        ``intensity`` and ``total_contrast`` on (time, y, x) (``theta`` with ``calibration="result"``).
+    store : str or Path, optional
+        A Zarr store (``fits.zarr``) written as the movies finish; default: in memory only.
+    what, material, diffusivity, rate, protocol, theta0, psf, calibration, n_knots, bounds, n_scan, rtol
+        As for :func:`fit_particles` (the same for every movie); ``calibration="result"`` compares
+        each result's own calibrated θ.
+    scheduler, workers, overwrite, connect_timeout, progress, log
+        As for :func:`fit_particles` (``progress`` is called with 1 as each movie's task finishes).
+
+    Returns
+    -------
+    xarray.Dataset
+        The table of :func:`fit_particles` on dim ``movie`` (coordinate: each result's file name,
+        or ``movie{i}`` for an in-memory Dataset without a distinct ``source``): ``alpha``,
+        ``alpha_low``, ``alpha_high``, ``misfit``, ``n_data``, ``psf_fwhm``, ``pixel_count``,
+        ``equivalent_radius`` (m), ``lagging``, ``status``, ``failure`` (and the D(θ) knots);
+        attrs: the same statistics over the computed movies, ``movie_fit_definition`` (JSON)
+        and ``movie_fit_fingerprint``.
+
+    Raises
+    ------
+    LithmapError
+        A result that is missing or not a contrast result (named), fewer than one result, the
+        same movie twice, invalid options, an unreachable scheduler or a store of another fit —
+        each before anything is written.
+
+    Examples
+    --------
+    >>> fit_movies(["no/such/a.nc", "b.nc"], material="nmc811", rate="C/3")
+    Traceback (most recent call last):
+    ...
+    lithmap.errors.LithmapError: result file 'no/such/a.nc' does not exist
+    """
+    from ..io.images import pixel_size_of
+    from ..io.results import read_result
+    from .compare import _contrast_result
+
+    say = log or (lambda line: None)
+    if isinstance(results, (str, Path, xr.Dataset)):
+        results = [results]
+    results = list(results)
+    if not results:
+        raise LithmapError("give at least one contrast result to fit")
+    if what not in PARTICLE_FITS:
+        raise LithmapError(f"what={what!r} is invalid; expected one of {list(PARTICLE_FITS)}")
+    if calibration not in ("fit", "result"):
+        raise LithmapError(f"calibration={calibration!r} is invalid; expected 'fit' or 'result'")
+    _check_cluster(scheduler, workers)
+    if isinstance(n_knots, bool) or int(n_knots) != n_knots or n_knots < 2:
+        raise LithmapError(f"n_knots={n_knots!r} is invalid; expected a whole number >= 2")
+    datasets, names = [], []
+    for i, res in enumerate(results):
+        ds = read_result(res) if not isinstance(res, xr.Dataset) else res
+        label = f"{str(res)!r}" if not isinstance(res, xr.Dataset) else f"result {i}"
+        try:
+            ds = _contrast_result(ds, calibration)
+        except LithmapError as exc:
+            raise LithmapError(str(exc).replace("result", label, 1) if str(exc).startswith("result") else
+                               f"{label}: {exc}") from None
+        datasets.append(ds.load())
+        names.append(Path(str(res)).name if not isinstance(res, xr.Dataset) else
+                     Path(str(ds.attrs.get("source", ""))).name or f"movie{i}")
+    if len(set(names)) != len(names):  # the same name from two folders: the paths tell them apart
+        names = [str(r) if not isinstance(r, xr.Dataset) else f"movie{i}" for i, r in enumerate(results)]
+    if len(set(names)) != len(names):
+        names = [f"movie{i}" for i in range(len(results))]
+    digests = [_digest(ds["mask"].values, ds["time"].values,
+                       *(ds[v].values for v in ("intensity", "total_contrast", "theta") if v in ds)) for ds in datasets]
+    for j, d in enumerate(digests):
+        if d in digests[:j]:
+            raise LithmapError(f"{names[j]!r} is the same movie as {names[digests.index(d)]!r}; give each movie once")
+    spec, common = _options(datasets, what=what, material=material, diffusivity=diffusivity, rate=rate,
+                            protocol=protocol, theta0=theta0, psf=psf, calibration=calibration,
+                            n_knots=int(n_knots), bounds=bounds, n_scan=n_scan, rtol=rtol)
+    definition = {"fit": what, "calibration": calibration, **common, "lithmap_version": __version__,
+                  "movies": names, "movie_digests": digests}
+    attr = "movie_fit_definition"
+    n = len(datasets)
+    count = np.array([int(np.asarray(ds["mask"].values).astype(bool).sum()) for ds in datasets])
+    px = np.array([pixel_size_of(ds["mask"]) or np.nan for ds in datasets], float)
+    data = {"pixel_count": (("movie",), count, {"units": "1", "long_name": "pixels of the particle's mask"}),
+            "equivalent_radius": (("movie",), np.sqrt(count * px * px / np.pi),
+                                  {"units": "m", "long_name": "radius of the disc of the particle's area"})}
+    data.update(_result_vars("movie", n, spec))
+    attrs = {"title": "lithmap fits of several movies (Dask)", "lithmap_version": __version__, "fit": what,
+             "material": common["material"], "diffusivity": common["diffusivity"],
+             attr: json.dumps(definition, sort_keys=True), "movie_fit_fingerprint": _fingerprint(definition)}
+    if all(int(ds.attrs.get("synthetic", 0)) for ds in datasets):
+        attrs["synthetic"] = 1
+    layout = xr.Dataset(data, coords={"movie": ("movie", np.asarray(names, dtype=str), {
+        "long_name": "the contrast result's file name"})}, attrs=attrs)
+
+    def run(client, status, arrays, where):
+        todo = [i for i in range(n) if status[i] != COMPUTED]
+        done, retried = n - len(todo), int(np.sum(status == FAILED))
+        notes = [f"{done} of {n} already in {where}"] if done else []
+        notes += [f"{retried} failed before and {'is' if retried == 1 else 'are'} retried"] if retried else []
+        nworkers = _n_workers(client)
+        say(f"fitting {len(todo)} movie{'s' * (len(todo) != 1)}{' (' + '; '.join(notes) + ')' if notes else ''} on "
+            f"{nworkers} worker{'s' * (nworkers != 1)}")
+        _submit(client, {i: ({"label": names[i], "result": datasets[i]}, _movie_key(definition, i)) for i in todo},
+                spec, arrays, progress)
+
+    if store is None:
+        arrays = {v: layout[v].values for v in _row_names(spec) if v != "lagging"}
+        with _connect(scheduler, workers, connect_timeout) as client:
+            run(client, arrays["status"].copy(), arrays, "memory")
+        return _summarise(layout)
+    path = Path(store)
+    if not path.parent.exists():
+        raise LithmapError(f"output folder {str(path.parent)!r} does not exist")
+    resume = path.exists() and not overwrite
+    if resume:
+        _check_store(path, definition, attr=attr, what="movie fit", lists=())
+        status, _ = _zarr_status(path, attr)
+        if not (status != COMPUTED).any():  # nothing to do: no cluster is started or contacted
+            say(f"{n} of {n} movies already in {path.name}; nothing to compute")
+            return _movie_table(_read(path, _TEXT))
+    with _connect(scheduler, workers, connect_timeout) as client:
+        if not resume:
+            if path.exists():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+            _write_layout(path, layout, {v: {"chunks": (1,) + layout[v].shape[1:]} for v in layout.data_vars})
+        import zarr
+
+        arrays = {v: zarr.open_array(str(path / v), mode="r+", zarr_format=2)
+                  for v in _row_names(spec) if v != "lagging"}
+        status, _ = _zarr_status(path, attr)
+        try:
+            run(client, status, arrays, path.name)
+        finally:
+            _finish_store(path)
+    return _movie_table(_read(path, _TEXT))
+
+
+def _movie_table(ds: xr.Dataset) -> xr.Dataset:
+    """A table read back from its store, the ``movie`` names as str."""
+    return ds.assign_coords(movie=ds["movie"].copy(data=np.asarray(ds["movie"].values.tolist(), dtype=str)))
+
+
+def _movie_key(definition: dict, i: int) -> str:
+    """Deterministic: the same movie of the same fit always has the same key."""
+    common = {k: v for k, v in definition.items() if k not in ("movies", "movie_digests")}
+    digest = hashlib.sha256(json.dumps([common, definition["movie_digests"][i]], sort_keys=True).encode())
+    return f"lithmap-movie-{digest.hexdigest()[:20]}"
