@@ -173,6 +173,14 @@ class ParticleModel:
             dj[cv] = scale * (dj0 * sh - j0 * ch * dU / (2 * self.kT))
         return j, dj
 
+    def _bv_sums(self, V, runs, w_b, U, a):
+        """Per run, Σ b·a·sinh(x) and its derivative in V, Σ b·a·cosh(x)/(2RT/F), at the particle
+        potential V (per run), x = (V − U)/(2RT/F): the Butler–Volmer total of one particle."""
+        x = np.clip((V[runs] - U) / (2 * self.kT), -300, 300)
+        n = self.mesh.nrun
+        return (np.bincount(runs, weights=w_b * a * np.sinh(x), minlength=n),
+                np.bincount(runs, weights=w_b * a * np.cosh(x), minlength=n) / (2 * self.kT))
+
     def _particle_potential(self, cv, U, j0, held):
         """In a hold with a lithium-metal counter electrode the held value is the cell voltage
         V_p + η_Li(i): the particle potential V_p per run solves V_p + 2RT/F·asinh(i/(2·i0_Li)) =
@@ -187,9 +195,7 @@ class ParticleModel:
         target[runs] = held  # one held value per run
         Vp = target.copy()
         for _ in range(50):
-            x = np.clip((Vp[runs] - U) / (2 * self.kT), -300, 300)
-            i = np.bincount(runs, weights=w_b * a * np.sinh(x), minlength=b.nrun) / area
-            di = np.bincount(runs, weights=w_b * a * np.cosh(x), minlength=b.nrun) / area / (2 * self.kT)
+            i, di = (v / area for v in self._bv_sums(Vp, runs, w_b, U, a))
             eta = 2 * self.kT * np.arcsinh(i / (2 * i0_li))
             f = Vp + eta - target
             fp = 1.0 + 2 * self.kT * di / (2 * i0_li * np.sqrt(1.0 + (i / (2 * i0_li)) ** 2))
@@ -229,9 +235,8 @@ class ParticleModel:
         V[has] = (np.bincount(runs, weights=w_b * U, minlength=b.nrun)[has] / sw[has]
                   + 2 * self.kT * np.arcsinh(target[has] / sa[has]))
         for _ in range(50):
-            x = np.clip((V[runs] - U) / (2 * self.kT), -300, 300)
-            f = np.bincount(runs, weights=w_b * a * np.sinh(x), minlength=b.nrun) - target
-            fp = np.bincount(runs, weights=w_b * a * np.cosh(x), minlength=b.nrun) / (2 * self.kT)
+            f, fp = self._bv_sums(V, runs, w_b, U, a)
+            f = f - target
             step = np.where(has, f / np.where(fp > 0, fp, 1.0), 0.0)
             V -= step
             if np.all(np.abs(step) < 1e-13):
