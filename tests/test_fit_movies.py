@@ -13,6 +13,7 @@ import xarray as xr
 from typer.testing import CliRunner
 
 import lithmap as lm
+from cli_checks import one_line_error
 from lithmap.cli import app
 from lithmap.errors import LithmapError
 from lithmap.inverse.distributed import COMPUTED, FAILED
@@ -44,16 +45,6 @@ def movies(tmp_path_factory):
 
 def invoke(*args):
     return CliRunner().invoke(app, ["fit", *[str(a) for a in args]])
-
-
-def one_line_error(result, *needles):
-    assert result.exit_code != 0, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert len(lines) == 1, result.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.mark.slow

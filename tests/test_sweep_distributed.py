@@ -21,6 +21,7 @@ import zarr
 from typer.testing import CliRunner
 
 import lithmap as lm
+from cli_checks import one_line_error
 from lithmap.cli import app
 from lithmap.inverse.distributed import COMPUTED, FAILED, PENDING, distributed_sweep
 
@@ -34,16 +35,6 @@ END = ("stop_time", "theta_mean_end", "theta_surface_end", "theta_centre_end")
 
 def invoke(*args):
     return CliRunner().invoke(app, ["sweep", *[str(a) for a in args]])
-
-
-def one_line_error(result, *needles):
-    assert result.exit_code != 0, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert len(lines) == 1, result.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def same_as_single_process(ds, **kw):

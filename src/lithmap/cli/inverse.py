@@ -134,7 +134,6 @@ def _fit_particles(result, out, *, material, diffusivity, rate, protocol, log, m
     """The --particles path of ``fit``: one Dask task per particle; a .zarr OUT resumes, a .nc OUT is written once."""
     import numpy as np
 
-    from ..inverse.distributed import COMPUTED
     from ..inverse.particles import PARTICLE_FITS, fit_particles
     from ..io.results import write_result
     from ..report.field_figures import FIELD_FIGURES, plot_particle_fits
@@ -184,28 +183,33 @@ def _fit_particles(result, out, *, material, diffusivity, rate, protocol, log, m
     with _all_or_nothing(out) if suffix == ".nc" else contextlib.nullcontext():
         if figures:
             written = plot_particle_fits(ds, out, overwrite=replace_figures)
-    ok = ds["status"].values == COMPUTED
-    for i, k in enumerate(ds["particle"].values):
-        radius = float(ds["equivalent_radius"][i]) * 1e6
-        if ok[i]:
-            lag = ", lags" if int(ds["lagging"][i]) else ""
-            typer.echo(f"particle {int(k)}: alpha = {float(ds.alpha[i]):.4g} (95 % {float(ds.alpha_low[i]):.4g} to "
-                       f"{float(ds.alpha_high[i]):.4g}), radius {radius:.3g} um{lag}")
-        else:
-            typer.echo(f"particle {int(k)}: not fitted ({ds['failure'].values[i]})", err=True)
-    stats = ds.attrs
-    typer.echo(f"wrote {out}: {int(ok.sum())} of {ok.size} particles fitted; median alpha "
-               f"{stats.get('alpha_median', float('nan')):.4g}; {stats.get('interpretation', '')}")
+    ok = _echo_table(ds, "particle", out, lambda k: f"particle {int(k)}")
     for path in written:
         typer.echo(f"wrote {path}")
     if not ok.any():
         raise typer.Exit(1)
 
 
+def _echo_table(ds, dim: str, out, name_of):
+    """Print one line per row of a table of fits (on ``dim``) and the summary; the rows fitted."""
+    from ..inverse.distributed import COMPUTED
+
+    ok = ds["status"].values == COMPUTED
+    for i, k in enumerate(ds[dim].values):
+        if ok[i]:
+            lag = ", lags" if int(ds["lagging"][i]) else ""
+            typer.echo(f"{name_of(k)}: alpha = {float(ds.alpha[i]):.4g} (95 % {float(ds.alpha_low[i]):.4g} to "
+                       f"{float(ds.alpha_high[i]):.4g}), radius {float(ds.equivalent_radius[i]) * 1e6:.3g} um{lag}")
+        else:
+            typer.echo(f"{name_of(k)}: not fitted ({ds['failure'].values[i]})", err=True)
+    typer.echo(f"wrote {out}: {int(ok.sum())} of {ok.size} {dim}s fitted; median alpha "
+               f"{ds.attrs.get('alpha_median', float('nan')):.4g}; {ds.attrs.get('interpretation', '')}")
+    return ok
+
+
 def _fit_movies(results, out, *, material, diffusivity, rate, protocol, log, mass, theta0, what, psf, calibration,
                 knots, overwrite, scheduler, workers):
     """``fit`` of several results: one Dask task per movie; a .zarr OUT resumes, a .nc OUT is written once."""
-    from ..inverse.distributed import COMPUTED
     from ..inverse.particles import PARTICLE_FITS, fit_movies
     from ..io.results import write_result
 
@@ -233,16 +237,6 @@ def _fit_movies(results, out, *, material, diffusivity, rate, protocol, log, mas
         else:
             ds = fit_movies(results, progress=bar, **common)
             write_result(ds, out, overwrite=overwrite)
-    ok = ds["status"].values == COMPUTED
-    for i, name in enumerate(ds["movie"].values):
-        if ok[i]:
-            lag = ", lags" if int(ds["lagging"][i]) else ""
-            typer.echo(f"{name}: alpha = {float(ds.alpha[i]):.4g} (95 % {float(ds.alpha_low[i]):.4g} to "
-                       f"{float(ds.alpha_high[i]):.4g}), radius {float(ds.equivalent_radius[i]) * 1e6:.3g} um{lag}")
-        else:
-            typer.echo(f"{name}: not fitted ({ds['failure'].values[i]})", err=True)
-    stats = ds.attrs
-    typer.echo(f"wrote {out}: {int(ok.sum())} of {ok.size} movies fitted; median alpha "
-               f"{stats.get('alpha_median', float('nan')):.4g}; {stats.get('interpretation', '')}")
+    ok = _echo_table(ds, "movie", out, str)
     if not ok.any():
         raise typer.Exit(1)
