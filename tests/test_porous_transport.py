@@ -13,6 +13,7 @@ import lithmap as lm
 from lithmap.cli import app
 from lithmap.errors import LithmapError
 from lithmap.physics.fem_mesh import PorousSphere, porous_meshes, porous_sphere
+from lithmap.physics.materials import FARADAY, GAS_CONSTANT
 
 COARSE = {"surface_spacing": "25nm", "max_spacing": "100nm"}  # for a 1 µm particle
 MECH = {"youngs_modulus": "100GPa", "poisson_ratio": 0.3, "partial_molar_volume": "3e-6m^3/mol",
@@ -174,10 +175,11 @@ def test_lithium_metal_counter_electrode_adds_its_overpotential():
                       **{**kw, "material": lr.replace(counter_exchange_current=None)})
     c_max, area = lr.c_max, 4 * np.pi * 1e-12
     volume = 4 / 3 * np.pi * 1e-18
-    i = 96485.33212 * c_max * 2 * lr.capacity_fraction * volume / 3600 / area  # A/m² on the particle surface
-    kT = 8.314462618 * lr.temperature / 96485.33212
+    i = FARADAY * c_max * 2 * lr.capacity_fraction * volume / 3600 / area  # A/m² on the particle surface at 2C
+    kT = GAS_CONSTANT * lr.temperature / FARADAY
     charging = cell.c_rate.values > 1
-    np.testing.assert_allclose((cell.voltage - ref.voltage).values[charging], 2 * kT * np.arcsinh(i / 20), rtol=1e-6)
+    eta_li = 2 * kT * np.arcsinh(i / (2 * lr.counter_exchange_current))
+    np.testing.assert_allclose((cell.voltage - ref.voltage).values[charging], eta_li, rtol=1e-6)
     assert float(abs(cell.voltage - ref.voltage).isel(time=-1)) < 1e-12  # at rest no current, no overpotential
     with pytest.raises(LithmapError, match="counter_exchange_current"):
         lr.replace(counter_exchange_current=-1)
