@@ -14,6 +14,7 @@ on the axis, where the two hoop directions coincide.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -355,6 +356,8 @@ def porous_meshes(geometry: PorousSphere, *, surface_spacing=None, max_spacing=N
     Returns
     -------
     (skfem.MeshTri2, lithmap.physics.mesh.Mesh)
+        Cached on the (frozen) geometry and the options: the transport and the stress of one run
+        ask for the same meshes, and gmsh takes about a second. Do not modify them.
 
     Examples
     --------
@@ -366,6 +369,11 @@ def porous_meshes(geometry: PorousSphere, *, surface_spacing=None, max_spacing=N
     >>> bool(abs(fv.volume.sum() / exact - 1) < 1e-3)   # the volume of revolution
     True
     """
+    return _porous_meshes(geometry, surface_spacing, max_spacing, cavity_spacing, float(growth))
+
+
+@functools.lru_cache(maxsize=8)
+def _porous_meshes(geometry, surface_spacing, max_spacing, cavity_spacing, growth):
     from .mesh import triangle_mesh
 
     def opt(name, v):
