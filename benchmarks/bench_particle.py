@@ -78,6 +78,10 @@ REPEATS = 3
 SPHERE_R = 8e-6
 SPHERE_PROTOCOL = "Charge at C/3 for 2 hours"  # the surface empties at ~1043 s
 SPHERE_TIMES = [0.0, *pb.SPHERE_OUTPUT_TIMES]
+# issue 13: one sphere with dense output (241 output times), the case the issue measured
+DENSE_R = 5e-6
+DENSE_PROTOCOL = "Charge at 1C for 4 minutes"
+DENSE_TIMES = np.linspace(0.0, 240.0, 241)
 DISC_R = 1e-6
 DISC_PROTOCOL = "Charge at C/3 for 1 hour"
 DISC_TIMES = [0.0, *pb.DISC_OUTPUT_TIMES]
@@ -254,6 +258,22 @@ def lm_sphere(mesh_options=None, tol=None, radius=SPHERE_R):
     }
 
 
+def lm_sphere_dense(mesh_options=None, tol=None):
+    """Issue 13's sphere: 1C for 4 minutes, 241 output times; θs, θc, θ̄ at every one."""
+    opts = lm.SolverOptions() if tol is None else lm.SolverOptions(tol=tol)
+    ds = lm.simulate(
+        lm.Sphere(DENSE_R), DENSE_PROTOCOL, diffusivity=D_TABLE, theta0=THETA0, times=DENSE_TIMES, options=opts,
+        surface_limits=LIMITS, mesh_options=mesh_options,
+    )
+    return {
+        "mesh_nodes": int(ds.attrs["mesh_nodes"]),
+        "mesh_options": mesh_options or "default",
+        "tol": float(ds.attrs["solver_tol"]),
+        "n_out": int(ds.sizes["time"]),
+        **{name: ds[name].values.tolist() for name in ("theta_surface", "theta_centre", "theta_mean")},
+    }
+
+
 def lm_radial_2dproblem(shape, mesh_options=None, tol=None):
     """Disc or cylinder, C/3 for 1 h; θ_mean, boundary-mean θ, centre θ at the output times."""
     opts = lm.SolverOptions() if tol is None else lm.SolverOptions(tol=tol)
@@ -392,6 +412,44 @@ def problem_sphere():
             lmr["error"] = sphere_errors(lmr, ref)
         for p in pbs:
             p["error"] = sphere_errors(p, ref)
+    return out
+
+
+DENSE_MATCHED = {"surface_spacing": DENSE_R / 400, "max_spacing": DENSE_R / 40}  # 58 nodes; errors measured
+
+
+def dense_errors(res, ref):
+    return {k + "_max_abs": max_abs(res[k], ref[k]) for k in ("theta_surface", "theta_centre", "theta_mean")}
+
+
+def problem_sphere_dense():
+    """Issue 13: one sphere with 241 output times, both tools at their defaults and lithmap on a
+    coarser mesh whose errors are no larger than PyBaMM's (measured, in the table)."""
+    print("[sphere_dense] references ...", flush=True)
+    cmd = ("lm.simulate(lm.Sphere(5e-6), 'Charge at 1C for 4 minutes', diffusivity=..., theta0=0.97, "
+           "times=np.linspace(0, 240, 241), surface_limits=(0.005, 1.0){opt}{mesh})")
+    ref = guarded("sphere_dense reference",
+                  cmd.format(opt=f", options=SolverOptions(tol={SPHERE_REF[1]})",
+                             mesh=f", mesh_options={SPHERE_REF[0]}"),
+                  lambda: lm_sphere_dense(*SPHERE_REF))
+    chk = guarded("sphere_dense reference check",
+                  cmd.format(opt=f", options=SolverOptions(tol={SPHERE_REF_CHECK[1]})",
+                             mesh=f", mesh_options={SPHERE_REF_CHECK[0]}"),
+                  lambda: lm_sphere_dense(*SPHERE_REF_CHECK))
+    print("[sphere_dense] lithmap x3 (default, coarse) ...", flush=True)
+    lmr = timed_lm("sphere_dense", cmd.format(opt="", mesh=""), lambda: lm.Sphere(DENSE_R).mesh(),
+                   lambda: lm_sphere_dense())
+    lmm = timed_lm("sphere_dense matched", cmd.format(opt="", mesh=f", mesh_options={DENSE_MATCHED}"),
+                   lambda: lm.Sphere(DENSE_R).mesh(**DENSE_MATCHED), lambda: lm_sphere_dense(DENSE_MATCHED))
+    print("[sphere_dense] PyBaMM x3 (exponential 400, exponential 100) ...", flush=True)
+    pbs = [pb_best_of(lambda: pb.sphere_fixed(400), REPEATS), pb_best_of(lambda: pb.sphere_fixed(100), REPEATS)]
+    out = {"reference": ref, "reference_check": chk, "lithmap": lmr, "lithmap_matched": lmm, "pybamm": pbs}
+    if ref is not None:
+        if chk is not None:
+            out["reference_uncertainty"] = dense_errors(chk, ref)
+        for r in (lmr, lmm, *pbs):
+            if r is not None:
+                r["error"] = dense_errors(r, ref)
     return out
 
 
@@ -578,6 +636,7 @@ def _err_text(e, keys):
 
 SPHERE_KEYS = [("t_stop_rel", "t_stop rel"), ("theta_surface_max_abs", "θs"), ("theta_mean_at_stop_abs", "θ̄(stop)")]
 DISC_KEYS = [("theta_mean_max_abs", "θ̄"), ("theta_boundary_mean_max_abs", "θs"), ("theta_centre_max_abs", "θc")]
+DENSE_KEYS = [("theta_surface_max_abs", "θs"), ("theta_centre_max_abs", "θc"), ("theta_mean_max_abs", "θ̄")]
 BATCH_KEYS = [("t_stop_rel", "t_stop rel"), ("theta_mean_at_stop_abs", "θ̄(stop)"),
               ("theta_surface_at_stop_abs", "θs(stop)")]
 
@@ -609,6 +668,13 @@ def markdown(res):
         for p in sph["pybamm"]:
             rows.append(("sphere 8 µm, C/3 to θs=0.005", sph["lithmap"], f"{sph['lithmap']['mesh_nodes']} nodes",
                          p, f"{p['npts']} cells {'exp.' if p['refined'] else 'uniform'}", SPHERE_KEYS))
+    den = res.get("sphere_dense")
+    if den and den.get("lithmap"):
+        for key, what in (("lithmap", "default mesh"), ("lithmap_matched", "coarse mesh")):
+            for p in den["pybamm"]:
+                if den.get(key):
+                    rows.append((f"sphere 5 µm, 1C 4 min, 241 outputs (lithmap {what})", den[key],
+                                 f"{den[key]['mesh_nodes']} nodes", p, f"{p['npts']} cells exp.", DENSE_KEYS))
     cyl = res["cylinder_1d"]
     if cyl["lithmap"]:
         rows.append(("cylinder 1 µm (1D), C/3 1 h", cyl["lithmap"], f"{cyl['lithmap']['mesh_nodes']} nodes",
@@ -643,9 +709,10 @@ def markdown(res):
     ]
     for name, lmr, _lmesh, p, pmesh, keys in rows:
         unc = (res["sphere"].get("reference_uncertainty") if keys is SPHERE_KEYS else
+               res["sphere_dense"].get("reference_uncertainty") if keys is DENSE_KEYS else
                res["disc_2d"].get("reference_uncertainty") if keys is DISC_KEYS else
                bat.get("reference", {}).get("uncertainty_on_check_case"))
-        label = f"{name} ({pmesh})" if keys is SPHERE_KEYS else name
+        label = f"{name} ({pmesh})" if keys in (SPHERE_KEYS, DENSE_KEYS) else name
         L.append(f"| {label} | {_err_text(lmr.get('error'), keys)} | {_err_text(p.get('error'), keys)} | "
                  f"{_err_text(unc, keys)} |")
     L.append("")
@@ -740,6 +807,7 @@ def main(argv=None):
         },
     }
     res["sphere"] = problem_sphere()
+    res["sphere_dense"] = problem_sphere_dense()
     res["cylinder_1d"], res["disc_2d"] = problem_cylinder_and_disc()
     res["batch"] = problem_batch(50 if args.quick else 1000)
     res["failures"] = FAILURES

@@ -188,6 +188,35 @@ def sphere_steep(npts, refined=False, radius=8e-6, c_rate=1 / 3, t_out=None):
     return out
 
 
+def sphere_fixed(npts, refined=True, radius=5e-6, c_rate=1.0, t_end=240.0, n_out=241):
+    """Single sphere, steep D(theta), constant outward flux for a fixed time, with ``n_out``
+    output times (issue 13's single-sphere case: dense output).  Same model and meshes as
+    :func:`sphere_steep`, no event; the outputs are IDAKLU's interpolation at ``t_interp``.
+    """
+    t_out = np.linspace(0.0, t_end, int(n_out))
+    t0 = time.perf_counter()
+    j = c_rate * radius / (3 * 3600.0)
+    model, r, geometry, _ = _radial_model(radius, j, "spherical polar")
+    _radial_mesh_disc(model, r, geometry, npts, refined)
+    solver = _solver()
+    t_build = time.perf_counter() - t0
+    sol, setup_s, solve_s = _timed_solve(solver, model, t_end, t_out)
+    out = {
+        "problem": "sphere_fixed",
+        "npts": int(npts),
+        "refined": bool(refined),
+        "radius_m": radius,
+        "c_rate": c_rate,
+        "mesh": "Exponential1DSubMesh(side=right)" if refined else "Uniform1DSubMesh",
+        "t_out_s": t_out.tolist(),
+        **{name: np.asarray(sol[name](t_out)).ravel().tolist()
+           for name in ("theta_surface", "theta_centre", "theta_mean")},
+    }
+    total = time.perf_counter() - t0
+    out.update(build_s=t_build + setup_s, solve_s=solve_s, total_s=total)
+    return out
+
+
 # ---------------------------------------------------------------------------
 # 2. Disc cross-section: unstructured 2D FV, and the 1D cylinder
 # ---------------------------------------------------------------------------

@@ -234,7 +234,9 @@ def _definition(shape, radius, alpha, rate, protocol, material, diffusivity, the
         "diffusivity_values": hashlib.sha256(np.ascontiguousarray(d_values).tobytes()).hexdigest()[:16],
         "theta0": theta0,
         "mesh_options": json.dumps(mesh_options or {}, sort_keys=True, default=str),
-        "solver_options": json.dumps(dataclasses.asdict(opts), sort_keys=True, default=str),
+        # the numerics only: how many threads ran them does not make a different sweep
+        "solver_options": json.dumps({k: v for k, v in dataclasses.asdict(opts).items() if k != "threads"},
+                                     sort_keys=True, default=str),
         "surface_limits": [float(limits.low), float(limits.high), limits.on_limit],
         "lithmap_version": __version__,
         "radius": radius.tolist(),
@@ -493,8 +495,8 @@ def _solve_block(task: dict) -> dict:
     def solve(radius, alpha, rate):
         return sweep(task["shape"], radius=radius, alpha=alpha, rate=rate, protocol=task["protocol"],
                      material=task["material"], theta0=task["theta0"], mesh_options=task["mesh_options"],
-                     options=task["options"], surface_limits=task["surface_limits"],
-                     stop_at_limit=task["stop_at_limit"])
+                     options=dataclasses.replace(task["options"], threads=1),  # Dask runs one task per core
+                     surface_limits=task["surface_limits"], stop_at_limit=task["stop_at_limit"])
 
     out = {name: np.full(shape3, np.nan) for name in _END}
     out["termination"] = np.full(shape3, "", dtype=object)

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import LithmapError
+from . import _radial
 from .experiment import MAX_UNTIL, Experiment, SurfaceLimits
 from .materials import Material
 from .mesh import Mesh
@@ -125,5 +126,10 @@ def run_batch(
     y0 = initial_state(theta0, model, limits)
     if not (np.isfinite(options.tol) and options.tol > 0):
         raise LithmapError(f"tol={options.tol!r} is invalid; expected a positive tolerance such as 1e-4")
+    if options.compiled and _radial.eligible(model, experiment):
+        out = _radial.integrate(model, experiment, y0, options, t_eval, output_interval, record_fields)
+        if progress is not None:
+            progress(float(out[1].t.min()))
+        return out
     solver = Solver(model, experiment, options)
     return solver.run(y0, t_eval, output_interval=output_interval, record_fields=record_fields, progress=progress)

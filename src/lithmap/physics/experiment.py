@@ -249,23 +249,27 @@ class Experiment:
         """Apply located events (``row``: an :class:`EventKind` per run): a surface limit stops
         the run or raises (the :class:`SurfaceLimits` policy); a cut-off ends the step."""
         for r in np.flatnonzero(mask):
-            st = self.step(r, state.step[r])
             if row[r] in (EventKind.SURFACE_LOW, EventKind.SURFACE_HIGH):
-                low = row[r] == EventKind.SURFACE_LOW
-                limit = self.limits.low if low else self.limits.high
-                what = "empties" if low else "fills"
-                if self.limits.on_limit == "error":
-                    raise LithmapError(
-                        f"protocol step {st.text!r} {what} the particle surface (theta reaches {limit:g} at "
-                        f"t={state.t[r]:.6g} s) before the step ends; shorten the step, lower the rate, or "
-                        "stop at the limit (on_limit='stop', --stop-at-limit)"
-                    )
-                records[r].termination = f"surface theta reached {limit:g} at t={state.t[r]:.6g} s in step {st.text!r}"
+                records[r].termination = self.limit_reached(r, state.step[r], row[r] == EventKind.SURFACE_LOW,
+                                                            state.t[r])
                 state.active[r] = False
             else:
                 one = np.zeros(state.active.size, bool)
                 one[r] = True
                 self.advance(one, state, records)
+
+    def limit_reached(self, r: int, k: int, low: bool, t: float) -> str:
+        """Run ``r`` reached its low (``low``) or high surface limit at ``t`` in step ``k``: the
+        termination text under ``on_limit="stop"``; the error under ``on_limit="error"``."""
+        st = self.step(r, k)
+        limit = self.limits.low if low else self.limits.high
+        if self.limits.on_limit == "error":
+            raise LithmapError(
+                f"protocol step {st.text!r} {'empties' if low else 'fills'} the particle surface (theta reaches "
+                f"{limit:g} at t={t:.6g} s) before the step ends; shorten the step, lower the rate, or "
+                "stop at the limit (on_limit='stop', --stop-at-limit)"
+            )
+        return f"surface theta reached {limit:g} at t={t:.6g} s in step {st.text!r}"
 
     def advance(self, mask, state, records):
         """End the current step of the runs in ``mask``: start the next one, or finish."""

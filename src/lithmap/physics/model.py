@@ -325,22 +325,44 @@ class ParticleModel:
         j, _ = self.surface_flux(y, ctl)
         flux = np.bincount(b.brun, weights=b.bweight * j, minlength=b.nrun)
         c_rate = flux * 3600.0 / (self.frac * b.vol_run)
+        V = self._voltage(y[b.bnodes], j, b.bweight, b.brun, b.nrun, ctl.hold, ctl.voltage)
+        return V, c_rate
+
+    def sample_voltage(self, r: int, theta, j):
+        """The voltage of run ``r`` at samples of its node values ``theta`` (samples × nodes)
+        under a uniform surface flux ``j`` (m/s, one per sample, no hold)."""
+        b = self.mesh
+        theta = np.asarray(theta)
+        K = theta.shape[0]
         if not self.has_voltage:
-            return np.full(b.nrun, np.nan), c_rate
-        th = y[b.bnodes]
+            return np.full(K, np.nan)
+        nodes = b.bnodes[b.b_offset[r]: b.b_offset[r + 1] if r + 1 < b.nrun else None] - b.offset[r]
+        w = np.tile(b.boundary[b.offset[r] + nodes], K)
+        group = np.repeat(np.arange(K), nodes.size)
+        jj = np.repeat(np.asarray(j, dtype=float), nodes.size)
+        off = np.zeros(jj.size, bool)
+        return self._voltage(theta[:, nodes].ravel(), jj, w, group, K, off, np.zeros(jj.size))
+
+    def _voltage(self, th, j, w, group, ngroup, hold, held):
+        """Voltage per group (a run, or a sample) from the surface θ ``th``, flux ``j`` and weights
+        ``w`` of its boundary nodes: the weighted mean of OCV + Butler–Volmer overpotential (the
+        held value in a hold), plus the lithium-metal counter electrode's overpotential."""
+        if not self.has_voltage:
+            return np.full(ngroup, np.nan)
         U, _ = self.material.ocv.evaluate(th)
-        r = b.brun
         if self.has_kinetics:
             j0, _ = self.material.exchange_current.evaluate(th)
             i = FARADAY * self.material.c_max * j
             eta = 2 * self.kT * np.arcsinh(i / (2 * np.maximum(j0, 1e-300)))
         else:
             eta = np.zeros_like(U)
-        local = np.where(ctl.hold, ctl.voltage, U + eta)
-        V = np.bincount(r, weights=b.bweight * local, minlength=b.nrun) / b.bnd_run
+        local = np.where(hold, held, U + eta)
+        area = np.bincount(group, weights=w, minlength=ngroup)
+        V = np.bincount(group, weights=w * local, minlength=ngroup) / area
         i0_li = self.material.counter_exchange_current
         if i0_li is not None:  # the lithium-metal counter electrode (symmetric BV, electrolyte at C_ref)
-            held = np.bincount(r, weights=ctl.hold.astype(float), minlength=b.nrun) > 0
-            i_mean = FARADAY * self.material.c_max * flux / b.bnd_run if self.has_kinetics else 0.0 * flux
-            V = np.where(held, V, V + 2 * self.kT * np.arcsinh(i_mean / (2 * i0_li)))
-        return V, c_rate
+            held_any = np.bincount(group, weights=hold.astype(float), minlength=ngroup) > 0
+            flux = np.bincount(group, weights=w * j, minlength=ngroup)
+            i_mean = FARADAY * self.material.c_max * flux / area if self.has_kinetics else 0.0 * flux
+            V = np.where(held_any, V, V + 2 * self.kT * np.arcsinh(i_mean / (2 * i0_li)))
+        return V

@@ -58,7 +58,14 @@ class SolverOptions:
     event_tol_theta, event_tol_voltage : float
         How close to zero a located surface-θ event (θ) or cut-off (V or C-rate) must be.
     max_steps : int
-        Step attempts at most (all runs together).
+        Step attempts at most (all runs together; per run in the compiled radial loop).
+    compiled : bool
+        Integrate radial batches of current steps and rests with the compiled step loop
+        (:mod:`lithmap.physics._radial`; the same algorithm, with output times interpolated
+        by TR-BDF2's dense output instead of stepped to). False: always the Python solver.
+    threads : int, optional
+        Threads over the runs of a compiled radial batch (default: the CPUs this process may
+        use). A Dask task sets 1: the cluster already runs one task per core.
 
     Examples
     --------
@@ -81,6 +88,8 @@ class SolverOptions:
     event_tol_theta: float = 1e-9
     event_tol_voltage: float = 1e-7
     max_steps: int = 200_000
+    compiled: bool = True
+    threads: int | None = None
 
     def event_tolerances(self) -> dict[EventKind, float]:
         """How close to zero each kind of event must be located."""
@@ -146,6 +155,8 @@ class BatchState:
     g_n: np.ndarray | None = None  # residual g(y)
     parts_n: tuple | None = None  # its flux derivatives and boundary flux
     G_n: np.ndarray | None = None  # event functions (EventKind rows × runs)
+    accepted: np.ndarray | None = None  # accepted steps so far
+    attempted: np.ndarray | None = None  # step attempts so far (accepted or not)
 
     @classmethod
     def initial(cls, y, nrun: int, first_dt: float) -> BatchState:
@@ -155,7 +166,7 @@ class BatchState:
             q=np.zeros(R), active=np.ones(R, bool), y=y, y_prev=y.copy(), h_prev=np.zeros(R),
             V=np.zeros(R), c_rate=np.zeros(R), out_i=np.zeros(R, dtype=int), bracket=np.full(R, np.inf),
             g_lo=np.zeros(R), g_hi=np.zeros(R), ev_row=np.zeros(R, dtype=int), stale=np.zeros(R),
-            loc_iter=np.zeros(R, dtype=int),
+            loc_iter=np.zeros(R, dtype=int), accepted=np.zeros(R, dtype=int), attempted=np.zeros(R, dtype=int),
         )
 
 
@@ -316,6 +327,7 @@ class Solver:
                 self._refresh(s, np.flatnonzero(here & s.active))
                 continue
             h = self._step_size(s, outputs)
+            s.attempted += h > 0
             y1, y2, ok, g1, g2, parts1, parts2, fact = self._trbdf2(s, h)
             err, accept, dt_new = self._error_control(s, h, ok, g1, g2, fact)
             fire, row, switched = np.zeros(self._runs.size, bool), None, np.zeros(self._runs.size, bool)
@@ -325,6 +337,7 @@ class Solver:
                 fire, row, accept = self._crossings(s, h, G, accept, dt_new)
             if accept.any():
                 self._accept(s, h, accept, fire, y2, V2, c_rate2, G, parts1, parts2)
+                s.accepted += accept
                 due = outputs.due(s, accept)
                 step_end = self.experiment.ended(s, accept & ~fire)
                 self.experiment.check_overrun(s, accept)
