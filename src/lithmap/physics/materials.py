@@ -352,6 +352,8 @@ class Material:
     provenance : dict
         Which numbers come from where (paper, assumption) — written into output attrs.
 
+    Notes
+    -----
     Quantities given as text are parsed by :func:`lithmap.io.units.parse_quantity` and kept in
     SI; only what is printed for people (:meth:`describe`, :attr:`c_rate_convention`) is in
     mA h / g.
