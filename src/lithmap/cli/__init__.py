@@ -105,7 +105,7 @@ def _all_or_nothing(out: Path):
 
 
 # The commands live one room per concern; importing them registers them on ``app``.
-from . import physics, echem, imaging, spectro, inverse, clusters, tomo, mechanics  # noqa: E402,F401,I001
+from . import physics, echem, imaging, spectro, inverse, clusters, tomo, mechanics, report, demo, view  # noqa: E402,F401,I001
 
 
 def main():  # pragma: no cover
