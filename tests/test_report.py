@@ -447,13 +447,20 @@ def test_overwrite_refused_then_replaced_and_inputs_protected(results, tmp_path)
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in (out / "data" / "inputs").iterdir()) == ["cell2.csv"]
     one_line_error(_cli("report", f["gitt"], "--out", tmp_path / "no" / "such"), "does not exist")
+    # --overwrite replaces an earlier report, never someone's folder without one
+    data = tmp_path / "my_data"
+    data.mkdir()
+    (data / "cell.mpr").write_text("measured\n")
+    one_line_error(_cli("report", f["gitt"], "--out", data, "--overwrite"), "holds no report")
+    assert sorted(p.name for p in data.iterdir()) == ["cell.mpr"]
 
 
 def test_a_failure_half_way_leaves_nothing(results, tmp_path, monkeypatch):
     _, f = results
     out = tmp_path / "rep"
     out.mkdir()
-    (out / "old.txt").write_text("the previous report\n")
+    (out / "index.html").write_text("<html>the previous report</html>\n")
+    (out / "old.txt").write_text("beside it\n")
 
     def broken(it, ctx):
         raise LithmapError("drawing failed")
@@ -461,7 +468,7 @@ def test_a_failure_half_way_leaves_nothing(results, tmp_path, monkeypatch):
     monkeypatch.setitem(report_html._BUILDERS, "cycles", broken)
     with pytest.raises(LithmapError, match="drawing failed"):
         lm.build_report([f["gitt"], f["cycles"]], out, overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == ["old.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "old.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["rep"]
 
 

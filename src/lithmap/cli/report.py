@@ -19,7 +19,7 @@ def report(
                   "CSV (gitt, pitt, cycles, shells, particles), PNG/GIF figures, or folders of them"),
     out: Path = typer.Option(..., help="report folder: OUT/index.html, OUT/figures/, OUT/data/"),
     title: Optional[str] = typer.Option(None, help="page title (default 'lithmap report')"),
-    overwrite: bool = typer.Option(False, help="replace OUT if it exists and is not empty"),
+    overwrite: bool = typer.Option(False, help="replace an earlier report in OUT (never a folder without index.html)"),
 ):
     """An HTML report a researcher can send a colleague: every figure with a caption carrying its numbers,
     contrast movies, and data/ with every number shown (CSV) and copies of the inputs.

@@ -27,8 +27,6 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..errors import LithmapError
-
 #: The Mn K-edge standards shipped in the package (REAL spectra) and their oxidation states.
 STANDARDS = (("MnO", 2.0), ("Mn2O3", 3.0), ("MnO2", 4.0))
 #: Rates of the centre-lag study and radii of the size study (fewer than examples/ use).
@@ -602,18 +600,10 @@ class _Bars:
 
 
 def _check_out(out: Path, overwrite: bool):
-    """Refuse, before any work, an ``out`` that would lose someone's files."""
-    if out.exists() and not out.is_dir():
-        raise LithmapError(f"out={str(out)!r} is a file; give a folder for the report")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise LithmapError(f"out={str(out)!r} exists and is not empty; pass --overwrite to replace it or choose "
-                               "another folder")
-        if not (out / "index.html").is_file():
-            raise LithmapError(f"out={str(out)!r} is not empty and holds no report (no index.html); not replaced, "
-                               "even with --overwrite")
-    if not out.parent.exists():
-        raise LithmapError(f"output folder {str(out.parent)!r} does not exist")
+    """Refuse, before any work, an ``out`` that would lose someone's files (the report's own rule)."""
+    from .html import check_report_folder
+
+    check_report_folder(out, overwrite)
 
 
 def run_demo(out, *, overwrite: bool = False, progress: bool = True) -> Path:
@@ -658,7 +648,7 @@ def run_demo(out, *, overwrite: bool = False, progress: bool = True) -> Path:
     >>> run_demo(folder)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    lithmap.errors.LithmapError: out='...' exists and is not empty; pass --overwrite to replace it or choose ...
+    lithmap.errors.LithmapError: output folder '...' exists and is not empty; pass --overwrite to replace it
     >>> [name for name, _ in DEMO_STAGES][:4]
     ['GITT -> D(theta)', 'cycler file -> CE', 'simulations', 'movie -> contrast']
     """

@@ -1525,13 +1525,23 @@ def _size(p: Path) -> int:
     return p.stat().st_size
 
 
-def _check_out(out: Path, overwrite: bool, items: list[_Item]) -> None:
+def check_report_folder(out: Path, overwrite: bool) -> None:
+    """Refuse, before any work, an ``out`` that would lose someone's files: a file, a non-empty
+    folder without ``overwrite``, or (even with it) a non-empty folder that holds no report."""
     if out.exists() and not out.is_dir():
         raise LithmapError(f"output {str(out)!r} exists and is a file; --out must be a folder")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise LithmapError(f"output folder {str(out)!r} exists and is not empty; pass --overwrite to replace it")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise LithmapError(f"output folder {str(out)!r} exists and is not empty; pass --overwrite to replace it")
+        if not (out / "index.html").is_file():
+            raise LithmapError(f"output folder {str(out)!r} is not empty and holds no report (no index.html); "
+                               "not replaced, even with --overwrite")
     if not out.parent.exists():
         raise LithmapError(f"output folder {str(out.parent)!r} does not exist")
+
+
+def _check_out(out: Path, overwrite: bool, items: list[_Item]) -> None:
+    check_report_folder(out, overwrite)
     root = out.resolve()
     for it in items:
         p = it.path.resolve()
