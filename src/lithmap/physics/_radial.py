@@ -38,7 +38,7 @@ D_COEF = GAMMA / 2.0
 BDF_A = 1.0 / (GAMMA * (2.0 - GAMMA))
 BDF_B = (1.0 - GAMMA) ** 2 / (GAMMA * (2.0 - GAMMA))
 ERR_K = (-3 * GAMMA**2 + 4 * GAMMA - 2) / (12 * (2 - GAMMA))
-BRACKET_MIN = 1e-9  # the solver's: an event bracket this short (relative to t) is negligible
+BRACKET_MIN = 1e-11  # the solver's (solver.BRACKET_MIN): an event bracket this short (relative to t) is negligible
 
 #: Status codes of :func:`integrate_run`.
 COMPLETE, AT_LOW, AT_HIGH, UNDERFLOW, TOO_MANY = 0, 1, 2, 3, 4

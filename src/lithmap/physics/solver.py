@@ -9,7 +9,13 @@ value to round-off.
 
 Every run of the batch keeps its own time, step size, protocol step and events in one
 :class:`BatchState` (a dataclass of per-run arrays); every Newton iteration is one vectorised
-assembly plus one linear solve for all of them (tridiagonal for radial meshes, sparse LU in 2D).
+assembly plus one linear solve for all of them (tridiagonal for radial meshes, a sparse LDLᵀ or
+LU in 2D, :class:`LinearSolver`).
+
+Steps are chosen by accuracy alone: output times are not stepped to but filled in by TR-BDF2's
+dense output (as the compiled radial loop, :mod:`lithmap.physics._radial`, does), so 25 or 2 500
+output times cost the same steps — except in voltage holds, whose outputs (the current) are
+solved for (:meth:`Solver._step_size`).
 
 Events (:mod:`lithmap.physics.experiment`) are located by bracketing the step size (Illinois
 regula falsi) until the event function is within tolerance, so a stop time is a solver time,
@@ -21,12 +27,14 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import qdldl
+import scipy.sparse as sp
 from scipy.linalg import lapack
 from scipy.sparse.linalg import splu
 
 from ..errors import LithmapError, SolverError
 from . import _kernels
-from .experiment import EventKind, Experiment
+from .experiment import VOLTAGE, EventKind, Experiment
 from .model import BoundaryControl, ParticleModel
 
 GAMMA = 2.0 - np.sqrt(2.0)
@@ -34,6 +42,11 @@ D_COEF = GAMMA / 2.0  # the implicit coefficient of both stages
 BDF_A = 1.0 / (GAMMA * (2.0 - GAMMA))
 BDF_B = (1.0 - GAMMA) ** 2 / (GAMMA * (2.0 - GAMMA))
 ERR_K = (-3 * GAMMA**2 + 4 * GAMMA - 2) / (12 * (2 - GAMMA))
+# An event bracket this short (relative to t) is negligible: the event fires at its far end.
+# Well above round-off in t (~1e-16 t) and below the step underflow (1e-12 t is refused), fine
+# enough to locate a voltage cut-off where V(t) falls almost vertically (a saturating surface,
+# j0 -> 0) to within ~1e-5 V instead of ~0.1 V.
+BRACKET_MIN = 1e-11
 
 
 @dataclasses.dataclass
@@ -61,8 +74,8 @@ class SolverOptions:
         Step attempts at most (all runs together; per run in the compiled radial loop).
     compiled : bool
         Integrate radial batches of current steps and rests with the compiled step loop
-        (:mod:`lithmap.physics._radial`; the same algorithm, with output times interpolated
-        by TR-BDF2's dense output instead of stepped to). False: always the Python solver.
+        (:mod:`lithmap.physics._radial`; the same algorithm, one call per run). False: always
+        the Python solver. Both fill in output times by TR-BDF2's dense output.
     threads : int, optional
         Threads over the runs of a compiled radial batch (default: the CPUs this process may
         use). A Dask task sets 1: the cluster already runs one task per core.
@@ -119,13 +132,17 @@ class RunRecord:
 
     def sample(self, s: BatchState, r: int, theta: np.ndarray | None):
         """Append run ``r``'s state (``theta``: its node values, or None to keep no fields)."""
-        self.time.append(s.t[r])
+        self.add(s.t[r], theta, s.V[r], s.c_rate[r], s.q[r], s.step[r])
+
+    def add(self, t, theta, voltage, c_rate, q, step):
+        """Append one sample (``theta`` None: keep no fields)."""
+        self.time.append(t)
         if theta is not None:
             self.theta.append(theta)
-        self.voltage.append(s.V[r])
-        self.c_rate.append(s.c_rate[r])
-        self.q.append(s.q[r])
-        self.step.append(s.step[r])
+        self.voltage.append(voltage)
+        self.c_rate.append(c_rate)
+        self.q.append(q)
+        self.step.append(step)
 
 
 @dataclasses.dataclass
@@ -172,7 +189,11 @@ class BatchState:
 
 class OutputTimes:
     """When samples are due: at ``t_eval`` (s), at every multiple of ``interval`` (s), or at
-    every accepted step when neither is given."""
+    every accepted step when neither is given.
+
+    Steps are not shortened to land on output times (except in voltage holds): those inside a
+    step are filled in by TR-BDF2's dense output (:meth:`Solver._dense_output`); one a step
+    lands on (a step end, an event, a hold's output) is sampled there."""
 
     def __init__(self, t_eval=None, interval=None):
         if interval is not None and not interval > 0:
@@ -184,14 +205,28 @@ class OutputTimes:
         if self.t_eval is not None:
             s.out_i[:] = np.searchsorted(self.t_eval, 1e-12, side="right")
 
-    def next(self, s: BatchState) -> np.ndarray:
-        """The next output time of every run (inf when none)."""
+    def next(self, s: BatchState, after=None) -> np.ndarray:
+        """The next output time of every run (inf when none): after its time ``s.t``, or after
+        ``after`` (s, one per run) for interval outputs."""
         if self.interval is not None:
-            return (np.floor(s.t / self.interval + 1e-9) + 1.0) * self.interval
+            t = s.t if after is None else after
+            return (np.floor(t / self.interval + 1e-9) + 1.0) * self.interval
         if self.t_eval is None:
             return np.full(s.t.size, np.inf)
         te = self.t_eval
         return np.where(s.out_i < te.size, te[np.minimum(s.out_i, te.size - 1)], np.inf)
+
+    def inside(self, s: BatchState, t_end, after) -> np.ndarray:
+        """Per run, the next output time after ``after`` if it lies strictly inside
+        (t, t_end) — a time at t_end itself is sampled when the step lands — else inf."""
+        nxt = self.next(s, after)
+        cut = t_end - 1e-9 * np.maximum(1.0, np.abs(t_end))
+        return np.where((nxt > s.t) & (nxt < cut), nxt, np.inf)
+
+    def taken(self, s: BatchState, mask):
+        """The runs in ``mask`` sampled their next output time (inside a step)."""
+        if self.t_eval is not None:
+            s.out_i[mask] += 1
 
     def due(self, s: BatchState, accept) -> np.ndarray:
         """Runs whose accepted step landed on an output time (advances the t_eval index)."""
@@ -210,15 +245,37 @@ class OutputTimes:
 class LinearSolver:
     """Solves J·x = rhs for the Jacobians of :meth:`ParticleModel.jacobian`.
 
-    Tridiagonal (radial meshes): exact (Thomas, LAPACK gtsv as fallback). Sparse (2D): with the
-    LU of a recent Jacobian, refactored when the step-size coefficient has drifted or Newton
-    contracts slowly (``stale``; IDA's strategy), then projected per run so that Σ(J·x) = Σ rhs
-    exactly: every Newton update stays conservative even with the approximate factor.
+    Tridiagonal (radial meshes): exact (Thomas, LAPACK gtsv as fallback).
+
+    Sparse (2D): with the factor of a recent Jacobian, refactored when the step-size coefficient
+    has drifted or Newton contracts slowly (``stale``; IDA's strategy), then projected per run so
+    that Σ(J·x) = Σ rhs exactly: every Newton update stays conservative with any factor. The
+    factor is an LDLᵀ (QDLDL, Stellato et al., which keeps its ordering and symbolic analysis
+    and refactors in ~1.2 ms on a 4 000-node disc, against SuperLU's ~4 ms) of the Jacobian
+    without its dD/dθ terms — V + dh·(the diffusion matrix at the current D(θ)), symmetric
+    positive definite. The dropped part (dD/dθ·∇θ on each edge) is what Newton's iteration then
+    corrects, as it corrects any stale factor. Where even a fresh factor contracts slowly, the
+    solver switches to SuperLU's LU of the full Jacobian for the rest of the run.
     """
 
     def __init__(self, model: ParticleModel):
         self.model = model
         self._lu, self.stale, self._lu_dh, self.factorizations = None, True, 1.0, 0
+        self.symmetric = True  # factor the symmetric (dD/dθ-free) Jacobian with QDLDL
+        self._ldl, self._upper, self._uses = None, None, 0
+
+    def slow(self):
+        """Newton contracted slowly: refactor — unless the factor is fresh (two solves old or
+        less) and symmetric, whose rate is set by the terms it leaves out, not by its age."""
+        if not (self.symmetric and self._uses <= 2):
+            self.stale = True
+
+    def failed(self, factored_here: bool):
+        """Newton did not converge: refactor; if it failed with a symmetric factor made during
+        that iteration, use the full LU from now on."""
+        if self.symmetric and factored_here:
+            self.symmetric = False
+        self.stale = True
 
     def solve(self, fact, rhs):
         if fact[0] == "tri":
@@ -234,15 +291,45 @@ class LinearSolver:
         _, dh_node, parts, colsum = fact
         dh0 = dh_node.max()
         if self._lu is None or self.stale or not (0.75 < dh0 / self._lu_dh < 1.3):
-            A = self.model.assemble(dh_node, parts)
-            # meshes are numbered in a fill-reducing order (mesh.triangle_mesh): keep it
-            self._lu = splu(A.tocsc(), permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-            self.stale, self._lu_dh = False, dh0
+            self._lu = self._factor(dh_node, parts)
+            self.stale, self._lu_dh, self._uses = False, dh0, 0
             self.factorizations += 1
+        self._uses += 1
         x = self._lu.solve(rhs)
         b = self.model.mesh
         resid = np.add.reduceat(rhs - colsum * x, b.offset[:-1])
         return x + (resid / np.add.reduceat(colsum, b.offset[:-1]))[b.run_of_node]
+
+    def _factor(self, dh_node, parts):
+        if self.symmetric:
+            pa, pb, j, dj = parts
+            half = 0.5 * (pa - pb)  # w·D at each edge: the flux derivatives without dD/dθ
+            A = self.model.assemble(dh_node, (half, -half, j, dj))
+            keep, rows, indptr = self._upper_pattern()
+            U = sp.csc_matrix((A.data[keep], rows, indptr), shape=A.shape)  # A is symmetric: CSR = CSC
+            try:
+                if self._ldl is None:
+                    self._ldl = qdldl.Solver(U, upper=True)
+                else:
+                    self._ldl.update(U, upper=True)
+                return self._ldl
+            except (ValueError, RuntimeError):  # a zero pivot (the boundary term can break definiteness)
+                self.symmetric = False
+        A = self.model.assemble(dh_node, parts)
+        # meshes are numbered in a fill-reducing order (mesh.triangle_mesh): keep it
+        return splu(A.tocsc(), permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+
+    def _upper_pattern(self):
+        """Which slots of the (symmetric) CSR pattern lie on or above the diagonal, as CSC."""
+        if self._upper is None:
+            b = self.model.mesh
+            row_of_slot = np.repeat(np.arange(b.n), np.diff(b.csr_indptr))
+            # read as CSC, the CSR arrays describe Aᵀ = A: the column is the CSR row
+            col, row = row_of_slot, b.csr_indices
+            keep = row <= col
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(col[keep], minlength=b.n))]).astype(np.int32)
+            self._upper = (keep, row[keep], indptr)
+        return self._upper
 
 
 class Solver:
@@ -336,7 +423,9 @@ class Solver:
                 G = self._events(s, y2, V2, c_rate2)
                 fire, row, accept = self._crossings(s, h, G, accept, dt_new)
             if accept.any():
-                self._accept(s, h, accept, fire, y2, V2, c_rate2, G, parts1, parts2)
+                q1, q2 = self._flux_stages(s, h, parts1, parts2)
+                self._dense_output(s, h, accept, y1, y2, q1, q2, c_rate2, outputs, recs, record_fields)
+                self._accept(s, h, accept, fire, y2, q2, V2, c_rate2, G)
                 s.accepted += accept
                 due = outputs.due(s, accept)
                 step_end = self.experiment.ended(s, accept & ~fire)
@@ -371,7 +460,7 @@ class Solver:
         event is here. A shrunk bracket whose event is not at zero is stale (the crossing was
         seen along another step path) and is dropped, to be re-bracketed from here."""
         ar = self._runs
-        tiny = s.active & np.isfinite(s.bracket) & (s.bracket <= 1e-9 * np.maximum(s.t, 1.0))
+        tiny = s.active & np.isfinite(s.bracket) & (s.bracket <= BRACKET_MIN * np.maximum(s.t, 1.0))
         tol_now = self._event_tol[s.ev_row]
         here = tiny & (np.abs(s.G_n[s.ev_row, ar]) <= 10 * tol_now)
         stale_bracket = tiny & ~here
@@ -379,12 +468,19 @@ class Solver:
         return here
 
     def _step_size(self, s: BatchState, outputs: OutputTimes) -> np.ndarray:
-        """The step: the controller's, clamped to the step end, the next output and an event bracket."""
+        """The step: the controller's, clamped to the step end and an event bracket — and, in
+        voltage holds only, to the next output time. Elsewhere outputs are interpolated
+        (:meth:`_dense_output`); in a hold the current, an output, falls as 1/√t after the step
+        and is set by a tiny departure of the surface from equilibrium, so its interpolant
+        between steps is not held to the tolerance by θ's error estimate: a hold's outputs are
+        solved for."""
         opt = self.opt
         end = self.experiment.step_end(s)
         h = np.minimum(np.minimum(s.dt, opt.max_dt), end - s.t)
-        nxt = outputs.next(s)
-        h = np.minimum(h, np.where(nxt > s.t, nxt - s.t, np.inf))
+        if self.experiment.has_holds:
+            nxt = outputs.next(s)
+            held = (self.experiment.kind[self._runs, s.step] == VOLTAGE) & (nxt > s.t)
+            h = np.where(held, np.minimum(h, nxt - s.t), h)
         loc = np.isfinite(s.bracket)
         if loc.any():
             gl, gh = s.g_lo[loc], s.g_hi[loc]  # Illinois-scaled (see where they are updated)
@@ -394,7 +490,7 @@ class Solver:
             guess = np.where(s.loc_iter[loc] > 12, 0.5 * s.bracket[loc], guess)
             guess = np.clip(guess, 1e-3 * s.bracket[loc], (1 - 1e-7) * s.bracket[loc])
             # a negligible bracket: step across it (the event is then fired below)
-            guess = np.where(s.bracket[loc] <= 1e-9 * np.maximum(s.t[loc], 1.0), s.bracket[loc], guess)
+            guess = np.where(s.bracket[loc] <= BRACKET_MIN * np.maximum(s.t[loc], 1.0), s.bracket[loc], guess)
             h[loc] = np.minimum(h[loc], guess)
             s.loc_iter[loc] += 1
         return np.where(s.active, np.maximum(h, 0.0), 0.0)
@@ -440,7 +536,7 @@ class Solver:
         row = np.argmin(frac, axis=0)
         first_g = G[row, ar]
         fire = hit & (first_g > -tol_row[row, 0])
-        fire |= hit & (h <= 1e-9 * np.maximum(s.t, 1.0))
+        fire |= hit & (h <= BRACKET_MIN * np.maximum(s.t, 1.0))
         narrow = hit & ~fire
         # a located event is the crossed one that sits at its threshold (a voltage that
         # jumps as the surface empties is not the event; the empty surface is)
@@ -456,14 +552,55 @@ class Solver:
             dt_new[narrow] = s.dt[narrow]
         return fire, row, accept & ~narrow
 
-    def _accept(self, s: BatchState, h, accept, fire, y2, V2, c_rate2, G, parts1, parts2):
-        """Move the accepted runs to t + h: θ, the flux integral q (same stages), observables,
-        and the event brackets (a step that landed short of its event keeps bracketing it)."""
-        b = self.model.mesh
-        ar = self._runs
+    def _flux_stages(self, s: BatchState, h, parts1, parts2):
+        """The flux integral q at both stages of the step (the same TR-BDF2 stages as θ)."""
         j1, j2, jn = (self.model.flux_per_volume(p[2]) for p in (parts1, parts2, s.parts_n))
         q1 = s.q + D_COEF * h * (jn + j1)
         q2 = BDF_A * q1 - BDF_B * s.q + D_COEF * h * j2
+        return q1, q2
+
+    def _dense_output(self, s: BatchState, h, accept, y1, y2, q1, q2, c_rate2, outputs: OutputTimes, recs,
+                      fields):
+        """Sample the output times strictly inside the accepted steps (t, t + h) from TR-BDF2's
+        dense output: the quadratic through the step's start, its stage at t + γh and its end
+        (as MATLAB's ode23tb). The weights sum to one, so lithium is conserved at every
+        interpolated output as it is at the steps. θ, q and the C-rate are interpolated (in a
+        voltage hold the current is set by a tiny departure of the surface from equilibrium, so
+        it is taken from the stages, where it is solved for, not recomputed from interpolated
+        θ); the voltage is evaluated at the interpolated θ (in a hold: the held value)."""
+        b = self.model.mesh
+        off = b.offset
+        t_end = s.t + h
+        after = s.t.copy()
+        ctl = self.controls(s.step)
+        c_rate1 = None
+        while True:
+            tau = np.where(accept, outputs.inside(s, t_end, after), np.inf)
+            take = np.isfinite(tau)
+            if not take.any():
+                return
+            x = np.where(take, (tau - s.t) / np.where(h > 0, h, 1.0), 0.0)
+            w0 = (x - GAMMA) * (x - 1.0) / GAMMA
+            w1 = x * (x - 1.0) / (GAMMA * (GAMMA - 1.0))
+            w2 = x * (x - GAMMA) / (1.0 - GAMMA)
+            node = b.run_of_node
+            y = w0[node] * s.y + w1[node] * y1 + w2[node] * y2
+            q = w0 * s.q + w1 * q1 + w2 * q2
+            if c_rate1 is None:
+                c_rate1 = self.model.observables(y1, ctl)[1]
+            c_rate = w0 * s.c_rate + w1 * c_rate1 + w2 * c_rate2
+            V, _ = self.model.observables(y, ctl)
+            for r in np.flatnonzero(take):
+                recs[r].add(tau[r], y[off[r]: off[r + 1]].copy() if fields else None, V[r], c_rate[r], q[r],
+                            s.step[r])
+            outputs.taken(s, take)
+            after = np.where(take, tau, after)
+
+    def _accept(self, s: BatchState, h, accept, fire, y2, q2, V2, c_rate2, G):
+        """Move the accepted runs to t + h: θ, the flux integral q, observables, and the event
+        brackets (a step that landed short of its event keeps bracketing it)."""
+        b = self.model.mesh
+        ar = self._runs
         node = accept[b.run_of_node]
         s.y_prev = np.where(node, s.y, s.y_prev)
         s.h_prev = np.where(accept, h, s.h_prev)
@@ -498,6 +635,7 @@ class Solver:
         g, parts_y = model.residual(y, ctl)
         F = b.volume * y - dh * g - rhs
         prev = None
+        factorizations = self.linear.factorizations
         for _ in range(opt.max_newton):
             fact = model.jacobian(dh, parts_y)
             delta = self.linear.solve(fact, F)
@@ -526,13 +664,13 @@ class Solver:
                 )
             ok |= conv & balanced
             if prev is not None and not b.chain and np.any((size > 0.3 * prev) & ~ok & active):
-                self.linear.stale = True  # slow contraction with a reused factor: refactor
+                self.linear.slow()  # slow contraction: refactor
             prev = size
             if np.all(ok | ~active):
                 break
         ok &= np.isfinite(y).all()
         if not ok[active].all() and not b.chain:
-            self.linear.stale = True
+            self.linear.failed(self.linear.factorizations > factorizations)
         return y, ok, g, parts_y, fact
 
     def _damp(self, y, delta, ctl: BoundaryControl):
