@@ -229,7 +229,7 @@ def polygon_mesh(boundary: np.ndarray, *, surface_spacing: float, max_spacing: f
         h_next = min(h * growth, hm)
         d_layer = d + 0.5 * (h + h_next)  # spacing between layers ~ local size
         cand = dense + d_layer * normals
-        dist = tree.query(cand)[0]
+        dist = tree.query(cand, workers=-1)[0]
         ok = (np.abs(dist - d_layer) < 0.2 * h_next) & path.contains_points(cand)
         cand = cand[ok]
         if len(cand) < 3:
@@ -252,7 +252,7 @@ def polygon_mesh(boundary: np.ndarray, *, surface_spacing: float, max_spacing: f
     core = np.column_stack([X.ravel(), Y.ravel()])
     core = core[path.contains_points(core)]
     if len(core):
-        core = core[tree.query(core)[0] > d + 0.75 * hm]
+        core = core[tree.query(core, workers=-1)[0] > d + 0.75 * hm]
     pts = np.vstack([pts, core])
     pts = np.vstack([outline, _thin(pts[len(outline):], 0.45 * hs)]) if len(pts) > len(outline) else pts
     # remove interior points too close to a coarser neighbour (layer/core seams)
@@ -359,15 +359,34 @@ def _fill_reducing_order(mesh: Mesh) -> Mesh:
     )
 
 
+def _containing_triangle(mesh: Mesh, xy: np.ndarray) -> np.ndarray:
+    """Index of a triangle containing each point (−1 outside), by barycentric coordinates against
+    every triangle — for a few points this is cheaper than building matplotlib's trifinder."""
+    t = mesh.triangles
+    pa, pb, pc = (mesh.points[t[:, k]] for k in range(3))
+    det = (pb[:, 0] - pa[:, 0]) * (pc[:, 1] - pa[:, 1]) - (pb[:, 1] - pa[:, 1]) * (pc[:, 0] - pa[:, 0])
+    eps = 1e-12
+    out = np.full(len(xy), -1, dtype=np.int64)
+    for k, (x, y) in enumerate(np.asarray(xy, dtype=float)):
+        l1 = ((x - pa[:, 0]) * (pc[:, 1] - pa[:, 1]) - (y - pa[:, 1]) * (pc[:, 0] - pa[:, 0])) / det
+        l2 = ((pb[:, 0] - pa[:, 0]) * (y - pa[:, 1]) - (pb[:, 1] - pa[:, 1]) * (x - pa[:, 0])) / det
+        hit = np.flatnonzero((l1 >= -eps) & (l2 >= -eps) & (1 - l1 - l2 >= -eps))
+        if hit.size:
+            out[k] = hit[0]
+    return out
+
+
 def interpolation_matrix(mesh: Mesh, xy: np.ndarray):
     """Sparse matrix P with ``P @ theta_nodes`` = θ at points ``xy`` (linear in each triangle,
     nearest node for points just outside the mesh)."""
     import scipy.sparse as sp
     from matplotlib.tri import Triangulation
 
-    tri = Triangulation(mesh.points[:, 0], mesh.points[:, 1], mesh.triangles)
-    finder = tri.get_trifinder()
-    idx = finder(xy[:, 0], xy[:, 1])
+    if len(xy) * len(mesh.triangles) <= 1_000_000:  # a few points (a centre): test every triangle
+        idx = _containing_triangle(mesh, xy)
+    else:
+        tri = Triangulation(mesh.points[:, 0], mesh.points[:, 1], mesh.triangles)
+        idx = tri.get_trifinder()(xy[:, 0], xy[:, 1])
     rows, cols, vals = [], [], []
     inside = idx >= 0
     if inside.any():
