@@ -75,3 +75,42 @@ def test_ellipse_and_polygon_conserve_and_report_on_grid():
                     mesh_options={"surface_spacing": 20e-9})
     assert p.theta_mean.values[-1] == pytest.approx(0.9 - 5 / 60, abs=1e-10)
     assert area > 0
+
+
+@pytest.mark.parametrize("kind", ["star", "neck"])
+def test_polygon_mesh_of_concave_outlines_stays_inside(kind):
+    """Layers are kept by the side of the nearest boundary sample, not a point-in-polygon test:
+    on a five-armed star and on a mask with a three-pixel neck every node lies in the outline,
+    no triangle straddles it, and the mesh area is the polygon's."""
+    from matplotlib.path import Path
+
+    from lithmap.physics.geometry import MaskShape
+    from lithmap.physics.mesh import polygon_mesh
+
+    if kind == "star":
+        th = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+        r = 1e-6 * (1 + 0.4 * np.cos(5 * th))
+        outline = np.c_[r * np.cos(th), r * np.sin(th)]
+    else:
+        m = np.zeros((60, 60), bool)
+        m[5:55, 5:25] = True
+        m[20:23, 25:50] = True  # a 150 nm neck to a round lobe
+        yy, xx = np.mgrid[:60, :60]
+        m |= (xx - 45) ** 2 + (yy - 15) ** 2 < 81
+        outline = MaskShape(m, pixel_size=50e-9).boundary
+    mesh = polygon_mesh(outline, surface_spacing=10e-9, max_spacing=50e-9, growth=1.17)
+    path = Path(np.vstack([outline, outline[:1]]))
+    on_or_in = path.contains_points(mesh.points, radius=1e-12) | path.contains_points(mesh.points, radius=-1e-12)
+    assert on_or_in.all()
+    # graded: offset layers lie along the whole outline (not just the outline and a core lattice)
+    from scipy.spatial import cKDTree
+
+    depth = cKDTree(mesh.points[mesh.boundary > 0]).query(mesh.points)[0]
+    n_outline = int((mesh.boundary > 0).sum())
+    assert ((depth > 5e-9) & (depth < 15e-9)).sum() > 0.6 * n_outline  # the first layer
+    assert ((depth > 15e-9) & (depth < 30e-9)).sum() > 0.6 * n_outline  # the second
+    centroids = mesh.points[mesh.triangles].mean(axis=1)
+    assert path.contains_points(centroids).all()
+    x, y = outline[:, 0], outline[:, 1]
+    area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+    assert mesh.volume.sum() == pytest.approx(area, rel=2e-3)

@@ -229,8 +229,14 @@ def polygon_mesh(boundary: np.ndarray, *, surface_spacing: float, max_spacing: f
         h_next = min(h * growth, hm)
         d_layer = d + 0.5 * (h + h_next)  # spacing between layers ~ local size
         cand = dense + d_layer * normals
-        dist = tree.query(cand, workers=-1)[0]
-        ok = (np.abs(dist - d_layer) < 0.2 * h_next) & path.contains_points(cand)
+        # only candidates within 0.2·h_next of the layer distance are kept: bound the search there
+        dist, near = tree.query(cand, distance_upper_bound=d_layer + 0.2 * h_next, workers=-1)
+        near = np.minimum(near, len(dense) - 1)  # no neighbour in bound: dist = inf, rejected below
+        # inside = on the inward side of the nearest boundary sample (a candidate is >= ~hs
+        # from the boundary, 8 samples per hs away along it, so the side is unambiguous);
+        # O(n) where a point-in-polygon test costs O(n x boundary vertices) per layer
+        inside = np.einsum("ij,ij->i", cand - dense[near], normals[near]) > 0
+        ok = (np.abs(dist - d_layer) < 0.2 * h_next) & inside
         cand = cand[ok]
         if len(cand) < 3:
             break
