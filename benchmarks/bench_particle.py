@@ -12,10 +12,10 @@ Problems (all with the steep D(θ) = 1e-18·10^(2·clip((1−θ)/0.2, 0, 1)) m²
    PyBaMM: ``pybamm_particle.sphere_steep`` (uniform 800 cells and exponential 400 cells).
    lithmap: ``lm.simulate(lm.Sphere(8e-6), ..., stop_at_limit=True)`` with its default mesh.
 2. ``cylinder_1d``: R = 1 µm cylinder, C/3 for 1 h (PyBaMM ``cylinder_steep_1d(400)``,
-   lithmap ``lm.Cylinder`` default mesh).
+   lithmap ``lm.Cylinder`` default mesh), 241 output times asked of both.
 3. ``disc_2d``: the same disc as a 2D cross-section on ~4 000 unknowns (PyBaMM
    ``disc_steep_2d`` = unstructured FV on 4 056 triangles; lithmap ``lm.Disc`` with mesh options
-   chosen to give ~4 000 nodes).
+   chosen to give ~4 000 nodes), 241 output times asked of both (dense output).
 4. ``batch``: spheres on the grid α (10 log-spaced 1..5) × C (10 log-spaced 0.1..2) ×
    R (10 linear 0.5..2 µm); each stops at surface θ = 0.005 or at t_end = 0.5·3600/C.
    PyBaMM: ``sphere_batch_loop`` (one built model + input parameters, a loop of solves).
@@ -84,7 +84,7 @@ DENSE_PROTOCOL = "Charge at 1C for 4 minutes"
 DENSE_TIMES = np.linspace(0.0, 240.0, 241)
 DISC_R = 1e-6
 DISC_PROTOCOL = "Charge at C/3 for 1 hour"
-DISC_TIMES = [0.0, *pb.DISC_OUTPUT_TIMES]
+DISC_TIMES = np.union1d(np.linspace(0.0, 3600.0, 241), [0.0, *pb.DISC_OUTPUT_TIMES])  # dense output, both tools
 # lm.Disc(1e-6).mesh(...) -> 4 082 nodes (PyBaMM's disc: 4 056 cells)
 DISC_MESH = {"surface_spacing": 10e-9, "max_spacing": 50e-9, "growth": 1.17}
 
@@ -457,7 +457,7 @@ def problem_sphere_dense():
 def problem_cylinder_and_disc():
     print("[disc] references (1D cylinder) ...", flush=True)
     cmd_c = ("lm.simulate(lm.Cylinder(1e-6), 'Charge at C/3 for 1 hour', diffusivity=..., theta0=0.97, "
-             "times=[0,600,1200,2400,3600]{opt}{mesh})")
+             "times=np.linspace(0, 3600, 241){opt}{mesh})")
     ref = guarded("cylinder reference",
                   cmd_c.format(opt=f", options=SolverOptions(tol={CYL_REF[1]})", mesh=f", mesh_options={CYL_REF[0]}"),
                   lambda: lm_radial_2dproblem(lm.Cylinder(DISC_R), *CYL_REF))
@@ -473,7 +473,7 @@ def problem_cylinder_and_disc():
 
     print("[disc_2d] lithmap x3 ...", flush=True)
     cmd_d = (f"lm.simulate(lm.Disc(1e-6), 'Charge at C/3 for 1 hour', diffusivity=..., theta0=0.97, "
-             f"times=[0,600,1200,2400,3600], mesh_options={DISC_MESH})")
+             f"times=np.linspace(0, 3600, 241), mesh_options={DISC_MESH})")
     lmd = timed_lm("disc_2d", cmd_d, lambda: lm.Disc(DISC_R).mesh(**DISC_MESH),
                    lambda: lm_radial_2dproblem(lm.Disc(DISC_R), DISC_MESH))
     print("[disc_2d] PyBaMM x1 ...", flush=True)
