@@ -12,7 +12,6 @@ import numpy as np
 import xarray as xr
 
 from ..errors import LithmapError
-from ..physics.solver import SolverOptions
 from .strain import mechanical_properties
 from .stress import STRESS_META, sphere_stress
 
@@ -459,6 +458,7 @@ def simulate_stress(shape, protocol, *, material=None, temperature=None, migrati
     from ..physics.geometry import Cylinder, parse_shape
     from ..physics.materials import Material, get_material, lrtmo
     from ..physics.simulate import simulate
+    from ..physics.solver import SolverOptions
 
     geom = parse_shape(shape, pixel_size=simulate_options.pop("pixel_size", None))
     if isinstance(geom, Cylinder):
