@@ -2,7 +2,8 @@
 
 The movies are SYNTHETIC (lithmap.synthetic_movie: a disc of known radius and alpha through the
 same microscope, shot noise, no flicker, no drift), analysed by `lithmap contrast`. Recovery of
-alpha, CLI = Python and the resumable store are one slow test; the fast ones check bad input.
+alpha, CLI = Python and the resumable store are one slow test; the fast ones check bad input and
+the figures (on a table of known numbers in place of the fit).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def test_each_movie_within_its_interval_cli_equals_function_and_a_rerun_computes
     first = invoke(*args)
     assert first.exit_code == 0, first.output
     assert "fitting 2 movies on 2 workers" in first.output
+    assert (tmp_path / "fits_alpha_movies.png").exists() and (tmp_path / "fits_alpha_size.png").exists()
     cli = lm.read_result(out)
     assert cli.movie.values.tolist() == ["slow.nc", "fast.nc"]
     assert cli.status.values.tolist() == [COMPUTED, COMPUTED]
@@ -138,3 +140,106 @@ def test_one_result_keeps_the_single_fit(movies, tmp_path):
     """One result: today's `lithmap fit` (no Dask options), whatever the table path would say."""
     res = invoke(movies[0], "--out", tmp_path / "fit.nc", "--material", "nmc811", "--workers", 2)
     one_line_error(res, "--particles", "several results")
+
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def known_table(names) -> xr.Dataset:
+    """A table of movie fits of known numbers (the layout fit_movies returns), summarised as it is."""
+    from lithmap.inverse.particles import _summarise
+
+    n = len(names)
+    alpha = np.linspace(1.0, 3.0, n)
+    return _summarise(xr.Dataset({
+        "alpha": ("movie", alpha), "alpha_low": ("movie", alpha * 0.8), "alpha_high": ("movie", alpha * 1.25),
+        "misfit": ("movie", np.ones(n)), "equivalent_radius": ("movie", np.linspace(0.5e-6, 0.7e-6, n)),
+        "pixel_count": ("movie", np.full(n, 100)), "status": ("movie", np.full(n, COMPUTED, np.int8)),
+        "failure": ("movie", [""] * n), "lagging": ("movie", np.zeros(n, np.int8))},
+        coords={"movie": list(names)}, attrs={"synthetic": 1}))
+
+
+def use_known_fit(monkeypatch) -> list:
+    """fit_movies replaced by a table of known numbers (the fit itself is the slow test's): the calls it gets."""
+    import lithmap.inverse.particles as particles
+
+    calls = []
+
+    def fake(results, store=None, *, overwrite=False, progress=None, log=None, **options):
+        calls.append((list(results), store, options))
+        table = known_table([p.name for p in results])
+        if store is not None:
+            lm.write_result(table, store, overwrite=True)
+        return table
+
+    monkeypatch.setattr(particles, "fit_movies", fake)
+    return calls
+
+
+@pytest.fixture
+def known_fit(monkeypatch):
+    return use_known_fit(monkeypatch)
+
+
+def assert_png(path):
+    from PIL import Image
+
+    assert path.stat().st_size > 1000 and path.read_bytes()[:8] == PNG, path
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.width > 300 and im.height > 200, (path, im.size)
+
+
+def test_several_results_draw_their_figures_beside_out_and_no_figures_draws_none(movies, known_fit, tmp_path):
+    args = ["--material", "nmc811", "--rate", "2C"]
+    res = invoke(*movies, "--out", tmp_path / "fits.nc", *args)
+    assert res.exit_code == 0, res.output
+    figures = [tmp_path / "fits_alpha_movies.png", tmp_path / "fits_alpha_size.png"]
+    for path in figures:
+        assert_png(path)
+        assert f"wrote {path}" in res.output
+    assert known_fit[0][0] == list(movies) and known_fit[0][1] is None
+    # the same OUT again: refused before any work, the table and its figures as they were
+    before = {p: p.stat().st_mtime_ns for p in [tmp_path / "fits.nc", *figures]}
+    one_line_error(invoke(*movies, "--out", tmp_path / "fits.nc", *args), "already exists")
+    assert len(known_fit) == 1 and {p: p.stat().st_mtime_ns for p in before} == before
+    # a .nc whose figure exists already: refused before any work, naming the figure
+    (tmp_path / "other_alpha_size.png").write_bytes(PNG)
+    one_line_error(invoke(*movies, "--out", tmp_path / "other.nc", *args), "other_alpha_size.png", "already exists")
+    assert len(known_fit) == 1 and not (tmp_path / "other.nc").exists()
+    # --no-figures: the table only
+    res = invoke(*movies, "--out", tmp_path / "plain.nc", *args, "--no-figures")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "plain.nc").exists() and not list(tmp_path.glob("plain_*"))
+    # a .zarr store's figures are its products: redrawn on every run of the same store
+    for _ in range(2):
+        res = invoke(*movies, "--out", tmp_path / "fits.zarr", *args)
+        assert res.exit_code == 0, res.output
+        assert_png(tmp_path / "fits_alpha_movies.png")
+    assert known_fit[-1][1] == tmp_path / "fits.zarr"
+
+
+def test_a_bad_input_or_a_figure_that_fails_leaves_nothing_behind(movies, tmp_path, monkeypatch):
+    args = ["--material", "nmc811", "--rate", "2C"]
+    for out in (tmp_path / "fits.nc", tmp_path / "fits.zarr"):  # the real fit: the bad file stops it before any work
+        one_line_error(invoke(movies[0], tmp_path / "missing.nc", "--out", out, *args), "missing.nc")
+        assert not list(tmp_path.glob("fits*"))
+    import lithmap.report.field_figures as field_figures
+
+    use_known_fit(monkeypatch)
+
+    def broken(ds, path, dpi, dim):  # the second figure: the first is drawn, then must go too
+        raise LithmapError("no room to draw")
+
+    monkeypatch.setattr(field_figures, "_plot_size", broken)
+    one_line_error(invoke(*movies, "--out", tmp_path / "fits.nc", *args), "no room to draw")
+    assert not list(tmp_path.glob("fits*")) and not list(tmp_path.glob(".fits*"))
+
+
+def test_the_report_of_a_movies_fit_shows_its_figures(tmp_path):
+    table = lm.write_result(known_table([f"m{i}.nc" for i in range(5)]), tmp_path / "movies_fit.nc")
+    page = lm.build_report([table], tmp_path / "report")
+    text = page.read_text()
+    for key in ("alpha_movies", "alpha_size"):
+        assert f"figures/movies_fit_{key}.png" in text and f"figures/movies_fit_{key}.svg" in text
+        assert_png(tmp_path / "report" / "figures" / f"movies_fit_{key}.png")
+    assert "α of each movie with its 95 % interval, sorted" in text and "α of each movie against its" in text

@@ -43,7 +43,8 @@ def fit(
     calibration: str = typer.Option("fit", help="fit: the optical law fitted jointly (monotone); result: the "
                                                 "contrast result's calibrated theta"),
     knots: int = typer.Option(6, help="theta knots of the fitted D(theta) (with --fit diffusivity/kinetics)"),
-    figures: bool = typer.Option(True, help="write the model-vs-movie figures beside OUT"),
+    figures: bool = typer.Option(True, help="write the model-vs-movie figures beside OUT (with --particles or "
+                                            "several results: alpha per particle or movie, and against size)"),
     overwrite: bool = typer.Option(False, help="replace OUT (and its figures) if they exist"),
     particles: bool = typer.Option(False, "--particles", help="fit every labelled particle of the field, each on its "
                                                               "own outline, as Dask tasks: a table on dim particle"),
@@ -60,7 +61,7 @@ def fit(
     (Xu, Merryweather et al., Joule 2022, fig. S7).
 
     With several results, every movie (lithmap fit_movies), each one Dask task: the same table on
-    dim movie."""
+    dim movie, with alpha per movie and against size drawn beside OUT."""
     from .. import fit_alpha, fit_diffusivity, write_result
 
     if what not in FIT_KINDS:
@@ -71,7 +72,7 @@ def fit(
                                "--particles to fit several movies")
         return _fit_movies(results, out, material=material, diffusivity=diffusivity, rate=rate, protocol=protocol,
                            log=log, mass=mass, theta0=theta0, what=what, psf=psf, calibration=calibration,
-                           knots=knots, overwrite=overwrite, scheduler=scheduler, workers=workers)
+                           knots=knots, figures=figures, overwrite=overwrite, scheduler=scheduler, workers=workers)
     (result,) = results
     if particles:
         return _fit_particles(result, out, material=material, diffusivity=diffusivity, rate=rate, protocol=protocol,
@@ -129,38 +130,59 @@ def fit(
         typer.echo(f"wrote {path}")
 
 
-def _fit_particles(result, out, *, material, diffusivity, rate, protocol, log, mass, theta0, what, psf, calibration,
-                   knots, figures, overwrite, scheduler, workers, min_pixels):
-    """The --particles path of ``fit``: one Dask task per particle; a .zarr OUT resumes, a .nc OUT is written once."""
-    import numpy as np
+#: What the table paths of ``fit`` are called in their messages, and how their cycler log is given.
+_TABLE_PATHS = {
+    "particle": ("with --particles", "synchronise the log with 'lithmap contrast FIELD --particles --log ...' (its "
+                                     "current is then the protocol of every particle)"),
+    "movie": ("with several results", "synchronise each log with 'lithmap contrast MOVIE --log ...' (its current "
+                                      "is then the movie's protocol)"),
+}
 
-    from ..inverse.particles import PARTICLE_FITS, fit_particles
-    from ..io.results import write_result
-    from ..report.field_figures import FIELD_FIGURES, plot_particle_fits
 
+def _table_checks(dim, results, out, *, what, log, mass, calibration, material, diffusivity, figures, overwrite):
+    """The option and output checks of the table paths of ``fit`` (``dim`` particle: --particles; movie: several
+    results), before any work. Returns OUT's suffix and whether the figures are replaced (those of a .zarr store
+    are its products, redrawn on every run of the same store; a .nc's are new files)."""
+    from ..inverse.particles import PARTICLE_FITS
+    from ..report.field_figures import figure_paths
+
+    where, synchronise = _TABLE_PATHS[dim]
     if what not in PARTICLE_FITS:
-        raise LithmapError(f"--fit {what!r} is invalid with --particles; expected one of {list(PARTICLE_FITS)}")
+        raise LithmapError(f"--fit {what!r} is invalid {where}; expected one of {list(PARTICLE_FITS)}")
     if log is not None or mass is not None:
-        raise LithmapError("--log and --mass do not go with --particles: synchronise the log with 'lithmap contrast "
-                           "FIELD --particles --log ...' (its current is then the protocol of every particle)")
-    if calibration != "fit":
+        raise LithmapError(f"--log and --mass do not go {where}: {synchronise}")
+    if dim == "particle" and calibration != "fit":
         raise LithmapError("--calibration result does not go with --particles: the optical law is fitted on each "
                            "particle")
     if material is None and diffusivity is None:
         raise LithmapError("give --material NAME or --diffusivity TABLE.csv|VALUE")
     suffix = out.suffix.lower()
     if suffix not in (".zarr", ".nc"):
-        raise LithmapError(f"--out {str(out)!r} is invalid with --particles; expected a .zarr store or a .nc file")
-    inputs = [result] + ([diffusivity] if diffusivity is not None and Path(diffusivity).is_file() else [])
+        raise LithmapError(f"--out {str(out)!r} is invalid {where}; expected a .zarr store or a .nc file")
+    inputs = list(results) + ([diffusivity] if diffusivity is not None and Path(diffusivity).is_file() else [])
     if suffix == ".nc":
         _outputs(out, overwrite=overwrite, inputs=inputs, figure=False)
     elif out.resolve() in {Path(str(i)).resolve() for i in inputs}:
         raise LithmapError(f"output {str(out)!r} would overwrite an input; choose another --out")
-    # a store's figures are its products: redrawn on every run of the same store; a .nc's are new files
     replace_figures = overwrite or suffix == ".zarr"
     if figures and not replace_figures:
-        for key in FIELD_FIGURES:
-            _outputs(out.with_name(f"{out.stem}_{key}.png"), overwrite=False, inputs=inputs, figure=False)
+        for path in figure_paths(out, dim):
+            _outputs(path, overwrite=False, inputs=inputs, figure=False)
+    return suffix, replace_figures
+
+
+def _fit_particles(result, out, *, material, diffusivity, rate, protocol, log, mass, theta0, what, psf, calibration,
+                   knots, figures, overwrite, scheduler, workers, min_pixels):
+    """The --particles path of ``fit``: one Dask task per particle; a .zarr OUT resumes, a .nc OUT is written once."""
+    import numpy as np
+
+    from ..inverse.particles import fit_particles
+    from ..io.results import write_result
+    from ..report.field_figures import plot_particle_fits
+
+    suffix, replace_figures = _table_checks("particle", [result], out, what=what, log=log, mass=mass,
+                                            calibration=calibration, material=material, diffusivity=diffusivity,
+                                            figures=figures, overwrite=overwrite)
     common = dict(what=what, material=material, diffusivity=diffusivity, rate=rate, protocol=protocol, theta0=theta0,
                   psf=None if psf in ("0", "none") else psf, n_knots=knots, min_pixels=min_pixels,
                   scheduler=scheduler, workers=workers, log=typer.echo)
@@ -208,26 +230,15 @@ def _echo_table(ds, dim: str, out, name_of):
 
 
 def _fit_movies(results, out, *, material, diffusivity, rate, protocol, log, mass, theta0, what, psf, calibration,
-                knots, overwrite, scheduler, workers):
+                knots, figures, overwrite, scheduler, workers):
     """``fit`` of several results: one Dask task per movie; a .zarr OUT resumes, a .nc OUT is written once."""
-    from ..inverse.particles import PARTICLE_FITS, fit_movies
+    from ..inverse.particles import fit_movies
     from ..io.results import write_result
+    from ..report.field_figures import plot_particle_fits
 
-    if what not in PARTICLE_FITS:
-        raise LithmapError(f"--fit {what!r} is invalid with several results; expected one of {list(PARTICLE_FITS)}")
-    if log is not None or mass is not None:
-        raise LithmapError("--log and --mass do not go with several results: synchronise each log with 'lithmap "
-                           "contrast MOVIE --log ...' (its current is then the movie's protocol)")
-    if material is None and diffusivity is None:
-        raise LithmapError("give --material NAME or --diffusivity TABLE.csv|VALUE")
-    suffix = out.suffix.lower()
-    if suffix not in (".zarr", ".nc"):
-        raise LithmapError(f"--out {str(out)!r} is invalid with several results; expected a .zarr store or a .nc file")
-    inputs = list(results) + ([diffusivity] if diffusivity is not None and Path(diffusivity).is_file() else [])
-    if suffix == ".nc":
-        _outputs(out, overwrite=overwrite, inputs=inputs, figure=False)
-    elif out.resolve() in {Path(str(i)).resolve() for i in inputs}:
-        raise LithmapError(f"output {str(out)!r} would overwrite an input; choose another --out")
+    suffix, replace_figures = _table_checks("movie", results, out, what=what, log=log, mass=mass,
+                                            calibration=calibration, material=material, diffusivity=diffusivity,
+                                            figures=figures, overwrite=overwrite)
     common = dict(what=what, material=material, diffusivity=diffusivity, rate=rate, protocol=protocol, theta0=theta0,
                   psf=None if psf in ("0", "none") else psf, calibration=calibration, n_knots=knots,
                   scheduler=scheduler, workers=workers, log=typer.echo)
@@ -237,6 +248,12 @@ def _fit_movies(results, out, *, material, diffusivity, rate, protocol, log, mas
         else:
             ds = fit_movies(results, progress=bar, **common)
             write_result(ds, out, overwrite=overwrite)
+    written = []
+    with _all_or_nothing(out) if suffix == ".nc" else contextlib.nullcontext():
+        if figures:
+            written = plot_particle_fits(ds, out, overwrite=replace_figures)
     ok = _echo_table(ds, "movie", out, str)
+    for path in written:
+        typer.echo(f"wrote {path}")
     if not ok.any():
         raise typer.Exit(1)

@@ -741,7 +741,7 @@ def _particle_fits(it: _Item, ctx: _Context) -> _Block:
             if v in ds and ds[v].dims == (dim,)]
     data = [ctx.table(f"{it.name}_fits", [dim] + cols, zip(ds[dim].values, *[ds[v].values for v in cols]))]
     figs = []
-    if "labels" in ds and "equivalent_radius" in ds and "status" in ds:
+    if "equivalent_radius" in ds and "status" in ds and ("labels" in ds or dim == "movie"):
         from .field_figures import plot_particle_fits
 
         with _drawing():
@@ -765,9 +765,11 @@ def _particle_fits(it: _Item, ctx: _Context) -> _Block:
     cap = (f"α fitted {dim} by {dim} ({int(ok.sum())} of {a.size} fitted), each with its 95 % interval: {each}"
            f"{' …' if a.size > 12 else ''}. " + ("; ".join(stats) + ". " if stats else "") +
            _esc(_attr(ds, "interpretation", "")) + f" (the size-or-wiring question of {_CITE_OPTICAL}, Fig. S7).")
+    says = {"alpha_size": f"α of each {dim} against its equivalent radius, the median dashed. ",
+            "alpha_movies": "α of each movie with its 95 % interval, sorted, lagging ones in red, the median dashed. ",
+            "alpha_map": "The field coloured by each particle's α (log scale), numbered by label. "}
     for pair in _pairs(pngs):
-        what = ("α of each particle against its equivalent radius, the median dashed. " if "size" in pair[0]
-                else "The field coloured by each particle's α (log scale), numbered by label. ")
+        what = next((text for key, text in says.items() if pair[0].endswith(f"_{key}.png")), "")
         figs.append(_Figure(pair, what + cap, data))
     block = _Block(it, figs)
     if not figs:
@@ -1261,7 +1263,7 @@ def _stress(it: _Item, ctx: _Context) -> _Block:
             pos.append(f"t = {n(f'peak_{v}_time', loc['time'], 's', '.4g')} s")
         if v == "hoop_stress" and "depth_of_discharge" in ds and "time" in loc:
             k = int(np.argmin(np.abs(ds.time.values - loc["time"])))
-            pos.append(f"DOD {n('peak_hoop_stress_dod', float(ds.depth_of_discharge.values[k]), fmt='.3f')}")
+            pos.append(f"DOD {n('peak_hoop_stress_dod', float(ds.depth_of_discharge.values[k]), fmt='.3g')}")
         parts.append(f"peak {label} stress {n(f'peak_{v}', val / 1e6, 'MPa', '.4g')} MPa at {', '.join(pos)}")
     setup = (f"{_esc(_geometry(ds))}, material {_esc(_attr(ds, 'material', '?'))}, protocol "
              f"“{_esc(_attr(ds, 'protocol', ''))}”, E = "
