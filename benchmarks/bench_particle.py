@@ -21,6 +21,8 @@ Problems (all with the steep D(θ) = 1e-18·10^(2·clip((1−θ)/0.2, 0, 1)) m²
    PyBaMM: ``sphere_batch_loop`` (one built model + input parameters, a loop of solves).
    lithmap: ``lithmap.physics.engine.run_batch`` (all runs integrated together; one protocol per
    run, because ``lm.sweep`` takes one protocol template and cannot give each rate its own t_end).
+   Recorded at every accepted step (both tools), and again with 201 output times evenly over each
+   case's [0, t_end] (dense output: PyBaMM's ``t_interp``; lithmap one run_batch per C-rate).
 
 Accuracy: every problem also gets a converged reference computed with lithmap on a much finer
 mesh and a tighter tolerance (1D sphere; the 1D cylinder for the disc, whose θ_mean and
@@ -84,6 +86,7 @@ DENSE_PROTOCOL = "Charge at 1C for 4 minutes"
 DENSE_TIMES = np.linspace(0.0, 240.0, 241)
 DISC_R = 1e-6
 DISC_PROTOCOL = "Charge at C/3 for 1 hour"
+BATCH_N_OUT = 201  # output times per batch run in the dense-output batch rows (both tools)
 DISC_TIMES = np.union1d(np.linspace(0.0, 3600.0, 241), [0.0, *pb.DISC_OUTPUT_TIMES])  # dense output, both tools
 # lm.Disc(1e-6).mesh(...) -> 4 082 nodes (PyBaMM's disc: 4 056 cells)
 DISC_MESH = {"surface_spacing": 10e-9, "max_spacing": 50e-9, "growth": 1.17}
@@ -314,9 +317,12 @@ def batch_protocol(c):
     return f"Charge at {float(c)!r}C for {0.5 * 3600.0 / float(c)!r} s"
 
 
-def lm_batch(cases, mesh_fn=None, threads=None):
+def lm_batch(cases, mesh_fn=None, threads=None, n_out=None):
     """All cases in one run_batch call; build = meshes + protocols + material. ``threads``: the
-    compiled loop's threads over the runs (None: every usable CPU; 1: the per-core cost)."""
+    compiled loop's threads over the runs (None: every usable CPU; 1: the per-core cost).
+    ``n_out``: that many output times evenly over [0, t_end] of each case (dense output), one
+    run_batch call per C-rate, whose cases share t_end (run_batch takes one output grid); None:
+    one call, every accepted step recorded."""
     mesh_fn = mesh_fn or batch_mesh
     t0 = _now()
     mat = resolve_material(None, D_TABLE)
@@ -327,21 +333,36 @@ def lm_batch(cases, mesh_fn=None, threads=None):
         if R not in cache:
             cache[R] = lm.Sphere(R).mesh(**mesh_fn(R))
         meshes.append(cache[R])
-    protocols = [lm.parse_protocol(batch_protocol(c)) for c in cases["c_rate"]]
+    parsed = {float(c): lm.parse_protocol(batch_protocol(c)) for c in np.unique(cases["c_rate"])}  # one per rate
+    protocols = [parsed[float(c)] for c in cases["c_rate"]]
     limits = lm.SurfaceLimits(*LIMITS, on_limit="stop")
     t1 = _now()
-    recs, _ = run_batch(
-        meshes, mat, protocols, alpha=np.asarray(cases["alpha"], float), theta0=THETA0, surface_limits=limits,
-        record_fields=True, options=lm.SolverOptions(threads=threads),
-    )
+    alpha = np.asarray(cases["alpha"], float)
+    if n_out is None:
+        recs, _ = run_batch(meshes, mat, protocols, alpha=alpha, theta0=THETA0, surface_limits=limits,
+                            record_fields=True, options=lm.SolverOptions(threads=threads))
+    else:
+        recs = [None] * len(meshes)
+        rates = np.asarray(cases["c_rate"], float)
+        for c in np.unique(rates):
+            idx = np.flatnonzero(rates == c)
+            group, _ = run_batch([meshes[i] for i in idx], mat, [protocols[i] for i in idx], alpha=alpha[idx],
+                                 theta0=THETA0, surface_limits=limits, record_fields=True,
+                                 t_eval=np.linspace(0.0, 0.5 * 3600.0 / c, int(n_out)),
+                                 options=lm.SolverOptions(threads=threads))
+            for i, r in zip(idx, group):
+                recs[i] = r
     t2 = _now()
     t_stop = np.array([r.time[-1] for r in recs])
     th_mean = np.array([m.mean(np.asarray(r.theta[-1])) for r, m in zip(recs, meshes)])
     th_surf = np.array([float(np.asarray(r.theta[-1])[-1]) for r in recs])
     terms = [r.termination for r in recs]
+    n_samples = [len(r.time) for r in recs]
     t3 = _now()
     return {
         "n_cases": len(recs),
+        "n_out": None if n_out is None else int(n_out),
+        "samples_per_run_min_median": [int(np.min(n_samples)), int(np.median(n_samples))],
         "mesh_nodes": int(meshes[0].n),
         "mesh_options": {k: (f"R/{1 / (v / 1.0):.0f}" if k != "growth" else v) for k, v in mesh_fn(1.0).items()},
         "t_stop_s": t_stop.tolist(),
@@ -544,12 +565,30 @@ def problem_batch(n_cases):
         lm1 = dict(min(runs_1, key=lambda r: r["total_s"]))
         lm1["all_total_s"] = [r["total_s"] for r in runs_1]
         lm1["repeats"] = REPEATS
+    dense = {}
+    for key, threads, what in (("lithmap_matched_dense", None, ""), ("lithmap_matched_dense_one_thread", 1,
+                                                                      ", one thread")):
+        print(f"[batch] lithmap x{REPEATS} ({n} cases), matched-accuracy mesh, {BATCH_N_OUT} outputs per run{what} ...",
+              flush=True)
+        runs_d = guarded(f"batch (matched accuracy, {BATCH_N_OUT} outputs{what})",
+                         cmd + f" per C-rate with t_eval=np.linspace(0, t_end, {BATCH_N_OUT})"
+                         + (" and SolverOptions(threads=1)" if threads == 1 else ""),
+                         lambda threads=threads: [lm_batch(cases, batch_mesh_matched, threads=threads,
+                                                           n_out=BATCH_N_OUT) for _ in range(REPEATS)])
+        if runs_d is not None:
+            dense[key] = dict(min(runs_d, key=lambda r: r["total_s"]))
+            dense[key]["all_total_s"] = [r["total_s"] for r in runs_d]
+            dense[key]["repeats"] = REPEATS
     print(f"[batch] PyBaMM loop x1 ({n} cases) ...", flush=True)
     pbb = pb.sphere_batch_loop(cases, npts=60)
     pbb["repeats"] = 1
+    print(f"[batch] PyBaMM loop x1 ({n} cases), {BATCH_N_OUT} outputs per run ...", flush=True)
+    pbd = pb.sphere_batch_loop(cases, npts=60, n_out=BATCH_N_OUT)
+    pbd["repeats"] = 1
     out = {"n_cases": n, "cases": {k: np.asarray(v).tolist() for k, v in cases.items()},
            "t_end_s": (0.5 * 3600.0 / np.asarray(cases["c_rate"])).tolist(), "lithmap": lmb,
-           "lithmap_matched": lmm, "lithmap_matched_one_thread": lm1, "pybamm": pbb}
+           "lithmap_matched": lmm, "lithmap_matched_one_thread": lm1, "pybamm": pbb, "pybamm_dense": pbd,
+           **{k: dense.get(k) for k in ("lithmap_matched_dense", "lithmap_matched_dense_one_thread")}}
     # sphere_batch_loop gives counts only: a case stopped at the surface when it ended before t_end
     pb_stop_surface = (np.asarray(pbb["t_stop_s"]) < (1 - 1e-6) * np.asarray(out["t_end_s"])).tolist()
     pbb["stopped_by_surface"] = pb_stop_surface
@@ -600,8 +639,10 @@ def problem_batch(n_cases):
     pbb["error"] = errs(pt, pb_m, pb_s)
     if lmm is not None:
         lmm["error"] = errs(lmm["t_stop_s"], lmm["theta_mean_at_stop"], lmm["theta_surface_at_stop"])
-    if lm1 is not None:
-        lm1["error"] = errs(lm1["t_stop_s"], lm1["theta_mean_at_stop"], lm1["theta_surface_at_stop"])
+    for r in [lm1, *dense.values()]:
+        if r is not None:
+            r["error"] = errs(r["t_stop_s"], r["theta_mean_at_stop"], r["theta_surface_at_stop"])
+    pbd["error"] = errs(pbd["t_stop_s"], pbd["theta_mean_at_stop"], pbd["theta_surface_at_stop"])
     out["reference"] = {"sample_cases": sample.tolist(), "runs": refs,
                         "mesh": "surface_spacing=R/8000, max_spacing=R/200, growth=1.02, tol=3e-7"}
     # the reference's own uncertainty, on the sampled case where the tools differ most
@@ -707,6 +748,11 @@ def markdown(res):
         rows.append((f"batch of {bat['n_cases']} spheres, lithmap at PyBaMM's accuracy, one thread",
                      bat["lithmap_matched_one_thread"], f"{bat['lithmap_matched_one_thread']['mesh_nodes']} nodes each",
                      bat["pybamm"], f"{bat['pybamm']['npts']} cells each", BATCH_KEYS))
+    for key, what in (("lithmap_matched_dense", ""), ("lithmap_matched_dense_one_thread", ", one thread")):
+        if bat.get(key) and bat.get("pybamm_dense"):
+            rows.append((f"batch of {bat['n_cases']} spheres, {BATCH_N_OUT} outputs per run, lithmap at PyBaMM's "
+                         f"accuracy{what}", bat[key], f"{bat[key]['mesh_nodes']} nodes each", bat["pybamm_dense"],
+                         f"{bat['pybamm_dense']['npts']} cells each", BATCH_KEYS))
     for name, lmr, lmesh, p, pmesh, _ in rows:
         L.append(
             f"| {name} | {lmesh} | {pmesh} | {_f(lmr['build_s'], '.3f')} / {_f(lmr['solve_s'], '.3f')} / "

@@ -473,11 +473,13 @@ def _build_batch_model(npts):
     return model
 
 
-def sphere_batch_loop(cases=None, npts=60):
+def sphere_batch_loop(cases=None, npts=60, n_out=None):
     """Loop of sphere runs reusing ONE built/discretised model and ONE
     IDAKLU solver; per-run values (alpha, c_rate, radius, t_end) are PyBaMM
     input parameters.  Nondimensional radius x = r/R, uniform ``npts``.
     Each case stops at surface theta = 0.005 or t_end = 0.5*3600/C.
+    ``n_out``: that many output times evenly over [0, t_end] of each case,
+    by PyBaMM's interpolation (``t_interp``); None: the solver's own steps.
     """
     cases = default_cases() if cases is None else cases
     alpha = np.asarray(cases["alpha"], dtype=float)
@@ -505,7 +507,10 @@ def sphere_batch_loop(cases=None, npts=60):
             "radius": radius[i],
             "t_end": t_ends[i],
         }
-        sol = solver.solve(model, [0.0, horizon], inputs=inputs)
+        if n_out is None:
+            sol = solver.solve(model, [0.0, horizon], inputs=inputs)
+        else:
+            sol = solver.solve(model, [0.0, horizon], inputs=inputs, t_interp=np.linspace(0.0, t_ends[i], int(n_out)))
         if i == 0:
             setup_s = _seconds(sol.set_up_time)
         t_stop[i] = sol.t[-1]
@@ -518,6 +523,7 @@ def sphere_batch_loop(cases=None, npts=60):
         "problem": "sphere_batch_loop",
         "n_cases": int(n),
         "npts": int(npts),
+        "n_out": None if n_out is None else int(n_out),
         "t_stop_s": t_stop.tolist(),
         "theta_mean_at_stop": th_mean.tolist(),
         "theta_surface_at_stop": th_surf.tolist(),

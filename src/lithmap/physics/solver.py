@@ -116,10 +116,12 @@ class RunRecord:
 
     ``time`` (s), ``theta`` (node values), ``voltage`` (V), ``c_rate`` (+ = charge), ``q``
     (integrated boundary flux, θ units), ``step`` (protocol step index) and ``termination``.
+    All are lists, except ``theta`` from the compiled radial loop: one (samples × nodes)
+    array instead of a list of rows. Read it with ``np.asarray(rec.theta)`` or ``rec.theta[-1]``.
     """
 
     time: list
-    theta: list
+    theta: list | np.ndarray
     voltage: list
     c_rate: list
     q: list
