@@ -22,7 +22,9 @@ Problems (all with the steep D(θ) = 1e-18·10^(2·clip((1−θ)/0.2, 0, 1)) m²
    lithmap: ``lithmap.physics.engine.run_batch`` (all runs integrated together; one protocol per
    run, because ``lm.sweep`` takes one protocol template and cannot give each rate its own t_end).
    Recorded at every accepted step (both tools), and again with 201 output times evenly over each
-   case's [0, t_end] (dense output: PyBaMM's ``t_interp``; lithmap one run_batch per C-rate).
+   case's [0, t_end] (dense output: PyBaMM's ``t_interp``; lithmap one run_batch per C-rate); and
+   at equal resources: PyBaMM's own batched inputs on as many threads as lithmap's batch
+   (``pybamm_particle.sphere_batch_inputs``: IDAKLU num_threads / num_solvers).
 
 Accuracy: every problem also gets a converged reference computed with lithmap on a much finer
 mesh and a tighter tolerance (1D sphere; the 1D cylinder for the disc, whose θ_mean and
@@ -585,9 +587,15 @@ def problem_batch(n_cases):
     print(f"[batch] PyBaMM loop x1 ({n} cases), {BATCH_N_OUT} outputs per run ...", flush=True)
     pbd = pb.sphere_batch_loop(cases, npts=60, n_out=BATCH_N_OUT)
     pbd["repeats"] = 1
+    threads = lm.SolverOptions().threads or len(os.sched_getaffinity(0))
+    print(f"[batch] PyBaMM batched inputs x1 ({n} cases), {BATCH_N_OUT} outputs per run, {threads} threads ...",
+          flush=True)
+    pbp = pb.sphere_batch_inputs(cases, npts=60, n_out=BATCH_N_OUT, threads=threads)
+    pbp["repeats"] = 1
     out = {"n_cases": n, "cases": {k: np.asarray(v).tolist() for k, v in cases.items()},
            "t_end_s": (0.5 * 3600.0 / np.asarray(cases["c_rate"])).tolist(), "lithmap": lmb,
            "lithmap_matched": lmm, "lithmap_matched_one_thread": lm1, "pybamm": pbb, "pybamm_dense": pbd,
+           "pybamm_dense_parallel": pbp,
            **{k: dense.get(k) for k in ("lithmap_matched_dense", "lithmap_matched_dense_one_thread")}}
     # sphere_batch_loop gives counts only: a case stopped at the surface when it ended before t_end
     pb_stop_surface = (np.asarray(pbb["t_stop_s"]) < (1 - 1e-6) * np.asarray(out["t_end_s"])).tolist()
@@ -642,7 +650,8 @@ def problem_batch(n_cases):
     for r in [lm1, *dense.values()]:
         if r is not None:
             r["error"] = errs(r["t_stop_s"], r["theta_mean_at_stop"], r["theta_surface_at_stop"])
-    pbd["error"] = errs(pbd["t_stop_s"], pbd["theta_mean_at_stop"], pbd["theta_surface_at_stop"])
+    for r in (pbd, pbp):
+        r["error"] = errs(r["t_stop_s"], r["theta_mean_at_stop"], r["theta_surface_at_stop"])
     out["reference"] = {"sample_cases": sample.tolist(), "runs": refs,
                         "mesh": "surface_spacing=R/8000, max_spacing=R/200, growth=1.02, tol=3e-7"}
     # the reference's own uncertainty, on the sampled case where the tools differ most
@@ -753,6 +762,12 @@ def markdown(res):
             rows.append((f"batch of {bat['n_cases']} spheres, {BATCH_N_OUT} outputs per run, lithmap at PyBaMM's "
                          f"accuracy{what}", bat[key], f"{bat[key]['mesh_nodes']} nodes each", bat["pybamm_dense"],
                          f"{bat['pybamm_dense']['npts']} cells each", BATCH_KEYS))
+    par = bat.get("pybamm_dense_parallel")
+    if bat.get("lithmap_matched_dense") and par:
+        rows.append((f"batch of {bat['n_cases']} spheres, {BATCH_N_OUT} outputs per run, lithmap at PyBaMM's "
+                     f"accuracy, both on {par['threads']} threads (PyBaMM: batched inputs)",
+                     bat["lithmap_matched_dense"], f"{bat['lithmap_matched_dense']['mesh_nodes']} nodes each", par,
+                     f"{par['npts']} cells each", BATCH_KEYS))
     for name, lmr, lmesh, p, pmesh, _ in rows:
         L.append(
             f"| {name} | {lmesh} | {pmesh} | {_f(lmr['build_s'], '.3f')} / {_f(lmr['solve_s'], '.3f')} / "
