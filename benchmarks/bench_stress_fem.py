@@ -40,7 +40,8 @@ OUT = ROOT / "benchmarks" / "results" / "stress_fem.json"
 SHAPE = "sphere:8um:void=0.5um:pores=2"
 
 
-def coupled(rate: float, mesh: dict, tol: float = 1e-3, dod: float = 0.2, n: int = 11):
+def coupled(rate: float, mesh: dict, tol: float | None = None, dod: float = 0.2, n: int = 11):
+    """One simulate_stress call; ``tol`` None: its default (STRESS_TOL), what a user gets."""
     import lithmap as lm
     from lithmap.physics.materials import lrtmo
 
@@ -49,7 +50,8 @@ def coupled(rate: float, mesh: dict, tol: float = 1e-3, dod: float = 0.2, n: int
     t0 = time.perf_counter()
     st = lm.simulate_stress(SHAPE, f"Discharge at {rate:g}C for {t_end:.10g} s", material="lrtmo", theta0=theta0,
                             times=list(np.linspace(0, t_end, n)), mesh_options=mesh,
-                            options=lm.SolverOptions(tol=tol), probe="bridge,void,surface")
+                            options=None if tol is None else lm.SolverOptions(tol=tol),
+                            probe="bridge,void,surface")
     wall = time.perf_counter() - t0
     reached = float(st.depth_of_discharge[-1])
     if abs(reached - dod) > 1e-6:
@@ -69,7 +71,9 @@ def main():
     mesh = {}  # the defaults: surface R/40 = 0.2 µm, largest R/12, at the void and pores a fifth of 0.2 µm
     fine_mesh = {"surface_spacing": 1e-7, "max_spacing": 8e-6 / 24, "cavity_spacing": 2e-8}
     ds, wall = coupled(10, mesh)
-    fine, wall_fine = coupled(10, fine_mesh, tol=1e-4)
+    from lithmap.mechanics.driver import STRESS_TOL
+
+    fine, wall_fine = coupled(10, fine_mesh, tol=STRESS_TOL / 10)
     slow, _ = coupled(0.1, mesh)
     last = dict(time=-1)
     b, bf, b01 = (x.sel(probe="bridge").isel(**last) for x in (ds, fine, slow))
