@@ -114,3 +114,40 @@ def test_polygon_mesh_of_concave_outlines_stays_inside(kind):
     x, y = outline[:, 0], outline[:, 1]
     area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
     assert mesh.volume.sum() == pytest.approx(area, rel=2e-3)
+
+
+def test_few_point_triangle_search_agrees_with_matplotlibs_trifinder():
+    """interpolation_matrix finds the triangles of a few points by testing every triangle (cheaper
+    than building a trifinder): on a mask mesh, points inside, on vertices and outside get a
+    triangle that contains them (or -1) exactly where matplotlib's trifinder says so, and the
+    interpolated values agree."""
+    from matplotlib.tri import Triangulation
+
+    from lithmap.physics.geometry import MaskShape
+    from lithmap.physics.mesh import _containing_triangle, interpolation_matrix
+
+    m = np.zeros((40, 40), bool)
+    yy, xx = np.mgrid[:40, :40]
+    m[(xx - 20) ** 2 + (yy - 20) ** 2 < 150] = True
+    m[18:22, 30:38] = True
+    mesh = MaskShape(m, pixel_size=50e-9).mesh()
+    rng = np.random.default_rng(0)
+    lo, hi = mesh.points.min(axis=0), mesh.points.max(axis=0)
+    xy = np.vstack([lo + rng.random((60, 2)) * (hi - lo), mesh.points[:10], hi + 1e-7])
+    mine = _containing_triangle(mesh, xy)
+    theirs = Triangulation(mesh.points[:, 0], mesh.points[:, 1], mesh.triangles).get_trifinder()(xy[:, 0], xy[:, 1])
+    np.testing.assert_array_equal(mine >= 0, theirs >= 0)
+    assert (mine >= 0).sum() > 20 and (mine < 0).sum() > 5
+    # each found triangle contains its point (vertices: any triangle sharing them)
+    t = mesh.triangles[mine[mine >= 0]]
+    p = xy[mine >= 0]
+    a, b, c = (mesh.points[t[:, k]] for k in range(3))
+    cross = lambda u, v: u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]  # noqa: E731
+    area = cross(b - a, c - a)
+    l1, l2 = cross(p - a, c - a) / area, cross(b - a, p - a) / area
+    assert np.all((l1 >= -1e-9) & (l2 >= -1e-9) & (1 - l1 - l2 >= -1e-9))
+    # the matrix from either search interpolates a linear field exactly inside
+    f = mesh.points @ np.array([2e6, -1e6]) + 0.5
+    P = interpolation_matrix(mesh, xy)
+    inside = mine >= 0
+    np.testing.assert_allclose((P @ f)[inside], (xy @ np.array([2e6, -1e6]) + 0.5)[inside], atol=1e-9)
