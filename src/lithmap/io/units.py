@@ -89,6 +89,8 @@ def parse_quantity(text: str | float, unit: str, *, name: str = "value") -> floa
     0.25
     >>> parse_quantity(0.3, "s")
     0.3
+    >>> parse_quantity("500 nm", "m") == 0.5e-6
+    True
     """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value = float(text)
@@ -100,7 +102,10 @@ def parse_quantity(text: str | float, unit: str, *, name: str = "value") -> floa
             ureg = _registry()
             try:
                 q = ureg.Quantity(s)
-                value = float(q.to(unit).magnitude)
+                # pint converts in binary floats ("500 nm" -> 5.000000000000001e-07); 15
+                # significant digits, more than anyone types, give the float of the decimal
+                # number the user meant, so "500 nm" and 0.5e-6 are the same input
+                value = float(f"{float(q.to(unit).magnitude):.15g}")
             except Exception as exc:  # pint raises several unrelated exception types
                 raise LithmapError(
                     f"{name}={text!r} is invalid; expected a quantity in {unit} such as '2 {unit}'"
