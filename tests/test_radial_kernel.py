@@ -92,7 +92,7 @@ def test_threads_give_the_same_batch_as_one_thread():
     one, _ = run_batch(meshes, mat, steps, options=lm.SolverOptions(threads=1), **kw)
     two, _ = run_batch(meshes, mat, steps, options=lm.SolverOptions(threads=2), **kw)
     for x, y in zip(one, two):
-        assert x.time == y.time and x.termination == y.termination
+        assert np.array_equal(x.time, y.time) and x.termination == y.termination
         np.testing.assert_array_equal(np.asarray(x.theta), np.asarray(y.theta))
 
 
@@ -109,3 +109,18 @@ def test_which_batches_the_compiled_loop_takes(protocol, compiled):
     disc = ParticleModel([lm.Disc(1e-6).mesh(surface_spacing=0.1e-6, max_spacing=0.3e-6)], mat, 1.0)
     assert not _radial.eligible(disc, Experiment(lm.parse_protocol("Charge at 1C for 1 minute"), mat, 1,
                                                  SurfaceLimits()))
+
+
+@pytest.mark.parametrize("fields", [True, False])
+def test_both_paths_hand_back_records_of_arrays_of_the_same_shapes(fields):
+    mesh = lm.Sphere(1e-6).mesh()
+    kw = dict(alpha=1.0, theta0=0.9, t_eval=np.linspace(0, 300, 11), record_fields=fields)
+    steps = lm.parse_protocol("Charge at 1C for 5 minutes")
+    (a,), _ = run_batch([mesh], lm.get_material("nmc811"), steps, options=lm.SolverOptions(compiled=True), **kw)
+    (b,), _ = run_batch([mesh], lm.get_material("nmc811"), steps, options=lm.SolverOptions(compiled=False), **kw)
+    for name in ("time", "theta", "voltage", "c_rate", "q", "step"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert isinstance(x, np.ndarray) and isinstance(y, np.ndarray), name
+        assert x.shape == y.shape and x.dtype == y.dtype, (name, x.shape, y.shape, x.dtype, y.dtype)
+    assert a.theta.shape == ((11, mesh.n) if fields else (0, 0))
+    np.testing.assert_allclose(a.time, b.time, rtol=0, atol=1e-9)

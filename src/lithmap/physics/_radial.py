@@ -495,14 +495,12 @@ def integrate(model, experiment, y0, options, t_eval=None, output_interval=None,
         results = [one(r) for r in range(R)]
     recs = []
     state = BatchState.initial(np.ascontiguousarray(y0).copy(), R, opt.first_dt)
+    step_c = np.where(kind == CURRENT, experiment.value, 0.0)  # the C-rate of each step
     for r, (rt, rth, rq, rs, status, t, y, acc, att, k) in enumerate(results):
         _raise_on(status, experiment, r, k, t, opt)
-        c_rate = np.where(kind[r, rs] == CURRENT, experiment.value[r, rs], 0.0)
+        c_rate = step_c[r, rs]
         V = model.sample_voltage(r, rth, step_j[r, rs])
-        # theta as one (samples × nodes) array, not a list of row views: a thousand runs of 200
-        # outputs would spend ~20 ms making 200 000 views (consumers take np.asarray or [-1])
-        rec = RunRecord(rt.tolist(), rth if record_fields else [], V.tolist(), c_rate.tolist(), rq.tolist(),
-                        rs.tolist())
+        rec = RunRecord(rt, rth if record_fields else np.zeros((0, 0)), V, c_rate, rq, rs)
         if status in (AT_LOW, AT_HIGH):
             rec.termination = experiment.limit_reached(r, k, status == AT_LOW, t)
         recs.append(rec)

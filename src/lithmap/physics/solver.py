@@ -116,8 +116,9 @@ class RunRecord:
 
     ``time`` (s), ``theta`` (node values), ``voltage`` (V), ``c_rate`` (+ = charge), ``q``
     (integrated boundary flux, θ units), ``step`` (protocol step index) and ``termination``.
-    All are lists, except ``theta`` from the compiled radial loop: one (samples × nodes)
-    array instead of a list of rows. Read it with ``np.asarray(rec.theta)`` or ``rec.theta[-1]``.
+    While a run is integrated they are lists that grow; a finished record holds arrays (one
+    value per sample; ``theta`` samples × nodes, or empty when fields were not kept), whichever
+    path integrated it.
     """
 
     time: list
@@ -135,6 +136,14 @@ class RunRecord:
     def sample(self, s: BatchState, r: int, theta: np.ndarray | None):
         """Append run ``r``'s state (``theta``: its node values, or None to keep no fields)."""
         self.add(s.t[r], theta, s.V[r], s.c_rate[r], s.q[r], s.step[r])
+
+    def finish(self) -> RunRecord:
+        """Turn the grown lists into arrays (in place; returns self)."""
+        self.time, self.voltage, self.c_rate, self.q = (np.asarray(v, dtype=float) for v in
+                                                        (self.time, self.voltage, self.c_rate, self.q))
+        self.step = np.asarray(self.step, dtype=np.int64)
+        self.theta = np.asarray(self.theta, dtype=float) if len(self.theta) else np.zeros((0, 0))
+        return self
 
     def add(self, t, theta, voltage, c_rate, q, step):
         """Append one sample (``theta`` None: keep no fields)."""
@@ -444,7 +453,7 @@ class Solver:
             if progress is not None and s.active.any():
                 progress(float(np.min(s.t[s.active])))
             self._check_stuck(s, h, accept, ok, err)
-        return recs, s
+        return [rec.finish() for rec in recs], s
 
     def _check_stuck(self, s: BatchState, h, accept, ok, err):
         """A run whose step was refused at a step size below round-off cannot go on: an error."""
