@@ -116,13 +116,13 @@ def synthetic_movie(shape="example", protocol="Charge at C/3 for 1 hour", *, mat
     Examples
     --------
     >>> import numpy as np
-    >>> movie, truth = synthetic_movie("disc:0.5um", "Charge at 1C for 4 minutes", pixel_size="100nm",
-    ...                                times=[0, 120, 240], pad=4, return_truth=True)
+    >>> movie, truth = synthetic_movie("disc:0.5um", "Charge at 1C for 20 minutes", pixel_size="100nm",
+    ...                                times=[0, 600, 1200], pad=4, return_truth=True)
     >>> movie.dims, movie.shape, movie.dtype, movie.attrs["synthetic"]
     (('time', 'y', 'x'), (3, 19, 19), dtype('uint16'), 1)
     >>> movie.attrs["source"].startswith("SYNTHETIC")
     True
-    >>> bool(movie[-1, 9, 9] > movie[0, 9, 9]), truth.theta.dims     # brighter as lithium leaves
+    >>> bool(movie[-1, 9, 9] > movie[0, 9, 9]), truth.theta.dims  # the centre, brighter as lithium leaves
     (True, ('time', 'y', 'x'))
     >>> synthetic_movie("disc:0.5um", pixel_size="100nm", times=[0, 60], law=lambda t: 1 + 0 * t)
     ... # doctest: +ELLIPSIS
