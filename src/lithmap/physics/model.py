@@ -274,12 +274,12 @@ class ParticleModel:
         g[b.bnodes] -= b.bweight * j
         return g, (pa, pb, j, dj)
 
-    def _edge_scale_and_own(self, dh_node, parts):
-        """dh at each edge, and the node terms V + dh·b·dj of the Jacobian (also its column sums)."""
+    def _own(self, dh_node, parts):
+        """The node terms V + dh·b·dj of the Jacobian (also its column sums)."""
         b = self.mesh
         own = b.volume.copy()
         own[b.bnodes] += dh_node[b.bnodes] * b.bweight * parts[3]
-        return dh_node[b.edges[:, 0]], own
+        return own
 
     def jacobian(self, dh_node, parts):
         """J = V + dh·(∂L/∂θ + b·dj) (the Jacobian of V·θ − dh·g): ``("tri", dl, d, du)`` for
@@ -287,10 +287,11 @@ class ParticleModel:
         :meth:`assemble`)."""
         b = self.mesh
         pa, pb, _, _ = parts
-        dh_edge, own = self._edge_scale_and_own(dh_node, parts)
+        own = self._own(dh_node, parts)
         if b.chain and _kernels.HAVE_NUMBA:
             return ("tri",) + _kernels.chain_jacobian(own, dh_node, pa, pb, b.chain_pos)
         if b.chain:
+            dh_edge = dh_node[b.edges[:, 0]]
             diag = own.copy()
             np.add.at(diag, b.edges[:, 0], dh_edge * pa)
             np.add.at(diag, b.edges[:, 1], -dh_edge * pb)
@@ -305,7 +306,8 @@ class ParticleModel:
         """The sparse Jacobian V + dh·(∂L/∂θ + b·dj) in CSR, on the fixed sparsity pattern."""
         b = self.mesh
         pa, pb, _, _ = parts
-        dh_edge, own = self._edge_scale_and_own(dh_node, parts)
+        own = self._own(dh_node, parts)
+        dh_edge = dh_node[b.edges[:, 0]]
         data = np.concatenate([own, dh_edge * pa, dh_edge * pb, -dh_edge * pa, -dh_edge * pb])
         vals = np.bincount(b.slot_inv, weights=data, minlength=b.nnz)
         return sp.csr_matrix((vals, b.csr_indices, b.csr_indptr), shape=(b.n, b.n))
